@@ -1,0 +1,1 @@
+"""Command line interface: `landscape <command>` (click), glue over `landscape` and `models`."""

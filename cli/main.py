@@ -1,0 +1,50 @@
+"""The `landscape` command group. Each command lives in its own module and is imported lazily,
+so `landscape --help` stays fast and one broken optional dependency does not break the rest."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+# command name -> "module:attribute"
+COMMANDS: dict[str, str] = {
+}
+
+
+class _LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+@click.version_option(package_name="loss-landscape-toolkit")
+def cli(verbose: int) -> None:
+    """Loss landscapes of PyTorch models: compute, draw, compare.
+
+    \b
+    Typical session:
+      landscape train resnet20 -o runs/r20
+      landscape surface runs/r20/final.pt -o r20.h5 --x -1:1:21 --y -1:1:21
+      landscape plot r20.h5 -o figs/
+      landscape view r20.h5 -o r20.html
+    """
+    level = logging.WARNING - 10 * verbose
+    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

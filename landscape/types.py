@@ -1,0 +1,86 @@
+"""Plain data shared by the engine, the store and the pictures: `Params` and `Surface`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import Tensor
+
+__all__ = ["Params", "Surface"]
+
+Params = dict[str, Tensor]
+"""Named tensors keyed by `named_parameters()` (or `state_dict()`) names: weights or directions."""
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A loss surface L(θ* + αδ + βη) sampled on a grid (or a 1-D line when `y` is None).
+
+    `loss[i, j]` is the value at `(x[i], y[j])`. Accuracy is in percent (0-100), as in the
+    2018 reference code's files. A point that is not computed yet has `done == False` and NaN
+    in `loss`; a diverged point has `done == True` and NaN/inf in `loss`.
+    """
+
+    x: np.ndarray                    # (nx,)
+    y: np.ndarray | None             # (ny,), or None for a 1-D line
+    loss: np.ndarray                 # (nx,) or (nx, ny), float64
+    accuracy: np.ndarray | None      # same shape as loss, percent; None when not measured
+    done: np.ndarray                 # same shape as loss, bool
+    meta: dict[str, Any] = field(default_factory=dict)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. loss_se, acc_se, filled
+
+    def __post_init__(self) -> None:
+        shape = (len(self.x),) if self.y is None else (len(self.x), len(self.y))
+        for name in ("loss", "accuracy", "done"):
+            value = getattr(self, name)
+            if value is not None and value.shape != shape:
+                raise ValueError(f"Surface.{name} must have shape {shape}, got {value.shape}")
+        for name, value in self.extras.items():
+            if value.shape != shape:
+                raise ValueError(f"Surface.extras[{name!r}] must have shape {shape}, "
+                                 f"got {value.shape}")
+
+    @property
+    def ndim(self) -> int:
+        """1 for a line, 2 for a plane."""
+        return 1 if self.y is None else 2
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.loss.shape
+
+    @property
+    def split(self) -> str:
+        """'train' or 'test': which split the loss was measured on (names the HDF5 datasets)."""
+        return str(self.meta.get("split", "train"))
+
+    @property
+    def is_complete(self) -> bool:
+        return bool(self.done.all())
+
+    @property
+    def center_index(self) -> tuple[int, ...]:
+        """Index of the grid point closest to the origin (α, β) = (0, 0), i.e. θ*."""
+        ix = int(np.argmin(np.abs(self.x)))
+        if self.y is None:
+            return (ix,)
+        return (ix, int(np.argmin(np.abs(self.y))))
+
+    def values(self, quantity: str = "loss") -> np.ndarray:
+        """`loss` or `accuracy` (or an extra) as float64 with points not done set to NaN."""
+        if quantity == "loss":
+            data = self.loss
+        elif quantity in ("accuracy", "acc"):
+            if self.accuracy is None:
+                raise ValueError("this surface has no accuracy; it was computed without one")
+            data = self.accuracy
+        elif quantity in self.extras:
+            data = self.extras[quantity]
+        else:
+            raise ValueError(f"quantity must be 'loss', 'accuracy' or one of "
+                             f"{sorted(self.extras)}, got {quantity!r}")
+        out = np.asarray(data, dtype=np.float64).copy()
+        out[~self.done] = np.nan
+        return out
