@@ -39,7 +39,8 @@ def cli(verbose: int) -> None:
       landscape view r20.h5 -o r20.html
     """
     level = logging.WARNING - 10 * verbose
-    logging.basicConfig(level=max(level, logging.DEBUG), format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=max(level, logging.DEBUG),
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 def main() -> None:

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 
 import click
 
+from landscape.store import FileBusyError
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -18,7 +20,7 @@ def errors_as_click(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ValueError, FileNotFoundError, FileExistsError, TypeError) as err:
+        except (ValueError, FileNotFoundError, FileExistsError, TypeError, FileBusyError) as err:
             raise click.ClickException(str(err)) from err
 
     return wrapper  # type: ignore[return-value]
@@ -30,7 +32,8 @@ def drop_none(**kwargs: Any) -> dict[str, Any]:
 
 
 device_opt = click.option(
-    "--device", default=None, help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available)."
+    "--device", default=None,
+    help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available).",
 )
 output_dir_opt = click.option(
     "-o", "--output", "output", type=click.Path(file_okay=False), default=".", show_default=True,

@@ -1,0 +1,543 @@
+"""Static pictures of a `Surface` with Matplotlib: contour lines, filled contours, heat map,
+3-D surface, 1-D curves and side-by-side comparisons.
+
+Every function builds and returns a `matplotlib.figure.Figure` made without pyplot (no global
+figure manager, no backend needed); the caller saves it (`fig.savefig(path)`). Matplotlib is
+imported inside the functions so that `import landscape` stays light.
+
+Values are prepared the same way everywhere:
+
+- points not computed (`done == False`) and diverged points (NaN/inf loss) are masked: they are
+  left blank and marked, never drawn as zeros;
+- `zmax` clips: values above it are drawn as `zmax` (as the 2018 reference code's `--zmax`);
+- `log=True` draws on a logarithmic colour / z scale (non-positive values are masked);
+- `vmin`/`vmax` fix the colour scale and the range of the contour levels;
+- `levels` is an approximate number of levels (nice round values are chosen) or the levels.
+
+The centre θ* (α = β = 0) is marked with a star.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from landscape.types import Surface
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+__all__ = ["KINDS", "contour", "contourf", "heatmap", "surface3d", "line", "side_by_side",
+           "draw", "title_of"]
+
+Quantity = Literal["loss", "accuracy"]
+Kind = Literal["contour", "contourf", "heatmap", "3d"]
+KINDS: tuple[str, ...] = ("contour", "contourf", "heatmap", "3d")
+
+_CMAP = "viridis"
+_NOT_DONE_STYLE = {"marker": ".", "color": "0.55", "ls": "none", "ms": 4, "clip_on": False}
+_DIVERGED_STYLE = {"marker": "x", "color": "tab:red", "ls": "none", "ms": 5, "clip_on": False}
+_CENTER_STYLE = {"marker": "*", "ms": 15, "mfc": "white", "mec": "black", "mew": 1.2,
+                 "ls": "none", "zorder": 5, "clip_on": False}
+
+
+# --------------------------------------------------------------------------- preparing values
+
+@dataclass(frozen=True)
+class _Prepared:
+    x: np.ndarray               # (nx,)
+    y: np.ndarray | None        # (ny,)
+    z: np.ma.MaskedArray        # (nx,) or (nx, ny); clipped; masked where not drawable
+    not_done: np.ndarray        # bool, same shape
+    diverged: np.ndarray        # bool: done but NaN/inf (or <= 0 on a log scale)
+    quantity: str
+    title: str
+
+
+def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
+             title: str | None) -> _Prepared:
+    if quantity not in ("loss", "accuracy"):
+        raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
+    values = surface.values(quantity)
+    done = np.asarray(surface.done, dtype=bool)
+    if zmax is not None:
+        values = np.where(np.isnan(values), values, np.minimum(values, zmax))
+    bad = ~np.isfinite(values)
+    if log:
+        bad |= ~(values > 0)
+    z = np.ma.masked_array(np.where(bad, np.nan, values), mask=bad)
+    return _Prepared(x=np.asarray(surface.x, dtype=np.float64),
+                     y=None if surface.y is None else np.asarray(surface.y, dtype=np.float64),
+                     z=z, not_done=~done, diverged=done & bad, quantity=quantity,
+                     title=title if title is not None else title_of(surface, quantity))
+
+
+def title_of(surface: Surface, quantity: str = "loss") -> str:
+    """A title from the surface's provenance: model, skip / no skip, split and quantity.
+
+    Files of the 2018 reference code carry no provenance; they are named as such.
+    """
+    meta = surface.meta
+    parts = []
+    name = meta.get("model") or meta.get("label")
+    if name:
+        parts.append(str(name))
+    skip = meta.get("skip")
+    if skip is not None:
+        parts.append("skip" if _truthy(skip) else "no skip")
+    head = ", ".join(parts)
+    if not head and meta.get("format") == "reference":
+        head = "2018 reference file"
+    what = f"{surface.split} {'accuracy (%)' if quantity == 'accuracy' else 'loss'}"
+    return f"{head}: {what}" if head else what
+
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "skip")
+    return bool(value)
+
+
+def _finite_range(preps: Sequence[_Prepared]) -> tuple[float, float]:
+    data = [p.z.compressed() for p in preps]
+    data = [d for d in data if d.size]
+    if not data:
+        raise ValueError("nothing to draw: no computed, finite values on the surface "
+                         "(all points are not done, diverged, or non-positive on a log scale)")
+    flat = np.concatenate(data)
+    return float(flat.min()), float(flat.max())
+
+
+@dataclass(frozen=True)
+class _Scale:
+    levels: np.ndarray
+    norm: Normalize
+    log: bool
+    vmin: float
+    vmax: float
+
+
+def _scale(preps: Sequence[_Prepared], *, levels: int | Sequence[float] | None,
+           vmin: float | None, vmax: float | None, log: bool, default_levels: int) -> _Scale:
+    from matplotlib.colors import LogNorm, Normalize
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    lo, hi = _finite_range(preps)
+    lo = lo if vmin is None else float(vmin)
+    hi = hi if vmax is None else float(vmax)
+    if log and lo <= 0:
+        raise ValueError(f"a log scale needs vmin > 0, got {lo}")
+    if not hi > lo:  # a flat surface: widen so that there is something to colour
+        pad = abs(lo) * 0.05 if lo != 0 else 1.0
+        lo, hi = (lo / 1.1, hi * 1.1) if log else (lo - pad, hi + pad)
+    if levels is not None and not isinstance(levels, (int, np.integer)):
+        lv = np.unique(np.asarray(levels, dtype=np.float64))
+        if lv.size < 2:
+            raise ValueError(f"levels must hold at least 2 distinct values, got {list(levels)}")
+    else:
+        n = default_levels if levels is None else int(levels)
+        if n < 2:
+            raise ValueError(f"levels must be >= 2, got {n}")
+        if log:
+            decades = np.log10(hi) - np.log10(lo)
+            subs: tuple[float, ...] = (1.0, 2.0, 5.0) if n >= 3 * decades else (1.0,)
+            if n >= 9 * decades:
+                subs = tuple(float(s) for s in range(1, 10))
+            lv = LogLocator(subs=subs, numticks=10 * n).tick_values(lo, hi)
+            if np.sum((lv >= lo) & (lv <= hi)) < 3:
+                lv = np.geomspace(lo, hi, n)
+        else:
+            lv = MaxNLocator(nbins=n).tick_values(lo, hi)
+        lv = lv[(lv >= lo * (1 - 1e-12)) & (lv <= hi * (1 + 1e-12))] if log else lv[
+            (lv >= lo - 1e-12 * (hi - lo)) & (lv <= hi + 1e-12 * (hi - lo))]
+        if lv.size < 2:
+            lv = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
+    norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
+    return _Scale(levels=lv, norm=norm, log=log, vmin=lo, vmax=hi)
+
+
+def _extend(scale: _Scale, preps: Sequence[_Prepared]) -> str:
+    lo, hi = _finite_range(preps)
+    below, above = lo < scale.levels[0], hi > scale.levels[-1]
+    return {(False, False): "neither", (True, False): "min", (False, True): "max",
+            (True, True): "both"}[(below, above)]
+
+
+# --------------------------------------------------------------------------- drawing helpers
+
+def _need_2d(surface: Surface, what: str) -> None:
+    if surface.y is None:
+        raise ValueError(f"{what} needs a 2-D surface, got a 1-D line of {len(surface.x)} points; "
+                         f"use landscape.plot.line for 1-D surfaces")
+
+
+def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 5.2) -> Figure:
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width * ncols, height), layout="constrained")
+
+
+def _setup_plane(ax: Axes, p: _Prepared) -> None:
+    assert p.y is not None
+    ax.set_xlabel("α")
+    ax.set_ylabel("β")
+    ax.set_xlim(p.x.min(), p.x.max())
+    ax.set_ylim(p.y.min(), p.y.max())
+    spans = (np.ptp(p.x), np.ptp(p.y))
+    if min(spans) > 0 and 0.25 <= spans[0] / spans[1] <= 4:
+        ax.set_aspect("equal")
+    ax.set_title(p.title)
+
+
+def _mark_points(ax: Axes, p: _Prepared) -> None:
+    """Star at θ*, grey dots where not computed, red crosses where diverged."""
+    assert p.y is not None
+    X, Y = np.meshgrid(p.x, p.y, indexing="ij")
+    handles = []
+    if p.not_done.any():
+        handles += ax.plot(X[p.not_done], Y[p.not_done], label="not computed",
+                           **_NOT_DONE_STYLE)
+    if p.diverged.any():
+        handles += ax.plot(X[p.diverged], Y[p.diverged], label="diverged / not drawable",
+                           **_DIVERGED_STYLE)
+    if p.x.min() <= 0 <= p.x.max() and p.y.min() <= 0 <= p.y.max():
+        handles += ax.plot([0.0], [0.0], label="θ*", **_CENTER_STYLE)
+    if handles:  # below the axes, so that it hides no part of the landscape
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13),
+                  ncol=len(handles), fontsize="small", frameon=False, borderaxespad=0.0)
+
+
+def _cbar_label(p: _Prepared, log: bool) -> str:
+    base = "accuracy (%)" if p.quantity == "accuracy" else "loss"
+    return f"{base} (log scale)" if log else base
+
+
+def _draw_contour(ax: Axes, p: _Prepared, s: _Scale) -> Any:
+    cs = ax.contour(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=_CMAP, linewidths=1.2)
+    drawn = [lv for lv in cs.levels if lv in set(s.levels)]
+    labelled = drawn[::2] if len(drawn) > 12 else drawn
+    if labelled:
+        ax.clabel(cs, levels=labelled, inline=True, fontsize=7, fmt=_short)
+    return cs
+
+
+def _short(value: float) -> str:
+    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
+
+
+def _draw_contourf(ax: Axes, p: _Prepared, s: _Scale, extend: str) -> Any:
+    cf = ax.contourf(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=_CMAP, extend=extend)
+    ax.contour(p.x, p.y, p.z.T, levels=s.levels, colors="k", linewidths=0.3, alpha=0.5)
+    return cf
+
+
+def _draw_heatmap(ax: Axes, p: _Prepared, s: _Scale) -> Any:
+    ax.set_facecolor("0.92")  # masked cells show this background
+    return ax.pcolormesh(p.x, p.y, p.z.T, norm=s.norm, cmap=_CMAP, shading="nearest")
+
+
+def _colorbar(fig: Figure, mappable: Any, axes: Any, p: _Prepared, s: _Scale) -> None:
+    cb = fig.colorbar(mappable, ax=axes, shrink=0.9)
+    cb.set_label(_cbar_label(p, s.log))
+
+
+def _draw_3d(ax: Any, p: _Prepared, s: _Scale) -> Any:
+    """A real 3-D surface: one coloured quad per grid cell whose four corners are drawable."""
+    from matplotlib import colormaps
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    assert p.y is not None
+    lo, hi = s.vmin, s.vmax
+    z = np.clip(p.z.filled(np.nan), lo, hi)
+    zz = np.log10(z) if s.log else z
+    X, Y = np.meshgrid(p.x, p.y, indexing="ij")
+    corners = np.stack([
+        np.stack([X[:-1, :-1], Y[:-1, :-1], zz[:-1, :-1]], -1),
+        np.stack([X[1:, :-1], Y[1:, :-1], zz[1:, :-1]], -1),
+        np.stack([X[1:, 1:], Y[1:, 1:], zz[1:, 1:]], -1),
+        np.stack([X[:-1, 1:], Y[:-1, 1:], zz[:-1, 1:]], -1),
+    ], axis=2).reshape(-1, 4, 3)                        # (cells, 4 corners, xyz)
+    keep = np.isfinite(corners[..., 2]).all(axis=1)
+    quads = corners[keep]
+    zlo, zhi = (np.log10(lo), np.log10(hi)) if s.log else (lo, hi)
+    if not quads.size:
+        raise ValueError("nothing to draw in 3-D: no grid cell has four computed, finite corners")
+    mean = quads[..., 2].mean(axis=1)
+    colors = colormaps[_CMAP]((mean - zlo) / (zhi - zlo))
+    poly = Poly3DCollection(list(quads), facecolors=colors, edgecolors=(0, 0, 0, 0.25),
+                            linewidths=0.2)
+    ax.add_collection3d(poly)
+    floor = zlo - 0.15 * (zhi - zlo)
+    flat = np.ma.masked_invalid(zz)
+    if flat.count() >= 4:  # contour lines projected on the floor, as in the paper's figures
+        ax.contour(X, Y, flat, levels=np.log10(s.levels) if s.log else s.levels, zdir="z",
+                   offset=floor, cmap=_CMAP, norm=_plain_norm(zlo, zhi), linewidths=0.8)
+    ax.set_xlim(p.x.min(), p.x.max())
+    ax.set_ylim(p.y.min(), p.y.max())
+    ax.set_zlim(floor, zhi)
+    ax.set_xlabel("α")
+    ax.set_ylabel("β")
+    ax.set_zlabel(_cbar_label(p, s.log), labelpad=10)
+    if s.log:  # z is log10(value): ticks at whole decades when there are enough of them
+        from matplotlib.ticker import FuncFormatter, MaxNLocator
+
+        if zhi - zlo >= 2:
+            ax.zaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
+        ax.zaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(10 ** v)))
+    ax.view_init(elev=30, azim=-60)
+    ax.set_box_aspect(None, zoom=0.88)
+    ax.set_title(p.title)
+    from matplotlib.cm import ScalarMappable
+
+    return ScalarMappable(norm=s.norm, cmap=_CMAP)
+
+
+def _plain_norm(lo: float, hi: float) -> Normalize:
+    from matplotlib.colors import Normalize
+
+    return Normalize(vmin=lo, vmax=hi)
+
+
+def _draw(kind: str, fig: Figure, ax: Any, p: _Prepared, s: _Scale, extend: str) -> Any:
+    if kind == "contour":
+        m = _draw_contour(ax, p, s)
+    elif kind == "contourf":
+        m = _draw_contourf(ax, p, s, extend)
+    elif kind == "heatmap":
+        m = _draw_heatmap(ax, p, s)
+    elif kind == "3d":
+        return _draw_3d(ax, p, s)
+    else:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    _setup_plane(ax, p)
+    _mark_points(ax, p)
+    return m
+
+
+def _single(kind: str, surface: Surface, *, quantity: str, levels: int | Sequence[float] | None,
+            vmin: float | None, vmax: float | None, log: bool, zmax: float | None,
+            title: str | None, default_levels: int) -> Figure:
+    _need_2d(surface, f"a {kind} plot")
+    p = _prepare(surface, quantity, log, zmax, title)
+    s = _scale([p], levels=levels, vmin=vmin, vmax=vmax, log=log, default_levels=default_levels)
+    fig = _figure()
+    ax = fig.add_subplot(projection="3d") if kind == "3d" else fig.add_subplot()
+    mappable = _draw(kind, fig, ax, p, s, _extend(s, [p]))
+    _colorbar(fig, mappable, ax, p, s)
+    return fig
+
+
+# --------------------------------------------------------------------------- public API
+
+def contour(surface: Surface, *, quantity: Quantity = "loss",
+            levels: int | Sequence[float] | None = None, vmin: float | None = None,
+            vmax: float | None = None, log: bool = False, zmax: float | None = None,
+            title: str | None = None) -> Figure:
+    """Labelled contour lines of a 2-D surface (Li et al. 2018, Fig. 5 style).
+
+    Args:
+        surface: a 2-D `Surface`.
+        quantity: 'loss' or 'accuracy' (percent).
+        levels: approximate number of levels (round values are chosen), or the levels.
+        vmin, vmax: range of the levels and of the colour scale (default: the data's range).
+        log: logarithmic levels and colours (for losses spanning decades).
+        zmax: values above it are drawn as `zmax`.
+        title: overrides the title made from `surface.meta`.
+
+    Returns:
+        The figure; nothing is saved or shown.
+
+    Raises:
+        ValueError: a 1-D surface, an unknown quantity, or nothing finite to draw.
+    """
+    return _single("contour", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
+                   log=log, zmax=zmax, title=title, default_levels=20)
+
+
+def contourf(surface: Surface, *, quantity: Quantity = "loss",
+             levels: int | Sequence[float] | None = None, vmin: float | None = None,
+             vmax: float | None = None, log: bool = False, zmax: float | None = None,
+             title: str | None = None) -> Figure:
+    """Filled contours of a 2-D surface, with thin contour lines on top. Args as `contour`."""
+    return _single("contourf", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
+                   log=log, zmax=zmax, title=title, default_levels=30)
+
+
+def heatmap(surface: Surface, *, quantity: Quantity = "loss",
+            levels: int | Sequence[float] | None = None, vmin: float | None = None,
+            vmax: float | None = None, log: bool = False, zmax: float | None = None,
+            title: str | None = None) -> Figure:
+    """One coloured cell per grid point (no interpolation); masked cells stay grey.
+
+    Args as `contour` (`levels` only sets the colour bar's ticks range and is otherwise unused).
+    """
+    return _single("heatmap", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
+                   log=log, zmax=zmax, title=title, default_levels=30)
+
+
+def surface3d(surface: Surface, *, quantity: Quantity = "loss",
+              levels: int | Sequence[float] | None = None, vmin: float | None = None,
+              vmax: float | None = None, log: bool = False, zmax: float | None = None,
+              title: str | None = None) -> Figure:
+    """A 3-D surface (mpl_toolkits.mplot3d) with its contour lines projected on the floor.
+
+    Each grid cell with four drawable corners is one coloured quad, so cells touching a point
+    not computed or diverged are left out (a hole) instead of being drawn at zero. Values are
+    clipped to [vmin, vmax] (and to `zmax`). On a log scale the z axis is log10 with its ticks
+    labelled in loss units. Other args as `contour`.
+    """
+    return _single("3d", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
+                   log=log, zmax=zmax, title=title, default_levels=15)
+
+
+def line(surface: Surface, *, log: bool = False, vmin: float | None = None,
+         vmax: float | None = None, zmax: float | None = None,
+         title: str | None = None) -> Figure:
+    """Loss (left axis) and accuracy (right axis) against α for a 1-D surface.
+
+    Points not computed or diverged leave a gap and are marked along the α axis; θ* (α = 0)
+    is a dotted vertical line with a star on the loss curve.
+
+    Args:
+        surface: a 1-D `Surface` (`y is None`).
+        log: logarithmic loss axis.
+        vmin, vmax: loss axis range.
+        zmax: loss values above it are drawn as `zmax`.
+        title: overrides the title made from `surface.meta`.
+
+    Raises:
+        ValueError: a 2-D surface, or nothing finite to draw.
+    """
+    fig = _figure(width=7.0, height=4.6)
+    ax = fig.add_subplot()
+    _draw_line(ax, surface, log=log, zmax=zmax, title=title)
+    if vmin is not None or vmax is not None:
+        ax.set_ylim(vmin, vmax)
+    return fig
+
+
+def _draw_line(ax: Axes, surface: Surface, *, log: bool, zmax: float | None,
+               title: str | None, label: str | None = None) -> Any:
+    if surface.y is not None:
+        raise ValueError(f"line needs a 1-D surface, got a {surface.shape} grid; use contour, "
+                         f"contourf, heatmap or surface3d for 2-D surfaces")
+    p = _prepare(surface, "loss", log, zmax, title)
+    _finite_range([p])
+    ax.plot(p.x, p.z.filled(np.nan), "-o", color="tab:blue", ms=3, lw=1.6, label="loss")
+    ax.set_xlabel("α")
+    ax.set_ylabel("loss (log scale)" if log else "loss", color="tab:blue")
+    ax.tick_params(axis="y", labelcolor="tab:blue")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlim(p.x.min(), p.x.max())
+    handles = ax.get_lines()[:]
+    acc_ax = None
+    if surface.accuracy is not None:
+        acc_ax = ax.twinx()
+        acc = surface.values("accuracy")
+        handles += acc_ax.plot(p.x, acc, "--s", color="tab:orange", ms=3, lw=1.4,
+                               label="accuracy")
+        acc_ax.set_ylabel("accuracy (%)", color="tab:orange")
+        acc_ax.tick_params(axis="y", labelcolor="tab:orange")
+        finite = acc[np.isfinite(acc)]
+        if finite.size:
+            top = min(100.0, float(finite.max()) + 5)
+            acc_ax.set_ylim(max(0.0, float(finite.min()) - 5), top)
+    bottom = ax.get_xaxis_transform()  # x in data units, y in axes units
+    if p.not_done.any():
+        handles += ax.plot(p.x[p.not_done], np.full(p.not_done.sum(), 0.03), transform=bottom,
+                           label="not computed", **_NOT_DONE_STYLE)
+    if p.diverged.any():
+        handles += ax.plot(p.x[p.diverged], np.full(p.diverged.sum(), 0.03), transform=bottom,
+                           label="diverged", **_DIVERGED_STYLE)
+    if p.x.min() <= 0 <= p.x.max():
+        ax.axvline(0.0, color="0.4", ls=":", lw=1)
+        i0 = surface.center_index[0]
+        if np.ma.is_masked(p.z[i0]) is False and surface.x[i0] == 0:
+            handles += ax.plot([0.0], [float(p.z[i0])], label="θ*", **_CENTER_STYLE)
+    ax.legend(handles=handles, loc="upper center", fontsize="small", framealpha=0.8)
+    ax.set_title(label if label is not None else p.title)
+    ax.grid(alpha=0.3)
+    return acc_ax
+
+
+def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = None, *,
+                 kind: Kind = "contourf", quantity: Quantity = "loss",
+                 levels: int | Sequence[float] | None = None, vmin: float | None = None,
+                 vmax: float | None = None, log: bool = False,
+                 zmax: float | None = None) -> Figure:
+    """Several surfaces in a row on the same contour levels and one colour scale.
+
+    Made for skip vs no-skip: the levels and colours are computed from all surfaces together
+    (or from `vmin`/`vmax`), so equal colours mean equal values across panels. 1-D surfaces
+    are drawn as `line` panels sharing one loss axis.
+
+    Args:
+        surfaces: two or more surfaces (all 2-D or all 1-D).
+        labels: panel titles (default: titles from each surface's meta).
+        kind: 'contour', 'contourf', 'heatmap' or '3d' (ignored for 1-D surfaces).
+        Other args as `contour`.
+
+    Raises:
+        ValueError: no surfaces, mixed 1-D and 2-D, or labels of the wrong length.
+    """
+    surfaces = list(surfaces)
+    if not surfaces:
+        raise ValueError("side_by_side needs at least one surface, got none")
+    if labels is not None and len(labels) != len(surfaces):
+        raise ValueError(f"labels must match the surfaces: {len(surfaces)} surfaces, "
+                         f"got {len(labels)} labels")
+    ndims = {s.ndim for s in surfaces}
+    if len(ndims) > 1:
+        raise ValueError("side_by_side needs surfaces of one kind, got 1-D and 2-D mixed")
+    names = list(labels) if labels is not None else [None] * len(surfaces)
+    n = len(surfaces)
+    if ndims == {1}:
+        fig = _figure(n, width=6.0, height=4.6)
+        axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
+        twins = [_draw_line(ax, s, log=log, zmax=zmax, title=None, label=name)
+                 for ax, s, name in zip(axes, surfaces, names, strict=True)]
+        twins = [t for t in twins if t is not None]
+        if twins:
+            lo = min(t.get_ylim()[0] for t in twins)
+            hi = max(t.get_ylim()[1] for t in twins)
+            for t in twins:
+                t.set_ylim(lo, hi)
+        if vmin is not None or vmax is not None:
+            axes[0].set_ylim(vmin, vmax)
+        return fig
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    preps = [_prepare(s, quantity, log, zmax, name) for s, name in zip(surfaces, names,
+                                                                        strict=True)]
+    default = {"contour": 20, "contourf": 30, "heatmap": 30, "3d": 15}[kind]
+    s = _scale(preps, levels=levels, vmin=vmin, vmax=vmax, log=log, default_levels=default)
+    extend = _extend(s, preps)
+    fig = _figure(n, width=5.6, height=5.0)
+    kw = {"projection": "3d"} if kind == "3d" else {}
+    axes = [fig.add_subplot(1, n, k + 1, **kw) for k in range(n)]
+    mappable = None
+    for ax, p in zip(axes, preps, strict=True):
+        m = _draw(kind, fig, ax, p, s, extend)
+        mappable = mappable or m
+    _colorbar(fig, mappable, axes, preps[0], s)
+    return fig
+
+
+def draw(surface: Surface, kind: str = "contour", **kwargs: Any) -> Figure:
+    """The picture of `kind` ('contour', 'contourf', 'heatmap', '3d'); `line` for 1-D surfaces.
+
+    A 1-D surface always gives the `line` picture (quantity and levels do not apply to it).
+    """
+    if surface.y is None:
+        kwargs = {k: v for k, v in kwargs.items() if k in ("log", "vmin", "vmax", "zmax", "title")}
+        return line(surface, **kwargs)
+    funcs = {"contour": contour, "contourf": contourf, "heatmap": heatmap, "3d": surface3d}
+    if kind not in funcs:
+        raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
+    return funcs[kind](surface, **kwargs)

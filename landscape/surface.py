@@ -1,0 +1,310 @@
+"""`compute_surface`: walk a grid in chunks, evaluate, write each chunk, resume, shard ranks."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import logging
+import os
+import platform
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from landscape import store
+from landscape.directions import (
+    IGNORES,
+    NORMS,
+    Ignore,
+    Norm,
+    create_directions,
+    match_directions,
+)
+from landscape.evaluate import Data, LossFn, PointStats, auto_points_per_batch, evaluate_points
+from landscape.grid import Grid
+from landscape.params import DIR_TYPES, DirType, cosine, get_params
+from landscape.types import Params, Surface
+
+__all__ = ["compute_surface", "resolve_device", "as_data"]
+
+log = logging.getLogger(__name__)
+SPLITS = ("train", "test")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """`None` means CUDA when available, else the CPU."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def as_data(data: Any, device: torch.device) -> Data:
+    """Evaluation data in the form the evaluator takes.
+
+    `(inputs, targets)` tensors and map-style datasets become resident tensors on `device`;
+    any other iterable of `(inputs, targets)` batches (a DataLoader) is streamed.
+    """
+    if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
+        inputs, targets = data
+        if len(inputs) != len(targets):
+            raise ValueError(f"inputs and targets differ in length: "
+                             f"{len(inputs)} vs {len(targets)}")
+        return inputs.to(device), targets.to(device)
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        items = [data[i] for i in range(len(data))]  # type: ignore[arg-type]
+        if not items:
+            raise ValueError("the evaluation dataset is empty")
+        inputs = torch.stack([torch.as_tensor(x) for x, _ in items])
+        targets = torch.as_tensor([y for _, y in items])
+        return inputs.to(device), targets.to(device)
+    if isinstance(data, Iterable):
+        return data
+    raise TypeError(f"data must be (inputs, targets) tensors, a Dataset or an iterable of "
+                    f"batches, got {type(data).__name__}")
+
+
+def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
+                    directions: list[Params] | None = None, base: Params | None = None,
+                    seed: int = 0, norm: Norm = "filter", ignore: Ignore = "biasbn",
+                    dir_type: DirType = "weights", loss_fn: LossFn | None = None,
+                    batch_size: int = 256, points_per_batch: int | None = None,
+                    device: str | torch.device | None = None,
+                    path: str | os.PathLike[str] | None = None, resume: bool = False,
+                    overwrite: bool = False, split: str = "train",
+                    meta: dict[str, Any] | None = None, progress: bool = True) -> Surface:
+    """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
+
+    Args:
+        model: any `nn.Module` (left unchanged; evaluated in eval mode).
+        data: `(inputs, targets)` tensors or a Dataset (made resident on `device`), or an
+            iterable of batches (streamed, for data that does not fit the device).
+        grid: the points; `Grid(Axis(-1, 1, 51), Axis(-1, 1, 51))`, 1-D when `grid.y` is None.
+        directions: directions to use instead of random ones (e.g. from `load_directions`, or
+            θ2 − θ1); keyed by name or by position, checked against the model.
+        base: the origin θ*; default: the model's own parameters (or states).
+        seed, norm, ignore: how random directions are drawn and normalized (Li et al. 2018:
+            `filter`, `biasbn`).
+        dir_type: `weights` (parameters) or `states` (parameters and BN running statistics).
+        loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
+        batch_size: images per forward pass (per point).
+        points_per_batch: K grid points per forward pass (vmapped); default: chosen per device.
+        device: where to evaluate; default CUDA when available.
+        path: HDF5 file to write chunk by chunk; None keeps the surface in memory only.
+        resume: continue `path` (same grid; its directions are reused); a missing file starts anew.
+        overwrite: replace an existing `path`.
+        split: `train` or `test`, names the datasets in the file.
+        meta: provenance to record (model name, checkpoint, data set, ...).
+        progress: show a tqdm bar.
+
+    Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
+    points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
+
+    Returns:
+        The `Surface`; a diverged point is NaN/inf and the run goes on.
+    """
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
+    if ignore not in IGNORES:
+        raise ValueError(f"ignore must be one of {list(IGNORES)}, got {ignore!r}")
+    if dir_type not in DIR_TYPES:
+        raise ValueError(f"dir_type must be one of {list(DIR_TYPES)}, got {dir_type!r}")
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if path is not None and Path(path).exists() and not (resume or overwrite):
+        raise FileExistsError(f"{path} exists; pass --resume to continue it or --overwrite to "
+                              f"replace it")
+    dev = resolve_device(device)
+    rank, world = _init_distributed(dev)
+    if world > 1 and dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    with contextlib.ExitStack() as stack:
+        if rank == 0 and path is not None:
+            stack.enter_context(store.writer_lock(path))
+        return _compute(model, data, grid, directions, base, seed, norm, ignore, dir_type,
+                        loss_fn, batch_size, points_per_batch, dev, path, resume, split,
+                        meta or {}, progress, rank, world)
+
+
+def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
+             base: Params | None, seed: int, norm: Norm, ignore: Ignore, dir_type: DirType,
+             loss_fn: LossFn | None, batch_size: int, points_per_batch: int | None,
+             dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
+             progress: bool, rank: int, world: int) -> Surface:
+    params = get_params(model, dir_type)
+    base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
+    static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
+
+    existing = None
+    if rank == 0 and path is not None and resume and Path(path).exists():
+        existing = store.load_surface(path)
+        _check_resumable(existing, grid, split, path)
+        directions = store.load_directions(path)
+    if world > 1:
+        existing, directions = _broadcast((existing, directions))
+
+    info: dict[str, float] = {}
+    if directions is None:
+        directions, info = create_directions(base, ndim=grid.ndim, seed=seed, norm=norm,
+                                             ignore=ignore)
+    else:
+        if len(directions) < grid.ndim:
+            raise ValueError(f"a {grid.ndim}-D grid needs {grid.ndim} directions, "
+                             f"got {len(directions)}")
+        directions = [match_directions(d, base) for d in directions[:grid.ndim]]
+        if grid.ndim == 2:
+            info = {"cosine_xy": cosine(directions[0], directions[1])}
+
+    k = points_per_batch or auto_points_per_batch(
+        dev, sum(t.numel() * t.element_size() for t in base.values()))
+    data = as_data(data, dev)
+    samples = len(data[0]) if isinstance(data, tuple) else None
+    full_meta = _provenance(model, grid, seed, norm, ignore, dir_type, split, samples,
+                            batch_size, k, dev, info, meta)
+    if existing is not None:
+        surface = existing
+    else:
+        surface = _empty_surface(grid, full_meta)
+        if rank == 0 and path is not None:
+            store.create_surface_file(path, surface, directions=directions, overwrite=True)
+
+    loss, acc = surface.loss.reshape(-1).copy(), None
+    acc = (surface.accuracy.reshape(-1).copy() if surface.accuracy is not None
+           else np.full(loss.shape, np.nan))
+    extras = {name: surface.extras.get(f"{split}_{name}", np.full(surface.shape, np.nan))
+              .reshape(-1).copy() for name in ("loss_se", "acc_se")}
+    done = surface.done.reshape(-1).copy()
+    todo = np.flatnonzero(~done)
+    coords = grid.coordinates()
+    has_acc = True
+
+    bar = _progress_bar(done.size, int(done.sum()), progress and rank == 0)
+    step = k * world
+    for start in range(0, len(todo), step):
+        chunk = todo[start:start + step]
+        mine = chunk[rank::world]
+        stats = evaluate_points(model, base, directions, coords[mine], data, static=static,
+                                loss_fn=loss_fn, batch_size=batch_size,
+                                points_per_batch=k) if len(mine) else None
+        parts = _gather((mine, stats), world)
+        for index, part in parts:
+            has_acc = part.acc is not None
+            loss[index] = part.loss
+            extras["loss_se"][index] = part.loss_se
+            if part.acc is not None:
+                acc[index] = part.acc
+                extras["acc_se"][index] = part.acc_se
+            done[index] = True
+            if rank == 0 and path is not None:
+                values = {"loss": part.loss, f"{split}_loss_se": part.loss_se}
+                if part.acc is not None:
+                    values.update({"acc": part.acc, f"{split}_acc_se": part.acc_se})
+                store.write_points(path, split, index, values)
+        bar.update(len(chunk))
+    bar.close()
+
+    shape = grid.shape
+    result_extras = {f"{split}_{name}": v.reshape(shape) for name, v in extras.items()
+                     if name == "loss_se" or has_acc}
+    return Surface(x=surface.x, y=surface.y, loss=loss.reshape(shape),
+                   accuracy=acc.reshape(shape) if has_acc else None, done=done.reshape(shape),
+                   meta=surface.meta if existing is not None else full_meta, extras=result_extras)
+
+
+def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:
+    nan = np.full(grid.shape, np.nan)
+    return Surface(x=grid.x.values, y=None if grid.y is None else grid.y.values, loss=nan.copy(),
+                   accuracy=nan.copy(), done=np.zeros(grid.shape, dtype=bool), meta=meta)
+
+
+def _check_resumable(existing: Surface, grid: Grid, split: str, path: Any) -> None:
+    same_x = np.allclose(existing.x, grid.x.values) if len(existing.x) == grid.x.num else False
+    same_y = (existing.y is None and grid.y is None) or (
+        existing.y is not None and grid.y is not None and len(existing.y) == grid.y.num
+        and np.allclose(existing.y, grid.y.values))
+    if not (same_x and same_y):
+        raise ValueError(f"cannot resume {path}: it holds another grid "
+                         f"(x {len(existing.x)} points, y "
+                         f"{'none' if existing.y is None else len(existing.y)}); pass the grid "
+                         f"it was started with, or --overwrite to start anew")
+    if existing.split != split:
+        raise ValueError(f"cannot resume {path}: it holds the {existing.split} split, not {split}")
+
+
+def _provenance(model: nn.Module, grid: Grid, seed: int, norm: str, ignore: str, dir_type: str,
+                split: str, samples: int | None, batch_size: int, k: int, dev: torch.device,
+                info: dict[str, float], meta: dict[str, Any]) -> dict[str, Any]:
+    arch = getattr(model, "arch", None)
+    out: dict[str, Any] = {
+        "model": (arch or {}).get("name", type(model).__name__) if isinstance(arch, dict)
+        else type(model).__name__,
+        "grid_x": str(grid.x), "grid_y": None if grid.y is None else str(grid.y),
+        "seed": seed, "norm": norm, "ignore": ignore, "dir_type": dir_type, "split": split,
+        "samples": samples, "batch_size": batch_size, "points_per_batch": k,
+        "device": str(dev), "torch_version": torch.__version__,
+        "python_version": platform.python_version(), "package_version": _package_version(),
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if isinstance(arch, dict) and "skip" in arch.get("kwargs", {}):
+        out["skip"] = bool(arch["kwargs"]["skip"])
+    out.update(info)
+    out.update(meta)
+    return out
+
+
+def _package_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("loss-landscape-toolkit")
+    except Exception:  # noqa: BLE001 - running from a source tree that is not installed
+        return "unknown"
+
+
+def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="pt", desc="surface", disable=not enabled,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _init_distributed(dev: torch.device) -> tuple[int, int]:
+    """(rank, world size); joins the process group when launched by torchrun."""
+    import torch.distributed as dist
+
+    if not dist.is_available():
+        return 0, 1
+    if not dist.is_initialized():
+        if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+            return 0, 1
+        backend = "nccl" if dev.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+        log.info("joined process group: rank %d of %d (%s)", dist.get_rank(),
+                 dist.get_world_size(), backend)
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _broadcast(obj: Any) -> Any:
+    import torch.distributed as dist
+
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def _gather(obj: tuple[np.ndarray, PointStats | None], world: int
+            ) -> list[tuple[np.ndarray, PointStats]]:
+    if world == 1:
+        return [obj] if obj[1] is not None else []  # type: ignore[list-item]
+    import torch.distributed as dist
+
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, obj)
+    return [o for o in out if o[1] is not None]
+
