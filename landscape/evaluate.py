@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 import torch
@@ -24,10 +25,12 @@ from torch.func import functional_call, vmap
 
 from landscape.types import Params
 
-__all__ = ["LossFn", "Data", "PointStats", "evaluate_points", "eval_mode", "default_loss",
-           "auto_points_per_batch"]
+__all__ = ["LossFn", "Data", "Precision", "PRECISIONS", "PointStats", "evaluate_points",
+           "eval_mode", "default_loss", "auto_points_per_batch"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
+Precision = Literal["fp32", "bf16", "fp16", "tf32"]
+PRECISIONS = ("fp32", "bf16", "fp16", "tf32")
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 
 
@@ -59,6 +62,26 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = flag
 
 
+@contextlib.contextmanager
+def _precision(precision: str, device: torch.device | None) -> Iterator[None]:
+    device_type = device.type if device is not None else "cpu"
+    if precision == "fp32":
+        yield
+    elif precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        with torch.autocast(device_type=device_type, dtype=dtype):
+            yield
+    elif precision == "tf32":
+        old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        try:
+            yield
+        finally:
+            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
+    else:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+
+
 def auto_points_per_batch(device: torch.device, bytes_per_point: int) -> int:
     """K, the points per forward pass: 1 on a CPU; on CUDA from free memory, at most 16."""
     if device.type != "cuda":
@@ -70,7 +93,7 @@ def auto_points_per_batch(device: torch.device, bytes_per_point: int) -> int:
 def evaluate_points(model: nn.Module, base: Params, directions: list[Params], coords: np.ndarray,
                     data: Data, *, static: Params | None = None, loss_fn: LossFn | None = None,
                     batch_size: int = 256, points_per_batch: int = 1,
-                    accuracy: bool | None = None) -> PointStats:
+                    accuracy: bool | None = None, precision: Precision = "fp32") -> PointStats:
     """Mean loss (and accuracy) of `model` at each point base + Σ_d coords[p, d] · directions[d].
 
     Args:
@@ -88,6 +111,8 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
             taken as the batch mean (standard errors are then NaN). Default: cross-entropy.
         points_per_batch: K, points evaluated in one (vmapped) forward pass.
         accuracy: measure top-1 accuracy; default: when targets are integer class labels.
+        precision: `fp32`; `bf16` or `fp16` run the forward pass under autocast (the loss is
+            still reduced in float64); `tf32` allows TF32 matmuls on CUDA.
 
     Returns:
         `PointStats` with one entry per row of `coords`; a point whose loss overflows holds
@@ -110,7 +135,7 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
 
     device = next(iter(base.values())).device if base else None
     results: list[_Sums] = []
-    with eval_mode(model), torch.inference_mode():
+    with eval_mode(model), torch.inference_mode(), _precision(precision, device):
         for start in range(0, len(coords), points_per_batch):
             block = coords[start:start + points_per_batch]
             weights = dict(zip(moving, _weights_for(block, base_m, dirs_m,
@@ -169,6 +194,7 @@ class _Sums:
 
     def add(self, out: Tensor, y: Tensor, loss_fn: LossFn, accuracy: bool | None) -> None:
         k, b = out.shape[0], y.shape[0]
+        out = out.float()
         losses = torch.stack([loss_fn(out[i], y) for i in range(k)]).double()
         if losses.dim() == 1:  # loss_fn reduced each batch to its mean
             self.reduced = True

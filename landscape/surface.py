@@ -25,7 +25,15 @@ from landscape.directions import (
     create_directions,
     match_directions,
 )
-from landscape.evaluate import Data, LossFn, PointStats, auto_points_per_batch, evaluate_points
+from landscape.evaluate import (
+    PRECISIONS,
+    Data,
+    LossFn,
+    PointStats,
+    Precision,
+    auto_points_per_batch,
+    evaluate_points,
+)
 from landscape.grid import Grid
 from landscape.params import DIR_TYPES, DirType, cosine, get_params
 from landscape.types import Params, Surface
@@ -76,7 +84,8 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     device: str | torch.device | None = None,
                     path: str | os.PathLike[str] | None = None, resume: bool = False,
                     overwrite: bool = False, split: str = "train",
-                    meta: dict[str, Any] | None = None, progress: bool = True) -> Surface:
+                    meta: dict[str, Any] | None = None, progress: bool = True,
+                    precision: Precision = "fp32") -> Surface:
     """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
 
     Args:
@@ -100,6 +109,8 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         split: `train` or `test`, names the datasets in the file.
         meta: provenance to record (model name, checkpoint, data set, ...).
         progress: show a tqdm bar.
+        precision: `fp32` (default), `bf16`/`fp16` (autocast; faster where the hardware has
+            it, with a loss error reported in docs/how-to/speed.md), `tf32` (CUDA).
 
     Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
     points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
@@ -117,6 +128,8 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if path is not None and Path(path).exists() and not (resume or overwrite):
         raise FileExistsError(f"{path} exists; pass --resume to continue it or --overwrite to "
                               f"replace it")
@@ -129,14 +142,14 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             stack.enter_context(store.writer_lock(path))
         return _compute(model, data, grid, directions, base, seed, norm, ignore, dir_type,
                         loss_fn, batch_size, points_per_batch, dev, path, resume, split,
-                        meta or {}, progress, rank, world)
+                        meta or {}, progress, precision, rank, world)
 
 
 def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
              base: Params | None, seed: int, norm: Norm, ignore: Ignore, dir_type: DirType,
              loss_fn: LossFn | None, batch_size: int, points_per_batch: int | None,
              dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
-             progress: bool, rank: int, world: int) -> Surface:
+             progress: bool, precision: Precision, rank: int, world: int) -> Surface:
     params = get_params(model, dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
@@ -167,6 +180,7 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
     samples = len(data[0]) if isinstance(data, tuple) else None
     full_meta = _provenance(model, grid, seed, norm, ignore, dir_type, split, samples,
                             batch_size, k, dev, info, meta)
+    full_meta["precision"] = precision
     if existing is not None:
         surface = existing
     else:
@@ -191,7 +205,7 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
         mine = chunk[rank::world]
         stats = evaluate_points(model, base, directions, coords[mine], data, static=static,
                                 loss_fn=loss_fn, batch_size=batch_size,
-                                points_per_batch=k) if len(mine) else None
+                                points_per_batch=k, precision=precision) if len(mine) else None
         parts = _gather((mine, stats), world)
         for index, part in parts:
             has_acc = part.acc is not None
