@@ -1,0 +1,332 @@
+"""Checkpoints: save a model with the metadata that rebuilds it; load many common formats safely.
+
+Files are always read with `torch.load(..., weights_only=True)`: a pickle that would construct
+arbitrary objects (and so could run code) is refused with a `ValueError`, never executed.
+
+Accepted on load:
+    - our own files (`save_checkpoint`): `{"format": FORMAT, "state_dict": ..., "meta": ...}`
+    - a bare state_dict `{name: Tensor}`
+    - `{"state_dict": ...}` (also `model_state_dict`, `model`, `net`), other scalar entries kept as
+      metadata, e.g. the 2018 reference code's `.t7` dicts `{"acc", "epoch", "state_dict"}`
+    - keys prefixed `module.` (DataParallel / DistributedDataParallel) or `model.` (Lightning)
+    - keys in another naming scheme listed in `KEY_MAPS` (torchvision ResNets: `downsample` is our
+      `shortcut`). The reference code's CIFAR ResNets use our names already, no map needed.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "FORMAT",
+    "KEY_MAPS",
+    "file_sha256",
+    "load_checkpoint",
+    "read_checkpoint",
+    "save_checkpoint",
+    "state_dict_sha256",
+]
+
+FORMAT = "loss-landscape-toolkit/checkpoint-v1"
+_PREFIXES = ("module.", "model.")
+_STATE_KEYS = ("state_dict", "model_state_dict", "model", "net")
+
+
+def _rename(old: str, new: str) -> Callable[[str], str]:
+    return lambda key: key.replace(old, new)
+
+
+KEY_MAPS: dict[str, Callable[[str], str]] = {
+    # torchvision.models.resnet* -> models.resnet.ResNet (projection shortcut is `downsample`)
+    "torchvision-resnet": _rename(".downsample.", ".shortcut."),
+    # models.resnet.ResNet -> torchvision.models.resnet* (load our weights into torchvision:NAME)
+    "to-torchvision-resnet": _rename(".shortcut.", ".downsample."),
+}
+"""Key renamings tried, in order, when a state_dict's keys do not match the model's."""
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file's bytes."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def state_dict_sha256(state_dict: Mapping[str, Tensor]) -> str:
+    """Hex SHA-256 of the weights: names, dtypes, shapes and bytes, in sorted name order.
+
+    Independent of the file's container format and of the device the tensors are on.
+    """
+    digest = hashlib.sha256()
+    for key in sorted(state_dict):
+        t = state_dict[key].detach().to("cpu").contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _plain(value: Any, where: str = "meta") -> Any:
+    """`value` as plain Python data (what weights_only=True loads); raises TypeError otherwise."""
+    if value is None:
+        return None
+    for kind in (bool, int, float, str):  # also turns subclasses (TorchVersion, enums) plain
+        if isinstance(value, kind):
+            return kind(value)
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, Tensor):
+        return value.detach().cpu()
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy scalar
+        return value.item()
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
+    raise TypeError(f"{where} must hold plain data (None, bool, int, float, str, list, dict, "
+                    f"Tensor) so the checkpoint loads with weights_only=True, "
+                    f"got {type(value).__name__}")
+
+
+def _arch_of(model: nn.Module) -> tuple[str | None, dict[str, Any]]:
+    arch = getattr(model, "arch", None)
+    if isinstance(arch, Mapping) and arch.get("name"):
+        return str(arch["name"]), dict(arch.get("kwargs") or {})
+    return None, {}
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *,
+                    meta: dict[str, Any] | None = None,
+                    optimizer: torch.optim.Optimizer | None = None) -> None:
+    """Write the model's weights and metadata to `path` (atomically; parent folders are created).
+
+    The architecture is taken from `model.arch` (set by `models.create_model`) unless `meta` gives
+    "arch"/"arch_kwargs"; it is what lets `load_checkpoint(path)` rebuild the model by itself.
+
+    Args:
+        path: file to write, conventionally `*.pt`.
+        model: the model; its `state_dict()` is saved on the CPU.
+        meta: extra plain data: "dataset", "epoch", "history", ... (overrides the defaults).
+        optimizer: optionally, an optimizer whose state is saved too (to resume training).
+
+    Raises:
+        TypeError: `meta` holds something that is not plain data.
+    """
+    state_dict = {k: v.detach().to("cpu") for k, v in model.state_dict().items()}
+    name, kwargs = _arch_of(model)
+    info: dict[str, Any] = {
+        "arch": name,
+        "arch_kwargs": kwargs,
+        "skip": getattr(model, "skip", kwargs.get("skip")),
+        "dataset": None,
+        "epoch": None,
+        "history": None,
+    }
+    info.update(meta or {})
+    info["sha256"] = state_dict_sha256(state_dict)
+    info["torch_version"] = torch.__version__
+    info["created"] = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    blob: dict[str, Any] = {"format": FORMAT, "state_dict": state_dict, "meta": _plain(info)}
+    if optimizer is not None:
+        blob["optimizer"] = _plain(optimizer.state_dict(), "optimizer state")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(blob, f)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _refusal_reason(err: Exception) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines()]
+    detail = [ln for ln in lines if "GLOBAL" in ln or "Unsupported" in ln]
+    if not detail:
+        return lines[0] if lines else type(err).__name__
+    text = detail[0].removeprefix("WeightsUnpickler error:").strip()
+    return text.split(" Please use")[0]
+
+
+def read_checkpoint(path: str | os.PathLike[str], *,
+                    map_location: str | torch.device | None = "cpu") -> Any:
+    """The raw object stored in `path`, read with `torch.load(weights_only=True)`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the pickle would build objects other than tensors and plain containers (it
+            could run code, so it is refused), or the file is not a torch checkpoint at all.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise ValueError(
+            f"{str(path)!r} is not a plain-tensor checkpoint: loading it would construct objects "
+            f"other than tensors and plain containers, which can run arbitrary code, so it was "
+            f"refused (torch.load weights_only=True: {_refusal_reason(err)}). If you trust the "
+            f"file, load it yourself with torch.load(weights_only=False) and save its state_dict "
+            f"with torch.save.") from err
+    except Exception as err:  # zip/pickle format errors come as many types
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: "
+                         f"{type(err).__name__}: {err}") from err
+
+
+def _is_state_dict(obj: Any) -> bool:
+    return (isinstance(obj, Mapping) and len(obj) > 0
+            and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in obj.items()))
+
+
+def _unpack(obj: Any, path: Path) -> tuple[dict[str, Tensor], dict[str, Any], str]:
+    """(state_dict, stored metadata, format name) from whatever `torch.load` returned."""
+    if isinstance(obj, Mapping) and obj.get("format") == FORMAT:
+        return dict(obj["state_dict"]), dict(obj.get("meta") or {}), "toolkit"
+    if _is_state_dict(obj):
+        return dict(obj), {}, "state_dict"
+    if isinstance(obj, Mapping):
+        for key in _STATE_KEYS:
+            if _is_state_dict(obj.get(key)):
+                extras = {k: v for k, v in obj.items()
+                          if isinstance(k, str) and isinstance(v, (bool, int, float, str))}
+                fmt = "reference-t7" if set(obj) == {"acc", "epoch", "state_dict"} else key
+                return dict(obj[key]), extras, fmt
+        keys = ", ".join(repr(k) for k in list(obj)[:20])
+        raise ValueError(f"{str(path)!r} holds a dict without a state_dict (looked for a dict of "
+                         f"tensors at the top level or under {', '.join(_STATE_KEYS)}); "
+                         f"its keys are: {keys}")
+    raise ValueError(f"{str(path)!r} holds a {type(obj).__name__}, not a state_dict or a dict "
+                     f"with one")
+
+
+def _strip_prefixes(state_dict: dict[str, Tensor], target: set[str]) -> dict[str, Tensor]:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in _PREFIXES:
+            if (all(k.startswith(prefix) for k in state_dict)
+                    and not all(k.startswith(prefix) for k in target)):
+                state_dict = {k[len(prefix):]: v for k, v in state_dict.items()}
+                changed = True
+    return state_dict
+
+
+def _match_keys(state_dict: dict[str, Tensor], target: set[str]) -> dict[str, Tensor]:
+    """The state_dict with prefixes stripped and the best-fitting key map applied."""
+    state_dict = _strip_prefixes(state_dict, target)
+    best, best_hits = state_dict, len(target & set(state_dict))
+    if best_hits < len(state_dict):
+        for rename in KEY_MAPS.values():
+            mapped = {rename(k): v for k, v in state_dict.items()}
+            hits = len(target & set(mapped))
+            if hits > best_hits:
+                best, best_hits = mapped, hits
+    return best
+
+
+def _fit_or_raise(model: nn.Module, state_dict: dict[str, Tensor], path: Path,
+                  arch: str | None) -> dict[str, Tensor]:
+    """`state_dict` completed and checked against `model`, or a ValueError that lists the misfit."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state_dict]
+    # checkpoints from before torch 0.4.1 have no BN counters; keep the model's own
+    state_dict = {**state_dict, **{k: own[k] for k in missing if k.endswith("num_batches_tracked")}}
+    missing = [k for k in own if k not in state_dict]
+    unexpected = [k for k in state_dict if k not in own]
+    shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
+    if missing or unexpected or shapes:
+
+        def listing(title: str, items: list[str]) -> str:
+            shown = items[:12] + ([f"... and {len(items) - 12} more"] if len(items) > 12 else [])
+            return f"\n  {title} ({len(items)}): " + ", ".join(shown) if items else ""
+
+        label = arch or type(model).__name__
+        raise ValueError(f"checkpoint {str(path)!r} does not fit model {label!r}"
+                         + listing("missing keys", missing)
+                         + listing("unexpected keys", unexpected)
+                         + listing("shape mismatches", shapes))
+    return state_dict
+
+
+def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None = None, *,
+                    map_location: str | torch.device | None = "cpu"
+                    ) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a checkpoint into a model, rebuilding the model from the file's metadata if needed.
+
+    Args:
+        path: a checkpoint in any accepted format (see the module docstring).
+        model: None to rebuild the architecture recorded in the file, a name for
+            `models.create_model` (needed for files without metadata: bare state_dicts, the
+            reference code's `.t7`), or a model to load into.
+        map_location: where the tensors go, and the model too when it is a device.
+
+    Returns:
+        (model in eval mode, meta). `meta` has "arch", "arch_kwargs", "skip", "dataset", "epoch",
+        "history", "sha256" (of the weights, see `state_dict_sha256`), "path" (absolute),
+        "format", plus whatever else was saved.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a refused (code-running) pickle, an unreadable file, no model name where the
+            file has no metadata, a weights hash that does not match the recorded one, or a
+            state_dict that does not fit the model (missing/unexpected keys, shape mismatches).
+    """
+    from . import create_model
+
+    path = Path(path)
+    state_dict, stored, fmt = _unpack(read_checkpoint(path, map_location=map_location), path)
+    stored_arch = stored.get("arch") if fmt == "toolkit" else None
+    arch_kwargs = dict(stored.get("arch_kwargs") or {}) if stored_arch else {}
+    if isinstance(model, nn.Module):
+        net, arch = model, _arch_of(model)[0] or stored_arch
+        if _arch_of(model)[0]:
+            arch_kwargs = _arch_of(model)[1]
+    elif isinstance(model, str):
+        if model != stored_arch:
+            arch_kwargs = {}
+        net, arch = create_model(model, **arch_kwargs), model
+    elif model is None:
+        if not stored_arch:
+            raise ValueError(f"checkpoint {str(path)!r} ({fmt}) records no architecture; pass a "
+                             f"model name (--model NAME on the command line, e.g. --model "
+                             f"resnet20; model='resnet20' in Python)")
+        net, arch = create_model(stored_arch, **arch_kwargs), stored_arch
+    else:
+        raise TypeError(f"model must be an nn.Module, a model name or None, "
+                        f"got {type(model).__name__}")
+    state_dict = _match_keys(state_dict, set(net.state_dict()))
+    digest = state_dict_sha256(state_dict)
+    if stored.get("sha256") and fmt == "toolkit" and stored["sha256"] != digest:
+        raise ValueError(f"checkpoint {str(path)!r}: its weights do not match the sha256 recorded "
+                         f"when it was saved ({stored['sha256'][:12]}... vs {digest[:12]}...); "
+                         f"the file is damaged or was edited")
+    state_dict = _fit_or_raise(net, state_dict, path, arch)
+    net.load_state_dict(state_dict)
+    if isinstance(map_location, (str, torch.device)):
+        net.to(map_location)
+    net.eval()
+    meta: dict[str, Any] = {"dataset": None, "epoch": None, "history": None, **stored}
+    meta.update({
+        "arch": arch,
+        "arch_kwargs": arch_kwargs,
+        "skip": getattr(net, "skip", arch_kwargs.get("skip", stored.get("skip"))),
+        "sha256": digest,
+        "path": str(path.resolve()),
+        "format": fmt,
+    })
+    return net, meta
