@@ -117,10 +117,10 @@ def basin(surface: Surface, eps: float = DEFAULT_EPS) -> dict[str, Any]:
     - `fraction`: computed points with L <= level, over all computed points;
     - `area`: their area in α-β units (each point stands for the cell around it; the length in
       α units for 1-D);
-    - `radius`: the radius of the largest disc around θ* with every computed point inside it
-      below the level, estimated as the distance of the farthest point that is still nearer
-      than the nearest point above the level (exact when the level crosses a grid point; at
-      most one grid step short otherwise). For a bowl a(α² + β²) it is sqrt(eps / a).
+    - `radius`: the radius of the largest disc around θ* whose computed points are all below
+      the level: the distance of the farthest point that is still nearer than the nearest
+      point above the level. The grid resolves it to about one grid step (exact for a bowl
+      a(α² + β²) when sqrt(eps / a) falls on grid points).
     - `radius_limited_by_grid`: True when no computed point is above the level, so the basin
       may be wider than the grid and `radius` is only a lower bound.
 
@@ -140,7 +140,8 @@ def basin(surface: Surface, eps: float = DEFAULT_EPS) -> dict[str, Any]:
                               "radius_limited_by_grid": False}
     if not np.isfinite(l0) or not done.any():
         return result
-    below = done & np.isfinite(loss) & (loss <= level)
+    # a hair of slack so that a point exactly on the level (up to rounding) counts as below
+    below = done & np.isfinite(loss) & (loss <= level + 1e-9 * max(1.0, abs(level)))
     above = done & ~below
     x, y = _coords(surface)
     cells = _cell_sizes(x) if y is None else _cell_sizes(x)[:, None] * _cell_sizes(y)[None, :]
@@ -158,11 +159,11 @@ def basin(surface: Surface, eps: float = DEFAULT_EPS) -> dict[str, Any]:
 def local_minima(surface: Surface) -> list[tuple[int, ...]]:
     """Grid indices of strict local minima of the loss.
 
-    A point is a strict local minimum when it is computed and finite, it lies inside the grid
-    (not on its border, where part of its neighbourhood is missing), and its loss is smaller
-    than that of each computed neighbour: the 8 around it in 2-D, the 2 beside it in 1-D.
-    Neighbours not computed are left out of the comparison (at least one must remain); a
-    diverged neighbour counts as higher.
+    A point is a strict local minimum when it is computed and finite and its loss is smaller
+    than that of each of its neighbours: the 8 around it in 2-D, the 2 beside it in 1-D. A
+    point is judged only when its whole neighbourhood is there: points on the border of the
+    grid and points next to a point not computed are not counted (either would turn the edge
+    of what was computed into false minima). A diverged neighbour counts as higher.
     """
     loss = surface.values("loss")
     done = np.asarray(surface.done, dtype=bool)
@@ -174,14 +175,10 @@ def local_minima(surface: Surface) -> list[tuple[int, ...]]:
     inner = tuple(slice(1, n - 1) for n in loss.shape)
     centre = loss[inner]
     is_min = np.isfinite(centre)
-    compared = np.zeros(centre.shape, dtype=bool)
     for off in offsets:
         neigh = high[tuple(slice(1 + o, n - 1 + o) for o, n in zip(off, loss.shape,
                                                                     strict=True))]
-        known = ~np.isnan(neigh)
-        is_min &= ~known | (centre < neigh)
-        compared |= known
-    is_min &= compared
+        is_min &= ~np.isnan(neigh) & (centre < neigh)
     return [tuple(int(i) + 1 for i in idx) for idx in np.argwhere(is_min)]
 
 
@@ -284,6 +281,9 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
         notes.append("θ* itself is not computed: centre values, sharpness and basin are NaN")
     reach = _reach(surface)
     for r in radii:
+        if math.isnan(sharp[float(r)]) and done[surface.center_index]:
+            notes.append(f"sharpness at r={r:g} is NaN: no computed point other than θ* lies "
+                         f"within r (grid too coarse, or points not computed)")
         if r > reach * (1 + _TOL):
             notes.append(f"sharpness at r={r:g} uses a disc that leaves the grid "
                          f"(grid reaches {reach:g} from θ*)")
