@@ -194,7 +194,8 @@ class _Sums:
 
     def add(self, out: Tensor, y: Tensor, loss_fn: LossFn, accuracy: bool | None) -> None:
         k, b = out.shape[0], y.shape[0]
-        out = out.float()
+        if out.dtype in (torch.float16, torch.bfloat16):
+            out = out.float()
         losses = torch.stack([loss_fn(out[i], y) for i in range(k)]).double()
         if losses.dim() == 1:  # loss_fn reduced each batch to its mean
             self.reduced = True
