@@ -10,6 +10,10 @@ import click
 
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
+    "hessian": "cli.hessian_cmd:hessian",
+    "surface": "cli.surface_cmd:surface",
+    "interp": "cli.interp_cmd:interp",
+    "info": "cli.info_cmd:info",
 }
 
 

@@ -39,3 +39,74 @@ output_dir_opt = click.option(
     "-o", "--output", "output", type=click.Path(file_okay=False), default=".", show_default=True,
     help="Folder to write into (created if missing).",
 )
+
+
+def axis_type(text: str | None) -> Any:
+    """click callback: MIN:MAX:NUM -> Axis (None stays None)."""
+    from landscape.grid import Axis
+
+    return None if text is None else Axis.parse(text)
+
+
+def _parse_axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    try:
+        return axis_type(value)
+    except (ValueError, TypeError) as err:
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+
+
+def grid_opts(x_default: str = "-1:1:21") -> Callable[[F], F]:
+    """--x MIN:MAX:NUM and --y MIN:MAX:NUM (a 1-D line when --y is absent)."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--y", "y_axis", default=None, callback=_parse_axis,
+                            metavar="MIN:MAX:NUM",
+                            help="β axis; leave it out for a 1-D line along x.")(func)
+        return click.option("--x", "x_axis", default=x_default, show_default=True,
+                            callback=_parse_axis, metavar="MIN:MAX:NUM", help="α axis.")(func)
+
+    return decorate
+
+
+def data_opts(func: F) -> F:
+    """The evaluation data: --dataset --data-root --download --split --samples --data-seed."""
+    options = [
+        click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100",
+                                                     "imagefolder"]),
+                     default="embedded", show_default=True, help="Evaluation data set."),
+        click.option("--data-root", type=click.Path(file_okay=False), default=None,
+                     help="Folder holding the data set (CIFAR or an ImageFolder)."),
+        click.option("--download", is_flag=True, help="Download CIFAR if it is not there."),
+        click.option("--split", type=click.Choice(["train", "test"]), default="train",
+                     show_default=True, help="Which split the loss is measured on."),
+        click.option("--samples", type=click.IntRange(min=1), default=None,
+                     help="Evaluate on a seeded subset of this many samples (default: all)."),
+        click.option("--data-seed", type=int, default=0, show_default=True,
+                     help="Seed of the evaluation subset."),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def load_data(dataset: str, data_root: str | None, download: bool, split: str,
+              samples: int | None, data_seed: int) -> tuple[Any, dict[str, Any]]:
+    """The evaluation tensors and the provenance to record for them."""
+    from models.data import evaluation_tensors
+
+    data = evaluation_tensors(dataset, split, samples=samples, seed=data_seed, root=data_root,
+                              download=download)
+    return data, {"dataset": dataset, "data_seed": data_seed, "samples": len(data[0])}
+
+
+def checkpoint_meta(meta: dict[str, Any]) -> dict[str, Any]:
+    """What a surface file records about the checkpoint its θ* came from."""
+    return {"model": meta.get("arch"), "arch_kwargs": meta.get("arch_kwargs"),
+            "skip": meta.get("skip"), "checkpoint": meta.get("path"),
+            "checkpoint_sha256": meta.get("sha256"), "epoch": meta.get("epoch"),
+            "trained_on": meta.get("dataset")}
+
+
+model_opt = click.option("--model", "model_name", default=None,
+                         help="Architecture name for a checkpoint without metadata, e.g. "
+                              "resnet56 (see `landscape models`).")

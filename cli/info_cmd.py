@@ -1,0 +1,40 @@
+"""`landscape info`: what a surface file holds and how far it got."""
+
+from __future__ import annotations
+
+import click
+import numpy as np
+
+from cli import options
+
+
+@click.command()
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@options.errors_as_click
+def info(path: str) -> None:
+    """Metadata and progress of a surface file (ours or the 2018 reference code's)."""
+    from landscape.store import load_surface
+
+    s = load_surface(path)
+    grid = f"{len(s.x)}" if s.y is None else f"{len(s.x)} x {len(s.y)}"
+    done = int(s.done.sum())
+    click.echo(f"{path}")
+    click.echo(f"  format      {s.meta.get('format', 'toolkit')}")
+    click.echo(f"  grid        {grid}  (x {s.x[0]:g}..{s.x[-1]:g}"
+               + ("" if s.y is None else f", y {s.y[0]:g}..{s.y[-1]:g}") + ")")
+    click.echo(f"  progress    {done} of {s.done.size} points ({100 * done / s.done.size:.0f}%)")
+    loss = s.values("loss")
+    finite = np.isfinite(loss)
+    if finite.any():
+        click.echo(f"  loss        centre {loss[s.center_index]:.4g}, "
+                   f"min {loss[finite].min():.4g}, max {loss[finite].max():.4g}")
+    diverged = int((s.done & ~np.isfinite(s.loss)).sum())
+    if diverged:
+        click.echo(f"  diverged    {diverged} points (NaN/inf)")
+    se = s.extras.get(f"{s.split}_loss_se")
+    if se is not None and finite.any():
+        rel = se[finite] / np.abs(loss[finite])
+        click.echo(f"  std. error  median relative {np.nanmedian(rel):.2%} of the loss")
+    for key in sorted(s.meta):
+        if key not in ("format",):
+            click.echo(f"  {key:<18} {s.meta[key]}")

@@ -1,0 +1,59 @@
+"""`landscape surface`: the loss around a checkpoint on a 1-D or 2-D grid, into HDF5."""
+
+from __future__ import annotations
+
+import click
+
+from cli import options
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
+              help="The HDF5 surface file to write.")
+@options.model_opt
+@options.grid_opts()
+@click.option("--norm", type=click.Choice(["filter", "layer", "model", "none"]), default=None,
+              help="Direction normalization [default: filter].")
+@click.option("--ignore", type=click.Choice(["biasbn", "none"]), default=None,
+              help="biasbn: biases and BN parameters do not move [default: biasbn].")
+@click.option("--dir-type", type=click.Choice(["weights", "states"]), default=None,
+              help="states also moves BN running statistics [default: weights].")
+@click.option("--seed", type=int, default=None, help="Seed of the random directions [default: 0].")
+@click.option("--directions", "directions_file", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Reuse the directions of an earlier surface or direction file.")
+@options.data_opts
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Images per forward pass [default: 256].")
+@click.option("--points-per-batch", type=click.IntRange(min=1), default=None,
+              help="Grid points per forward pass [default: 1 on CPU, from memory on GPU].")
+@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "tf32"]), default=None,
+              help="Arithmetic of the forward pass [default: fp32].")
+@options.device_opt
+@click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@options.errors_as_click
+def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis,  # noqa: ANN001
+            directions_file: str | None, dataset: str, data_root: str | None, download: bool,
+            split: str, samples: int | None, data_seed: int, device: str | None,
+            **tuning: object) -> None:
+    """Evaluate L(θ* + αδ + βη) around CHECKPOINT and write it to OUTPUT (HDF5).
+
+    \b
+    Example:
+      landscape surface runs/r56/final.pt -o r56.h5 --x -1:1:51 --y -1:1:51 --samples 5000
+    """
+    from landscape import Grid, compute_surface, load_directions
+    from models.checkpoint import load_checkpoint
+
+    grid = Grid(x_axis, y_axis)
+    model, meta = load_checkpoint(checkpoint, model_name)
+    directions = load_directions(directions_file) if directions_file else None
+    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed)
+    result = compute_surface(
+        model, data, grid, directions=directions, path=output, split=split, device=device,
+        meta={**options.checkpoint_meta(meta), **data_meta,
+              "directions_from": directions_file}, **options.drop_none(**tuning))
+    centre = result.loss[result.center_index]
+    click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points, "
+               f"loss at θ* {centre:.4g}")

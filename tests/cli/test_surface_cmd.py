@@ -1,0 +1,119 @@
+"""`landscape surface`, `interp` and `info` through click's CliRunner."""
+
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import cli
+from landscape import load_surface
+from models import create_model
+from models.checkpoint import save_checkpoint
+
+REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference"
+SMALL = ["--samples", "24", "--batch-size", "16"]
+
+
+@pytest.fixture
+def ckpts(tmp_path):
+    paths = []
+    for seed in range(3):
+        import torch
+
+        torch.manual_seed(seed)
+        model = create_model("resnet20", width=0.25)
+        path = tmp_path / f"m{seed}.pt"
+        save_checkpoint(path, model, meta={"dataset": "embedded", "epoch": seed})
+        paths.append(str(path))
+    return paths
+
+
+def run(*args: str):
+    return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
+
+
+def test_surface_writes_a_2d_file_with_provenance(tmp_path, ckpts):
+    out = tmp_path / "s.h5"
+    r = run("surface", ckpts[0], "-o", out, "--x", "-1:1:3", "--y", "-0.5:0.5:2", "--seed", "4",
+            *SMALL)
+    assert r.exit_code == 0, r.output
+    assert "6 of 6 points" in r.output
+    s = load_surface(out)
+    assert s.shape == (3, 2) and s.done.all() and np.isfinite(s.loss).all()
+    assert s.meta["model"] == "resnet20" and s.meta["skip"] is True
+    assert s.meta["seed"] == 4 and s.meta["samples"] == 24 and s.meta["dataset"] == "embedded"
+    assert s.meta["checkpoint"].endswith("m0.pt") and len(s.meta["checkpoint_sha256"]) == 64
+    with h5py.File(out) as f:
+        assert "conv1.weight" in f["directions/x"] or any("conv" in k for k in f["directions/x"])
+
+    info = run("info", out)
+    assert info.exit_code == 0 and "6 of 6 points" in info.output and "resnet20" in info.output
+
+    again = run("surface", ckpts[0], "-o", out, "--x", "-1:1:3", *SMALL)
+    assert again.exit_code != 0 and "--overwrite" in again.output
+
+    # the same directions reused from the file give the same values
+    out2 = tmp_path / "s2.h5"
+    r = run("surface", ckpts[0], "-o", out2, "--x", "-1:1:3", "--y", "-0.5:0.5:2",
+            "--directions", out, *SMALL)
+    assert r.exit_code == 0, r.output
+    np.testing.assert_allclose(load_surface(out2).loss, s.loss, rtol=1e-6)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--x", "-1:1:0"], "a grid needs points"),
+    (["--x", "1:-1:3"], "min < max"),
+    (["--norm", "filterwise"], "filterwise"),
+])
+def test_bad_options_fail_without_writing(tmp_path, ckpts, args, message):
+    out = tmp_path / "s.h5"
+    r = run("surface", ckpts[0], "-o", out, *args, *SMALL)
+    assert r.exit_code != 0 and message in r.output
+    assert not out.exists()
+
+
+def test_checkpoint_that_does_not_fit_and_missing_data(tmp_path, ckpts):
+    out = tmp_path / "s.h5"
+    r = run("surface", ckpts[0], "-o", out, "--model", "resnet56", *SMALL)
+    assert r.exit_code != 0 and "missing keys" in r.output and not out.exists()
+    r = run("surface", ckpts[0], "-o", out, "--dataset", "cifar10", "--data-root",
+            tmp_path / "nowhere", *SMALL)
+    assert r.exit_code != 0 and "--download" in r.output and not out.exists()
+    r = run("surface", ckpts[0], "-o", out, "--directions", REFERENCE / "directions_2d.h5",
+            "--y", "-1:1:2", *SMALL)
+    assert r.exit_code != 0 and "another model" in r.output and not out.exists()
+
+
+def test_reference_checkpoint_and_directions(tmp_path):
+    out = tmp_path / "r.h5"
+    r = run("surface", REFERENCE / "model_1.t7", "--model", "resnet20", "-o", out,
+            "--directions", REFERENCE / "directions_2d.h5", "--x", "-1:1:3", "--y", "-1:1:3",
+            *SMALL)
+    assert r.exit_code == 0, r.output
+    assert load_surface(out).done.all()
+
+
+def test_interp_line_and_plane(tmp_path, ckpts):
+    line = tmp_path / "line.h5"
+    r = run("interp", ckpts[0], ckpts[1], "-o", line, "--x", "-0.5:1.5:5", *SMALL)
+    assert r.exit_code == 0, r.output
+    s = load_surface(line)
+    assert s.y is None and s.shape == (5,) and s.meta["kind"] == "interpolation"
+    # α = 0 and α = 1 are the two checkpoints themselves
+    ends = tmp_path / "ends.h5"
+    for i, ck in enumerate(ckpts[:2]):
+        r = run("surface", ck, "-o", ends, "--x", "0:0:1", "--overwrite", *SMALL)
+        assert r.exit_code == 0, r.output
+        assert load_surface(ends).loss[0] == pytest.approx(s.loss[1 + 2 * i], rel=1e-5)
+    plane = tmp_path / "plane.h5"
+    r = run("interp", ckpts[0], ckpts[1], ckpts[2], "-o", plane, "--x", "0:1:2", "--y", "0:1:2",
+            *SMALL)
+    assert r.exit_code == 0, r.output
+    assert load_surface(plane).shape == (2, 2)
+
+
+def test_info_reads_reference_files():
+    r = run("info", REFERENCE / "surf_partial_3x3.h5")
+    assert r.exit_code == 0 and "5 of 9 points" in r.output and "reference" in r.output
