@@ -1,0 +1,366 @@
+"""Data sets that produce θ* and the evaluation batches: an embedded default generated in code,
+CIFAR-10/100 (torchvision's on-disk format, downloaded only on request) and ImageFolder.
+
+Every loader takes `n` and `seed`: the `n` items are nested as `n` grows (the first `n` of a
+seeded permutation for files on disk; the first `n` of the generated stream for the embedded set),
+so an evaluation subset of `samples <= n` items is part of a training set of `n` items drawn with
+the same seed. No landscape logic lives here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import pickle
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset, Subset, TensorDataset
+
+__all__ = [
+    "CIFAR_STATS",
+    "DATASETS",
+    "EMBEDDED_CLASSES",
+    "EMBEDDED_SIZES",
+    "embedded_dataset",
+    "evaluation_tensors",
+    "load_dataset",
+]
+
+DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder")
+Split = Literal["train", "test"]
+
+EMBEDDED_CLASSES = (
+    "grating 0°", "grating 45°", "grating 90°", "grating 135°", "plaid +", "plaid x",
+    "rings", "blob", "pinwheel", "texture",
+)
+EMBEDDED_SIZES = {"train": 5000, "test": 1000}
+_BLOCK = 500          # images generated per seeded block (the stream is a sequence of blocks)
+_SIZE = 32
+_SCALE = 1.0 / 0.62   # brings the generated pixels to about unit variance
+
+# channel mean and std of the training images (the usual normalization constants)
+CIFAR_STATS = {
+    "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
+    "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
+}
+_IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+_CIFAR_FILES = {
+    "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
+                "batches.meta", "label_names", "labels"),
+    "cifar100": ("cifar-100-python", ["train"], ["test"], "meta", "fine_label_names",
+                 "fine_labels"),
+}
+
+
+# ---------------------------------------------------------------- the embedded data set
+
+def _block_generator(seed: int, split: str, block: int) -> torch.Generator:
+    digest = hashlib.sha256(f"embedded/{seed}/{split}/{block}".encode()).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest[:8], "little") >> 1)
+
+
+def _uniform(gen: torch.Generator, n: int, low: float, high: float) -> Tensor:
+    return low + (high - low) * torch.rand(n, generator=gen)
+
+
+def _grating(xx: Tensor, yy: Tensor, theta: Tensor, freq: Tensor, phase: Tensor) -> Tensor:
+    """cos(2π f (x cos θ + y sin θ) + φ) for (n,) parameters on the (32, 32) coordinate grid."""
+    along = xx * theta.cos()[:, None, None] + yy * theta.sin()[:, None, None]
+    return torch.cos(2 * math.pi * freq[:, None, None] * along + phase[:, None, None])
+
+
+def _patterns(label: int, n: int, xx: Tensor, yy: Tensor, gen: torch.Generator) -> Tensor:
+    """(n, 32, 32) grey patterns of one class, each in about [-1, 1], with random nuisances."""
+    jitter = _uniform(gen, n, -12.0, 12.0) * math.pi / 180
+    freq = _uniform(gen, n, 2.0, 4.0)           # cycles per half image width
+    phase = _uniform(gen, n, 0.0, 2 * math.pi)
+    cx, cy = _uniform(gen, n, -0.5, 0.5), _uniform(gen, n, -0.5, 0.5)
+    dx, dy = xx - cx[:, None, None], yy - cy[:, None, None]
+    r = (dx.square() + dy.square()).sqrt()
+    if label < 4:                                # oriented gratings
+        return _grating(xx, yy, label * math.pi / 4 + jitter, freq, phase)
+    if label < 6:                                # plaids: two orthogonal gratings
+        theta = (label - 4) * math.pi / 4 + jitter
+        other = _uniform(gen, n, 0.0, 2 * math.pi)
+        return 0.6 * (_grating(xx, yy, theta, freq, phase)
+                      + _grating(xx, yy, theta + math.pi / 2, freq, other))
+    if label == 6:                               # concentric rings around a random centre
+        return torch.cos(2 * math.pi * freq[:, None, None] * r + phase[:, None, None])
+    if label == 7:                               # one Gaussian blob, either sign
+        sigma = _uniform(gen, n, 0.15, 0.4)[:, None, None]
+        sign = torch.where(torch.rand(n, generator=gen) < 0.5, -1.0, 1.0)[:, None, None]
+        blob = torch.exp(-r.square() / (2 * sigma.square()))
+        return sign * 2.0 * (blob - blob.mean(dim=(1, 2), keepdim=True))
+    if label == 8:                               # pinwheel: m arms around a random centre
+        arms = torch.randint(3, 7, (n,), generator=gen).float()[:, None, None]
+        return torch.cos(arms * torch.atan2(dy, dx) + phase[:, None, None])
+    # band-limited noise texture: no orientation, no structure
+    noise = torch.randn(n, 1, _SIZE, _SIZE, generator=gen)
+    kernel = torch.exp(-torch.arange(-4, 5).float().square() / (2 * 1.5**2))
+    kernel = kernel / kernel.sum()
+    smooth = torch.nn.functional.conv2d(noise, kernel.view(1, 1, 1, 9), padding=(0, 4))
+    smooth = torch.nn.functional.conv2d(smooth, kernel.view(1, 1, 9, 1), padding=(4, 0))[:, 0]
+    return smooth / smooth.std(dim=(1, 2), keepdim=True)
+
+
+def _generate_block(gen: torch.Generator) -> tuple[Tensor, Tensor]:
+    """One block of `_BLOCK` images (B, 3, 32, 32) float32 and balanced labels (B,) int64."""
+    n = _BLOCK
+    labels = (torch.arange(n) % len(EMBEDDED_CLASSES))[torch.randperm(n, generator=gen)]
+    axis = (torch.arange(_SIZE, dtype=torch.float32) + 0.5) / _SIZE * 2 - 1
+    yy, xx = (t.contiguous() for t in torch.meshgrid(axis, axis, indexing="ij"))  # views: slow
+    grey = torch.empty(n, _SIZE, _SIZE)
+    for label in range(len(EMBEDDED_CLASSES)):
+        idx = (labels == label).nonzero().squeeze(1)
+        grey[idx] = _patterns(label, len(idx), xx, yy, gen)
+    # nuisances shared by all classes: aperture, colour, contrast, background, gradient, noise
+    ax, ay = _uniform(gen, n, -0.6, 0.6), _uniform(gen, n, -0.6, 0.6)
+    size = _uniform(gen, n, 0.6, 1.6)[:, None, None]
+    aperture = torch.exp(-((xx - ax[:, None, None]).square() + (yy - ay[:, None, None]).square())
+                         / (2 * size.square()))
+    colour = torch.randn(n, 3, generator=gen)
+    colour = colour / colour.norm(dim=1, keepdim=True)
+    contrast = _uniform(gen, n, 0.7, 1.3)
+    background = 0.3 * torch.randn(n, 3, generator=gen)
+    slope = 0.2 * torch.randn(n, 2, generator=gen)
+    gradient = slope[:, 0, None, None] * xx + slope[:, 1, None, None] * yy
+    noise_level = _uniform(gen, n, 0.1, 0.35)[:, None, None, None]
+    images = ((contrast[:, None] * colour)[:, :, None, None] * (grey * aperture)[:, None]
+              + background[:, :, None, None] + gradient[:, None]
+              + noise_level * torch.randn(n, 3, _SIZE, _SIZE, generator=gen))
+    return (images * _SCALE).contiguous(), labels
+
+
+def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 0
+                     ) -> TensorDataset:
+    """The embedded data set: CIFAR-shaped synthetic images generated in code, no download.
+
+    Ten classes of structured patterns (see `EMBEDDED_CLASSES`): oriented gratings at four
+    angles, two plaids, rings, a blob, a pinwheel and an unstructured noise texture. Each image
+    has random nuisances: phase, frequency, ±12° orientation jitter, position, a Gaussian aperture,
+    colour, contrast, background, a brightness gradient and pixel noise, so a classifier must learn
+    local features (the phase alone makes the classes useless to a linear model on pixels).
+    Pixels are about zero-mean, unit-variance. Images come as a deterministic stream of seeded
+    blocks, so `n` items are the first `n` of the stream and train and test are disjoint draws.
+
+    Args:
+        split: "train" or "test".
+        n: number of images; default 5,000 for train, 1,000 for test.
+        seed: which data set; the same seed always gives the same images.
+
+    Returns:
+        TensorDataset of images (n, 3, 32, 32) float32 and labels (n,) int64, with a `classes`
+        attribute.
+    """
+    if split not in EMBEDDED_SIZES:
+        raise ValueError(f"split must be one of {sorted(EMBEDDED_SIZES)}, got {split!r}")
+    n = EMBEDDED_SIZES[split] if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"n must be a positive number of images, got {n}")
+    blocks = [_generate_block(_block_generator(seed, split, b))
+              for b in range((n + _BLOCK - 1) // _BLOCK)]
+    images = torch.cat([b[0] for b in blocks])[:n].contiguous()
+    labels = torch.cat([b[1] for b in blocks])[:n].contiguous()
+    dataset = TensorDataset(images, labels)
+    dataset.classes = list(EMBEDDED_CLASSES)  # type: ignore[attr-defined]
+    return dataset
+
+
+# ---------------------------------------------------------------- CIFAR on disk
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Reads CIFAR batch files: builds numpy arrays and plain containers, nothing else."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+        ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+        ("numpy", "ndarray"), ("numpy", "dtype"),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch file")
+
+
+def _read_batch(path: Path) -> dict[str, Any]:
+    with open(path, "rb") as f:
+        try:
+            return _ArrayUnpickler(f, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError) as err:
+            raise ValueError(f"{path} is not a CIFAR batch file: {err}") from err
+
+
+def _cifar_tensors(name: str, split: str, root: Path, download: bool
+                   ) -> tuple[Tensor, Tensor, list[str]]:
+    """uint8 images (N, 3, 32, 32), int64 labels (N,) and class names of a CIFAR split."""
+    folder_name, train_files, test_files, meta_file, names_key, labels_key = _CIFAR_FILES[name]
+    folder = root / folder_name
+    files = train_files if split == "train" else test_files
+    needed = [folder / f for f in [*files, meta_file]]
+    if download and not all(p.is_file() for p in needed):
+        import torchvision
+
+        cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+        cls(str(root), train=split == "train", download=True)
+    absent = [p.name for p in needed if not p.is_file()]
+    if absent:
+        raise FileNotFoundError(
+            f"{name} data not found in {str(folder)!r} (missing {', '.join(absent)}); pass "
+            f"--download (download=True) to fetch it into {str(root)!r}, or point --data-root "
+            f"(root=) at the folder that holds {folder_name}/")
+    images, labels = [], []
+    for file_name in files:
+        entry = _read_batch(folder / file_name)
+        images.append(torch.as_tensor(entry["data"], dtype=torch.uint8).reshape(-1, 3, 32, 32))
+        labels.append(torch.as_tensor(entry[labels_key], dtype=torch.int64))
+    classes = [str(c) for c in _read_batch(folder / meta_file)[names_key]]
+    return torch.cat(images), torch.cat(labels), classes
+
+
+class _AugmentedImages(Dataset):
+    """uint8 images with per-item random crop (4-pixel zero padding) and horizontal flip, then
+    normalization; random draws come from torch's global RNG (seeded per epoch by the trainer)."""
+
+    def __init__(self, images: Tensor, labels: Tensor, mean: Tensor, std: Tensor) -> None:
+        self.images, self.labels = images, labels
+        self.mean, self.std = mean.view(3, 1, 1), std.view(3, 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        image = (self.images[index].float() / 255 - self.mean) / self.std
+        padded = torch.nn.functional.pad(image, (4, 4, 4, 4))
+        top, left = torch.randint(0, 9, (2,)).tolist()
+        image = padded[:, top:top + 32, left:left + 32]
+        if torch.rand(()) < 0.5:
+            image = image.flip(2)
+        return image, self.labels[index]
+
+
+def _subset_indices(total: int, n: int | None, seed: int) -> Tensor | None:
+    """The first `n` of a seeded permutation of range(total) (nested in n), or None for all."""
+    if n is None:
+        return None
+    if not 1 <= n <= total:
+        raise ValueError(f"n must be between 1 and the data set size {total}, got {n}")
+    return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
+
+
+def _cifar(name: str, split: str, root: Path, download: bool, augment: bool, n: int | None,
+           seed: int) -> Dataset:
+    images, labels, classes = _cifar_tensors(name, split, root, download)
+    index = _subset_indices(len(labels), n, seed)
+    if index is not None:
+        images, labels = images[index], labels[index]
+    mean, std = (torch.tensor(s) for s in CIFAR_STATS[name])
+    if augment:
+        dataset: Dataset = _AugmentedImages(images, labels, mean, std)
+    else:
+        normed = (images.float() / 255 - mean.view(1, 3, 1, 1)) / std.view(1, 3, 1, 1)
+        dataset = TensorDataset(normed.contiguous(), labels)
+    dataset.classes = classes  # type: ignore[attr-defined]
+    return dataset
+
+
+# ---------------------------------------------------------------- ImageFolder
+
+def _image_folder(split: str, root: Path, augment: bool, n: int | None, seed: int,
+                  image_size: int) -> Dataset:
+    import torchvision
+    from torchvision import transforms as T
+
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {str(root)!r} does not exist; pass --data-root "
+                                f"(root=) a folder with one subfolder of images per class")
+    candidates = [root / split] + ([root / "val"] if split == "test" else [])
+    folder = next((c for c in candidates if c.is_dir()), root)
+    mean, std = _IMAGENET_STATS
+    steps: list[Any] = [T.Resize(image_size), T.CenterCrop(image_size)]
+    if augment:
+        steps += [T.RandomCrop(image_size, padding=image_size // 8), T.RandomHorizontalFlip()]
+    steps += [T.ToTensor(), T.Normalize(mean, std)]
+    dataset = torchvision.datasets.ImageFolder(str(folder), transform=T.Compose(steps))
+    index = _subset_indices(len(dataset), n, seed)
+    if index is None:
+        return dataset
+    subset = Subset(dataset, index.tolist())
+    subset.classes = dataset.classes  # type: ignore[attr-defined]
+    return subset
+
+
+# ---------------------------------------------------------------- public entry points
+
+def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str] | None = None,
+                 download: bool = False, augment: bool = False, n: int | None = None,
+                 seed: int = 0, image_size: int = 32) -> Dataset:
+    """A data set by name.
+
+    Args:
+        name: "embedded" (generated, no files), "cifar10", "cifar100" (torchvision's on-disk
+            format under `root`, default "./data"), or "imagefolder" (`root` = a folder with one
+            subfolder per class, or with `train/` and `test/` (or `val/`) folders of those).
+        split: "train" or "test".
+        root: where the files are.
+        download: fetch CIFAR through torchvision if it is absent (never done otherwise).
+        augment: CIFAR/ImageFolder: random crop (4-pixel padding) and horizontal flip. The
+            embedded set has none (its classes depend on orientation) and refuses it.
+        n: number of items: the first `n` of a seeded permutation (embedded: of the stream).
+        seed: picks the `n` items; for the embedded set, generates the images.
+        image_size: ImageFolder only: images are resized and centre-cropped to this size.
+
+    Returns:
+        Without augmentation, CIFAR and embedded data come as a `TensorDataset` (images
+        normalized float32 (N, 3, 32, 32), labels int64 (N,)), resident in memory. All data sets
+        carry a `classes` attribute.
+
+    Raises:
+        ValueError: unknown name or split, bad `n`, or augmentation of the embedded set.
+        FileNotFoundError: CIFAR absent (the message names the folder and `--download`), or no
+            image folder.
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if name == "embedded":
+        if augment:
+            raise ValueError("the embedded data set has no augmentation: flips would change its "
+                             "oriented classes; use augment=False")
+        return embedded_dataset(split, n, seed=seed)
+    if name in ("cifar10", "cifar100"):
+        return _cifar(name, split, Path(root if root is not None else "data"), download,
+                      augment, n, seed)
+    if name == "imagefolder":
+        if root is None:
+            raise ValueError("the imagefolder data set needs root= (--data-root): a folder with "
+                             "one subfolder of images per class")
+        return _image_folder(split, Path(root), augment, n, seed, image_size)
+    raise ValueError(f"data set must be one of {', '.join(DATASETS)}, got {name!r}")
+
+
+def evaluation_tensors(name: str = "embedded", split: str = "train", *,
+                       samples: int | None = None, seed: int = 0,
+                       root: str | os.PathLike[str] | None = None, download: bool = False
+                       ) -> tuple[Tensor, Tensor]:
+    """A seeded evaluation subset as two stacked CPU tensors, without augmentation.
+
+    The items are exactly those of `load_dataset(name, split, n=samples, seed=seed)`, so with the
+    same seed they are a subset of a training set of `n >= samples` items.
+
+    Returns:
+        inputs float32 (N, 3, H, W) and targets int64 (N,).
+    """
+    dataset = load_dataset(name, split, root=root, download=download, augment=False,
+                           n=samples, seed=seed)
+    if isinstance(dataset, TensorDataset):
+        inputs, targets = dataset.tensors[0], dataset.tensors[1]
+    else:
+        items = [dataset[i] for i in range(len(dataset))]  # type: ignore[arg-type]
+        inputs = torch.stack([x for x, _ in items])
+        targets = torch.as_tensor([int(y) for _, y in items])
+    return inputs.float().cpu().contiguous(), targets.long().cpu().contiguous()
