@@ -1,0 +1,324 @@
+"""Interactive pictures of surfaces with plotly: a 3-D surface with its contours projected on
+the floor, hover values, a menu to switch loss / accuracy and linear / log z, and side-by-side
+comparisons on one colour scale with cameras that move together.
+
+`surface_figure` and `compare_figure` build a `plotly.graph_objects.Figure` and never write it;
+`write_html` writes one self-contained HTML file (plotly.js embedded, nothing fetched, works
+offline) and adds the small script that links the cameras. plotly is imported inside the
+functions so that `import landscape` stays light.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from landscape.plot import title_of
+from landscape.types import Surface
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+__all__ = ["surface_figure", "compare_figure", "write_html", "LINK_CAMERAS_JS"]
+
+_COLORSCALE = "Viridis"
+
+LINK_CAMERAS_JS = """
+(function () {
+  var gd = document.getElementById('{plot_id}');
+  if (!gd || !gd.on || !window.Plotly) { return; }
+  var busy = false;
+  function scenes() {
+    return Object.keys(gd._fullLayout || {}).filter(function (k) { return /^scene\\d*$/.test(k); });
+  }
+  function follow(ev) {
+    if (busy || !ev) { return; }
+    var source = null, camera = null;
+    Object.keys(ev).forEach(function (k) {
+      var m = k.match(/^(scene\\d*)\\.camera$/);
+      if (m) { source = m[1]; camera = ev[k]; }
+    });
+    if (!camera) { return; }
+    var update = {};
+    scenes().forEach(function (s) { if (s !== source) { update[s + '.camera'] = camera; } });
+    if (!Object.keys(update).length) { return; }
+    busy = true;
+    Plotly.relayout(gd, update).then(function () { busy = false; }, function () { busy = false; });
+  }
+  gd.on('plotly_relayouting', follow);
+  gd.on('plotly_relayout', follow);
+  gd.setAttribute('data-cameras-linked', String(scenes().length));
+})();
+"""
+"""JavaScript for `write_html(post_script=...)`: moving one 3-D scene's camera moves the others."""
+
+
+# --------------------------------------------------------------------------- values per view
+
+def _views(surfaces: Sequence[Surface]) -> list[tuple[str, bool]]:
+    quantities = ["loss"]
+    if all(s.accuracy is not None for s in surfaces):
+        quantities.append("accuracy")
+    return [(q, lg) for q in quantities for lg in (False, True)]
+
+
+def _values(surface: Surface, quantity: str, log: bool, zmax: float | None) -> np.ndarray:
+    """The drawn values (shape of the surface): clipped, log10 if asked, NaN where undrawable."""
+    v = surface.values(quantity)
+    if zmax is not None and quantity == "loss":
+        v = np.where(np.isnan(v), v, np.minimum(v, zmax))
+    v = np.where(np.isfinite(v), v, np.nan)
+    if log:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
+    return v
+
+
+def _as_list(a: np.ndarray) -> list[Any]:
+    """Nested lists with None for NaN (JSON has no NaN; plotly leaves a gap)."""
+    return np.where(np.isfinite(a), a, None).tolist()
+
+
+def _range(arrays: Sequence[np.ndarray]) -> tuple[float, float] | None:
+    finite = [a[np.isfinite(a)] for a in arrays]
+    finite = [f for f in finite if f.size]
+    if not finite:
+        return None
+    lo = float(min(f.min() for f in finite))
+    hi = float(max(f.max() for f in finite))
+    if hi <= lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    return lo, hi
+
+
+def _axis_title(quantity: str, log: bool) -> str:
+    base = "accuracy (%)" if quantity == "accuracy" else "loss"
+    return f"log10 {base}" if log else base
+
+
+def _view_label(quantity: str, log: bool) -> str:
+    return f"{quantity}, {'log' if log else 'linear'} z"
+
+
+# --------------------------------------------------------------------------- figures
+
+def surface_figure(surface: Surface, *, quantity: str = "loss", log: bool = False,
+                   zmax: float | None = None, title: str | None = None) -> go.Figure:
+    """An interactive 3-D surface of one `Surface` (a line chart for a 1-D one).
+
+    The surface carries its contour lines, projected on the floor of the scene too; hovering
+    shows α, β, loss and accuracy; a menu switches between loss and accuracy, linear and log10
+    z. Points not computed or diverged are gaps.
+
+    Args:
+        surface: 1-D or 2-D surface.
+        quantity: 'loss' or 'accuracy', the view shown first.
+        log: start with log10 z.
+        zmax: loss values above it are drawn as `zmax`.
+        title: overrides the title made from `surface.meta`.
+
+    Returns:
+        The figure; nothing is written or shown (see `write_html`).
+    """
+    label = title if title is not None else title_of(surface)
+    return compare_figure([surface], [label], quantity=quantity, log=log, zmax=zmax)
+
+
+def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = None, *,
+                   quantity: str = "loss", log: bool = False,
+                   zmax: float | None = None) -> go.Figure:
+    """Surfaces side by side in one figure: one colour scale, one z range, linked cameras.
+
+    2-D surfaces get one 3-D scene each, all sharing the colour axis and the z range of the
+    view shown (so equal heights and colours mean equal values); `write_html` links their
+    cameras. 1-D surfaces are drawn as lines on one chart. The menu switches every panel at
+    once.
+
+    Args:
+        surfaces: one or more surfaces, all 1-D or all 2-D.
+        labels: a title per surface (default: from each surface's meta).
+        quantity, log, zmax: as in `surface_figure`.
+
+    Raises:
+        ValueError: no surfaces, mixed 1-D and 2-D, labels of the wrong length, an unknown
+            quantity, or accuracy asked of a surface without it.
+    """
+    surfaces = list(surfaces)
+    if not surfaces:
+        raise ValueError("compare_figure needs at least one surface, got none")
+    if labels is None:
+        labels = [title_of(s) for s in surfaces]
+    labels = [str(v) for v in labels]
+    if len(labels) != len(surfaces):
+        raise ValueError(f"labels must match the surfaces: {len(surfaces)} surfaces, "
+                         f"got {len(labels)} labels")
+    if {s.ndim for s in surfaces} == {1, 2}:
+        raise ValueError("compare_figure needs surfaces of one kind, got 1-D and 2-D mixed")
+    if quantity not in ("loss", "accuracy"):
+        raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
+    views = _views(surfaces)
+    if (quantity, log) not in views:
+        raise ValueError("accuracy was asked for, but not every surface has accuracy")
+    if surfaces[0].ndim == 1:
+        return _lines_figure(surfaces, labels, views, views.index((quantity, log)), zmax)
+    return _scenes_figure(surfaces, labels, views, views.index((quantity, log)), zmax)
+
+
+def _customdata(surface: Surface, transpose: bool) -> list[Any]:
+    loss = np.where(np.isfinite(surface.loss) & surface.done, surface.loss, np.nan)
+    acc = (surface.values("accuracy") if surface.accuracy is not None
+           else np.full(surface.shape, np.nan))
+    data = np.stack([loss, acc], axis=-1)
+    if transpose:
+        data = data.transpose(1, 0, 2)
+    return _as_list(data)
+
+
+def _hover(surface: Surface, two_d: bool) -> str:
+    lines = ["α = %{x:.4g}"]
+    if two_d:
+        lines.append("β = %{y:.4g}")
+    lines.append("loss = %{customdata[0]:.5g}")
+    if surface.accuracy is not None:
+        lines.append("accuracy = %{customdata[1]:.2f}%")
+    return "<br>".join(lines) + "<extra>%{fullData.name}</extra>"
+
+
+def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple[str, bool]],
+                   first: int, zmax: float | None) -> go.Figure:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    n = len(surfaces)
+    fig = make_subplots(rows=1, cols=n, specs=[[{"type": "scene"}] * n],
+                        subplot_titles=labels, horizontal_spacing=0.02)
+    # per view: the z of each surface (plotly wants z[j][i] at (x[i], y[j])) and the common range
+    z_views = [[_values(s, q, lg, zmax if q == "loss" else None).T for s in surfaces]
+               for q, lg in views]
+    ranges = [_range(zs) for zs in z_views]
+    if ranges[first] is None:
+        raise ValueError("nothing to draw: no computed, finite values on the surfaces")
+    q0, lg0 = views[first]
+    lo0, hi0 = ranges[first]
+    for k, (s, label) in enumerate(zip(surfaces, labels, strict=True)):
+        fig.add_trace(go.Surface(
+            x=np.asarray(s.x, dtype=float).tolist(), y=np.asarray(s.y, dtype=float).tolist(),
+            z=_as_list(z_views[first][k]), name=label, coloraxis="coloraxis",
+            customdata=_customdata(s, transpose=True), hovertemplate=_hover(s, True),
+            contours={"z": {"show": True, "usecolormap": True, "project": {"z": True},
+                            "width": 1, **_levels(lo0, hi0)}},
+            connectgaps=False,
+        ), row=1, col=k + 1)
+    scene = {"xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "β"}},
+             "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.7},
+             "camera": {"eye": {"x": 1.45, "y": 1.45, "z": 0.9}}}
+    for k in range(n):
+        name = "scene" if k == 0 else f"scene{k + 1}"
+        fig.layout[name].update(scene)
+        fig.layout[name].zaxis.update(range=[lo0, hi0], title={"text": _axis_title(q0, lg0)})
+    fig.update_layout(
+        coloraxis={"colorscale": _COLORSCALE, "cmin": lo0, "cmax": hi0,
+                   "colorbar": {"title": {"text": _axis_title(q0, lg0)}}},
+        title={"text": "Loss landscape" if n == 1 else "Loss landscapes, side by side",
+               "x": 0.5},
+        margin={"l": 10, "r": 10, "t": 90, "b": 10}, height=620,
+        updatemenus=[_menu(views, first, [_scene_restyle(zs, r) for zs, r in zip(z_views, ranges,
+                                                                                 strict=True)],
+                           [_scene_relayout(n, q, lg, r) for (q, lg), r in zip(views, ranges,
+                                                                                strict=True)])],
+    )
+    return fig
+
+
+def _levels(lo: float, hi: float, count: int = 16) -> dict[str, float]:
+    """The same contour levels for every panel (plotly would choose them per trace)."""
+    size = (hi - lo) / count
+    return {"start": lo + size / 2, "end": hi - size / 2, "size": size}
+
+
+def _scene_restyle(zs: list[np.ndarray], rng: tuple[float, float] | None) -> dict[str, Any]:
+    out: dict[str, Any] = {"z": [_as_list(z) for z in zs]}
+    if rng is not None:
+        for key, value in _levels(*rng).items():
+            out[f"contours.z.{key}"] = [value] * len(zs)
+    return out
+
+
+def _scene_relayout(n: int, quantity: str, log: bool,
+                    rng: tuple[float, float] | None) -> dict[str, Any]:
+    lo, hi = rng if rng is not None else (0.0, 1.0)
+    out: dict[str, Any] = {"coloraxis.cmin": lo, "coloraxis.cmax": hi,
+                           "coloraxis.colorbar.title.text": _axis_title(quantity, log)}
+    for k in range(n):
+        name = "scene" if k == 0 else f"scene{k + 1}"
+        out[f"{name}.zaxis.range"] = [lo, hi]
+        out[f"{name}.zaxis.title.text"] = _axis_title(quantity, log)
+    return out
+
+
+def _menu(views: list[tuple[str, bool]], first: int, restyles: list[dict[str, Any]],
+          relayouts: list[dict[str, Any]]) -> dict[str, Any]:
+    buttons = [{"label": _view_label(q, lg), "method": "update", "args": [rs, rl]}
+               for (q, lg), rs, rl in zip(views, restyles, relayouts, strict=True)]
+    return {"type": "dropdown", "buttons": buttons, "active": first, "x": 0.0, "y": 1.12,
+            "xanchor": "left", "yanchor": "top", "showactive": True}
+
+
+def _lines_figure(surfaces: list[Surface], labels: list[str], views: list[tuple[str, bool]],
+                  first: int, zmax: float | None) -> go.Figure:
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    y_views = [[_values(s, q, False, zmax if q == "loss" else None) for s in surfaces]
+               for q, _ in views]
+    for k, (s, label) in enumerate(zip(surfaces, labels, strict=True)):
+        fig.add_trace(go.Scatter(
+            x=np.asarray(s.x, dtype=float).tolist(), y=_as_list(y_views[first][k]),
+            mode="lines+markers", name=label, customdata=_customdata(s, transpose=False),
+            hovertemplate=_hover(s, False), connectgaps=False,
+        ))
+    q0, lg0 = views[first]
+    fig.update_layout(
+        xaxis={"title": {"text": "α"}, "zeroline": True},
+        yaxis={"title": {"text": _axis_title(q0, False)}, "type": "log" if lg0 else "linear"},
+        title={"text": "Loss along a line" if len(surfaces) == 1 else "Loss along lines",
+               "x": 0.5},
+        height=520, margin={"t": 90},
+        updatemenus=[_menu(views, first, [{"y": [_as_list(y) for y in ys]} for ys in y_views],
+                           [{"yaxis.type": "log" if lg else "linear",
+                             "yaxis.title.text": _axis_title(q, False)} for q, lg in views])],
+    )
+    return fig
+
+
+# --------------------------------------------------------------------------- writing
+
+def _scene_count(fig: go.Figure) -> int:
+    return sum(1 for key in fig.layout.to_plotly_json() if key.startswith("scene"))
+
+
+def write_html(fig: go.Figure, path: str | Path, *, link_cameras: bool | None = None) -> Path:
+    """Write `fig` as one self-contained HTML file that works offline.
+
+    plotly.js is embedded (about 4.8 MB), so nothing is fetched when the page opens.
+
+    Args:
+        fig: a plotly figure, e.g. from `surface_figure` or `compare_figure`.
+        path: the HTML file to write (parent folders are created).
+        link_cameras: add `LINK_CAMERAS_JS` so that turning one 3-D scene turns the others
+            (default: when the figure has two or more scenes).
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if link_cameras is None:
+        link_cameras = _scene_count(fig) >= 2
+    fig.write_html(path, include_plotlyjs=True, full_html=True,
+                   post_script=LINK_CAMERAS_JS if link_cameras else None,
+                   config={"displaylogo": False, "responsive": True})
+    return path
