@@ -10,6 +10,9 @@ import click
 
 # command name -> "module:attribute"
 COMMANDS: dict[str, str] = {
+    "plot": "cli.plot_cmd:plot",
+    "view": "cli.view_cmd:view",
+    "compare": "cli.compare_cmd:compare",
     "hessian": "cli.hessian_cmd:hessian",
     "surface": "cli.surface_cmd:surface",
     "interp": "cli.interp_cmd:interp",

@@ -1,0 +1,93 @@
+"""`landscape plot`: static pictures (PNG, PDF or SVG) of a surface file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli import options
+
+KIND_CHOICES = ["contour", "contourf", "heatmap", "3d", "all"]
+
+
+def parse_levels(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """click callback: '20' -> 20 levels; '0.5,1,2,5' -> those levels; None stays None."""
+    if value is None:
+        return None
+    try:
+        if "," not in value:
+            return int(value)
+        return [float(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise click.BadParameter(f"expected a number of levels (e.g. 20) or levels separated "
+                                 f"by commas (e.g. 0.5,1,2,5), got {value!r}", ctx=ctx,
+                                 param=param) from None
+
+
+def parse_floats(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    """click callback: '0.1,0.25' -> (0.1, 0.25); None stays None."""
+    if value is None:
+        return None
+    try:
+        return tuple(float(v) for v in value.split(",") if v.strip())
+    except ValueError:
+        raise click.BadParameter(f"expected numbers separated by commas, e.g. 0.1,0.25,0.5, "
+                                 f"got {value!r}", ctx=ctx, param=param) from None
+
+
+def scale_opts(func: Any) -> Any:
+    """--vmin --vmax --levels --log --zmax, shared by plot and compare."""
+    for option in reversed([
+        click.option("--vmin", type=float, default=None, help="Bottom of the colour scale."),
+        click.option("--vmax", type=float, default=None, help="Top of the colour scale."),
+        click.option("--levels", default=None, callback=parse_levels, metavar="N|L1,L2,...",
+                     help="About N contour levels (round values), or the levels themselves."),
+        click.option("--log", is_flag=True, help="Logarithmic colour / z scale (for losses "
+                                                 "spanning decades)."),
+        click.option("--zmax", type=float, default=None,
+                     help="Draw values above this as this value (clip)."),
+    ]):
+        func = option(func)
+    return func
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False))
+@options.output_dir_opt
+@click.option("--format", "fmt", type=click.Choice(["png", "pdf", "svg"]), default="png",
+              show_default=True, help="Picture file format.")
+@click.option("--quantity", type=click.Choice(["loss", "accuracy"]), default="loss",
+              show_default=True, help="What to draw (2-D surfaces).")
+@click.option("--kind", type=click.Choice(KIND_CHOICES), default="all", show_default=True,
+              help="Which picture; a 1-D file always gives the loss/accuracy line.")
+@scale_opts
+@click.option("--dpi", type=click.IntRange(min=20), default=150, show_default=True,
+              help="Resolution of PNG files.")
+@options.errors_as_click
+def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float | None,
+         vmax: float | None, levels: Any, log: bool, zmax: float | None, dpi: int) -> None:
+    """Draw the surface in FILE (ours or the 2018 reference code's) and print the files written.
+
+    Points not computed or diverged are left blank and marked, never drawn as zeros.
+    """
+    from landscape import plot as pictures
+    from landscape.store import load_surface
+
+    surface = load_surface(file)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = Path(file).stem + ("_accuracy" if quantity == "accuracy" else "")
+    suffix = ("_log" if log else "") + f".{fmt}"
+    kinds = ["line"] if surface.y is None else (KIND_CHOICES[:-1] if kind == "all" else [kind])
+    scale = options.drop_none(vmin=vmin, vmax=vmax, zmax=zmax, log=log or None)
+    for name in kinds:
+        if name == "line":
+            fig = pictures.line(surface, **scale)
+        else:
+            fig = pictures.draw(surface, name, quantity=quantity,
+                                **options.drop_none(levels=levels, **scale))
+        path = out / f"{stem}_{name}{suffix}"
+        fig.savefig(path, dpi=dpi)
+        click.echo(str(path))
