@@ -66,7 +66,7 @@ def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
     values = surface.values(quantity)
     done = np.asarray(surface.done, dtype=bool)
     if zmax is not None:
-        values = np.where(np.isnan(values), values, np.minimum(values, zmax))
+        values = np.where(np.isfinite(values), np.minimum(values, zmax), values)
     bad = ~np.isfinite(values)
     if log:
         bad |= ~(values > 0)

@@ -68,9 +68,9 @@ def _views(surfaces: Sequence[Surface]) -> list[tuple[str, bool]]:
 def _values(surface: Surface, quantity: str, log: bool, zmax: float | None) -> np.ndarray:
     """The drawn values (shape of the surface): clipped, log10 if asked, NaN where undrawable."""
     v = surface.values(quantity)
+    v = np.where(np.isfinite(v), v, np.nan)  # diverged points stay gaps, even under zmax
     if zmax is not None and quantity == "loss":
-        v = np.where(np.isnan(v), v, np.minimum(v, zmax))
-    v = np.where(np.isfinite(v), v, np.nan)
+        v = np.minimum(v, zmax)
     if log:
         with np.errstate(divide="ignore", invalid="ignore"):
             v = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
