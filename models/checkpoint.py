@@ -20,6 +20,7 @@ import hashlib
 import os
 import pickle
 import tempfile
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -174,14 +175,20 @@ def read_checkpoint(path: str | os.PathLike[str], *,
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        with warnings.catch_warnings():  # torch's note on foreign pickle protocols is noise here
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
+        reason = _refusal_reason(err)
+        why = ("loading it would construct objects other than tensors and plain containers, "
+               "which can run arbitrary code" if "GLOBAL" in reason else
+               "its pickle uses instructions that torch's safe loader does not accept (a plain "
+               "pickle, or not a checkpoint at all)")
         raise ValueError(
-            f"{str(path)!r} is not a plain-tensor checkpoint: loading it would construct objects "
-            f"other than tensors and plain containers, which can run arbitrary code, so it was "
-            f"refused (torch.load weights_only=True: {_refusal_reason(err)}). If you trust the "
-            f"file, load it yourself with torch.load(weights_only=False) and save its state_dict "
-            f"with torch.save.") from err
+            f"{str(path)!r} is not a plain-tensor checkpoint: {why}, so it was refused "
+            f"(torch.load weights_only=True: {reason}). If you trust the file, load it yourself "
+            f"with torch.load(weights_only=False) and save its state_dict with torch.save."
+        ) from err
     except Exception as err:  # zip/pickle format errors come as many types
         raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: "
                          f"{type(err).__name__}: {err}") from err
@@ -277,7 +284,7 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
 
     Returns:
         (model in eval mode, meta). `meta` has "arch", "arch_kwargs", "skip", "dataset", "epoch",
-        "history", "sha256" (of the weights, see `state_dict_sha256`), "path" (absolute),
+        "history", "sha256" (of the stored weights, see `state_dict_sha256`), "path" (absolute),
         "format", plus whatever else was saved.
 
     Raises:
@@ -309,12 +316,12 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
     else:
         raise TypeError(f"model must be an nn.Module, a model name or None, "
                         f"got {type(model).__name__}")
-    state_dict = _match_keys(state_dict, set(net.state_dict()))
-    digest = state_dict_sha256(state_dict)
+    digest = state_dict_sha256(state_dict)  # of the weights as stored, before any renaming
     if stored.get("sha256") and fmt == "toolkit" and stored["sha256"] != digest:
         raise ValueError(f"checkpoint {str(path)!r}: its weights do not match the sha256 recorded "
                          f"when it was saved ({stored['sha256'][:12]}... vs {digest[:12]}...); "
                          f"the file is damaged or was edited")
+    state_dict = _match_keys(state_dict, set(net.state_dict()))
     state_dict = _fit_or_raise(net, state_dict, path, arch)
     net.load_state_dict(state_dict)
     if isinstance(map_location, (str, torch.device)):

@@ -156,6 +156,8 @@ def init_resnet_(model: nn.Module, *, zero_init_residual: bool) -> None:
     applied only to blocks that have a shortcut: a plain block whose only branch starts at zero
     would output relu(0) = 0 and block all signal, so `skip=False` nets ignore the flag.
     """
+    if any(p.is_meta for p in model.parameters()):
+        return  # shapes only (e.g. counting parameters): nothing to initialise, and it is slow
     for m in model.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
