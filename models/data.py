@@ -9,10 +9,12 @@ the same seed. No landscape logic lives here.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import os
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -135,6 +137,18 @@ def _generate_block(gen: torch.Generator) -> tuple[Tensor, Tensor]:
     return (images * _SCALE).contiguous(), labels
 
 
+@contextlib.contextmanager
+def _one_thread() -> Iterator[None]:
+    """Run small-tensor work on one intra-op thread (restored after): hundreds of tiny parallel
+    regions gain nothing from more threads and stall badly when the cores are busy."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 0
                      ) -> TensorDataset:
     """The embedded data set: CIFAR-shaped synthetic images generated in code, no download.
@@ -161,8 +175,9 @@ def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 
     n = EMBEDDED_SIZES[split] if n is None else int(n)
     if n < 1:
         raise ValueError(f"n must be a positive number of images, got {n}")
-    blocks = [_generate_block(_block_generator(seed, split, b))
-              for b in range((n + _BLOCK - 1) // _BLOCK)]
+    with _one_thread():
+        blocks = [_generate_block(_block_generator(seed, split, b))
+                  for b in range((n + _BLOCK - 1) // _BLOCK)]
     images = torch.cat([b[0] for b in blocks])[:n].contiguous()
     labels = torch.cat([b[1] for b in blocks])[:n].contiguous()
     dataset = TensorDataset(images, labels)
