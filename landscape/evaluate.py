@@ -13,6 +13,7 @@ small CPU one point at a time is usually as fast (see benchmarks/).
 from __future__ import annotations
 
 import contextlib
+import copy
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Literal
@@ -25,11 +26,12 @@ from torch.func import functional_call, vmap
 
 from landscape.types import Params
 
-__all__ = ["LossFn", "Data", "Precision", "PRECISIONS", "PointStats", "evaluate_points",
+__all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "PointStats", "evaluate_points",
            "eval_mode", "default_loss", "auto_points_per_batch"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Precision = Literal["fp32", "bf16", "fp16", "tf32"]
+BnMode = Literal["eval", "recompute"]
 PRECISIONS = ("fp32", "bf16", "fp16", "tf32")
 Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 
@@ -93,7 +95,8 @@ def auto_points_per_batch(device: torch.device, bytes_per_point: int) -> int:
 def evaluate_points(model: nn.Module, base: Params, directions: list[Params], coords: np.ndarray,
                     data: Data, *, static: Params | None = None, loss_fn: LossFn | None = None,
                     batch_size: int = 256, points_per_batch: int = 1,
-                    accuracy: bool | None = None, precision: Precision = "fp32") -> PointStats:
+                    accuracy: bool | None = None, precision: Precision = "fp32",
+                    bn_data: Data | None = None) -> PointStats:
     """Mean loss (and accuracy) of `model` at each point base + Σ_d coords[p, d] · directions[d].
 
     Args:
@@ -113,6 +116,10 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
         accuracy: measure top-1 accuracy; default: when targets are integer class labels.
         precision: `fp32`; `bf16` or `fp16` run the forward pass under autocast (the loss is
             still reduced in float64); `tf32` allows TF32 matmuls on CUDA.
+        bn_data: when given, the BN running statistics are re-estimated at every point on these
+            samples (train-mode passes, cumulative average) before the point is evaluated; the
+            model's own statistics are untouched (a private copy holds the new ones). One point
+            per pass (`points_per_batch` is taken as 1).
 
     Returns:
         `PointStats` with one entry per row of `coords`; a point whose loss overflows holds
@@ -134,6 +141,11 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
     dirs_m = [[d[k].to(base[k]) for k in moving] for d in directions]
 
     device = next(iter(base.values())).device if base else None
+    net = model
+    if bn_data is not None:
+        net = _bn_copy(model, device)
+        static = {k: v for k, v in static.items() if k not in _bn_buffer_names(net)}
+        points_per_batch = 1
     results: list[_Sums] = []
     with eval_mode(model), torch.inference_mode(), _precision(precision, device):
         for start in range(0, len(coords), points_per_batch):
@@ -141,15 +153,47 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
             weights = dict(zip(moving, _weights_for(block, base_m, dirs_m,
                                                     stacked=points_per_batch > 1), strict=True))
             sums = _Sums(len(block))
+            if bn_data is not None:
+                _recompute_bn(net, {**static, **weights}, bn_data, batch_size, device)
             for x, y in _batches(data, batch_size, device):
                 if points_per_batch > 1:
-                    out = vmap(lambda w, x=x: functional_call(model, {**static, **w}, (x,)))(
+                    out = vmap(lambda w, x=x: functional_call(net, {**static, **w}, (x,)))(
                         weights)
                 else:
-                    out = functional_call(model, {**static, **weights}, (x,)).unsqueeze(0)
+                    out = functional_call(net, {**static, **weights}, (x,)).unsqueeze(0)
                 sums.add(out, y, loss_fn, accuracy)
             results.append(sums)
     return _collect(results)
+
+
+def _bn_copy(model: nn.Module, device: torch.device | None) -> nn.Module:
+    """A private copy whose BN layers average their statistics over all batches they see."""
+    net = copy.deepcopy(model).to(device)
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.momentum = None
+    return net.eval()
+
+
+def _bn_buffer_names(net: nn.Module) -> set[str]:
+    return {f"{name}.{b}" for name, m in net.named_modules()
+            if isinstance(m, nn.modules.batchnorm._BatchNorm)
+            for b in ("running_mean", "running_var", "num_batches_tracked")}
+
+
+def _recompute_bn(net: nn.Module, tensors: Params, data: Data, batch_size: int,
+                  device: torch.device | None) -> None:
+    """Re-estimate the BN statistics of `net` at weights `tensors` (train-mode passes)."""
+    bns = [m for m in net.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for m in bns:
+        m.reset_running_stats()
+        m.train()
+    try:
+        for x, _ in _batches(data, batch_size, device):
+            functional_call(net, tensors, (x,))
+    finally:
+        for m in bns:
+            m.eval()
 
 
 def _weights_for(block: np.ndarray, base: list[Tensor], dirs: list[list[Tensor]],

@@ -30,7 +30,7 @@ import torch
 from landscape.types import Params, Surface
 
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
-           "create_surface_file", "write_points", "read_progress", "writer_lock",
+           "create_surface_file", "write_points", "write_filled", "read_progress", "writer_lock",
            "is_surface_file", "export_vtk"]
 
 SCHEMA = "loss-landscape-toolkit/1"
@@ -174,6 +174,28 @@ def write_points(path: str | os.PathLike[str], split: str, index: np.ndarray,
         _scatter(done, shape, index, np.ones(index.shape, dtype=bool))
 
 
+def write_filled(path: str | os.PathLike[str], split: str, filled: np.ndarray,
+                 values: dict[str, np.ndarray]) -> None:
+    """Store interpolated values at the points of the `filled` mask (never over computed ones).
+
+    `values` maps `loss`/`acc` to full arrays of the grid's shape.
+    """
+    with _open(path, "r+") as f:
+        done = f["done"][()]
+        filled = np.asarray(filled, dtype=bool) & ~done
+        for key, array in values.items():
+            name = {"loss": f"{split}_loss", "acc": f"{split}_acc"}[key]
+            if name not in f:
+                continue
+            full = f[name][()]
+            full[filled] = np.asarray(array, dtype=np.float64)[filled]
+            f[name][...] = full
+        if "filled" in f:
+            f["filled"][...] = filled
+        else:
+            f["filled"] = filled
+
+
 def _scatter(dataset: Any, shape: tuple[int, ...], index: np.ndarray, values: np.ndarray) -> None:
     full = dataset[()]
     full.reshape(-1)[index] = values
@@ -208,7 +230,8 @@ def load_surface(path: str | os.PathLike[str]) -> Surface:
         for name, item in f.items():
             if name in _STANDARD or not hasattr(item, "shape") or item.shape != shape:
                 continue
-            arrays[name] = _read_values(item, shape, ours)
+            arrays[name] = (item[()].astype(bool) if name == "filled"
+                            else _read_values(item, shape, ours))
         if ours:
             done = f["done"][()].astype(bool)
         else:
@@ -218,9 +241,10 @@ def load_surface(path: str | os.PathLike[str]) -> Surface:
                 meta["dir_file"] = _decode_attr(f["dir_file"][()])
     loss = arrays.pop(f"{split}_loss")
     accuracy = arrays.pop(f"{split}_acc", None)
-    loss[~done] = np.nan
+    known = done | arrays.get("filled", np.zeros(shape, dtype=bool))
+    loss[~known] = np.nan
     if accuracy is not None:
-        accuracy[~done] = np.nan
+        accuracy[~known] = np.nan
     return Surface(x=x, y=y, loss=loss, accuracy=accuracy, done=done, meta=meta, extras=arrays)
 
 

@@ -27,6 +27,7 @@ from landscape.directions import (
 )
 from landscape.evaluate import (
     PRECISIONS,
+    BnMode,
     Data,
     LossFn,
     PointStats,
@@ -36,6 +37,7 @@ from landscape.evaluate import (
 )
 from landscape.grid import Grid
 from landscape.params import DIR_TYPES, DirType, cosine, get_params
+from landscape.refine import Scale, fill_from_leaves, refine_grid
 from landscape.types import Params, Surface
 
 __all__ = ["compute_surface", "resolve_device", "as_data"]
@@ -85,7 +87,9 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     path: str | os.PathLike[str] | None = None, resume: bool = False,
                     overwrite: bool = False, split: str = "train",
                     meta: dict[str, Any] | None = None, progress: bool = True,
-                    precision: Precision = "fp32") -> Surface:
+                    precision: Precision = "fp32", refine: float | None = None,
+                    refine_scale: Scale = "log", bn: BnMode = "eval", bn_data: Any = None,
+                    bn_samples: int | None = None) -> Surface:
     """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
 
     Args:
@@ -111,6 +115,14 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         progress: show a tqdm bar.
         precision: `fp32` (default), `bf16`/`fp16` (autocast; faster where the hardware has
             it, with a loss error reported in docs/how-to/speed.md), `tf32` (CUDA).
+        refine: coarse-to-fine sampling with this tolerance (see `landscape.refine`): only the
+            points where the interpolated surface misses by more than `refine` (in log-loss with
+            `refine_scale='log'`) are computed, the rest is filled and marked `filled`.
+        bn: `eval` uses the BN running statistics of θ* at every point (as Li et al.);
+            `recompute` re-estimates them at every point on `bn_data` (train mode, cumulative
+            average over its batches) before evaluating, as mode-connectivity work does.
+        bn_data: the samples for `bn='recompute'` (default: the evaluation data).
+        bn_samples: use only the first `bn_samples` of `bn_data`.
 
     Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
     points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
@@ -128,6 +140,13 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if bn not in ("eval", "recompute"):
+        raise ValueError(f"bn must be 'eval' or 'recompute', got {bn!r}")
+    if bn == "recompute" and dir_type == "states":
+        raise ValueError("bn='recompute' re-estimates the BN statistics, so they cannot also be "
+                         "moved by the direction; use dir_type='weights'")
+    if refine is not None and refine < 0:
+        raise ValueError(f"refine (the tolerance) must be >= 0, got {refine}")
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
     if path is not None and Path(path).exists() and not (resume or overwrite):
@@ -142,14 +161,17 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             stack.enter_context(store.writer_lock(path))
         return _compute(model, data, grid, directions, base, seed, norm, ignore, dir_type,
                         loss_fn, batch_size, points_per_batch, dev, path, resume, split,
-                        meta or {}, progress, precision, rank, world)
+                        meta or {}, progress, precision, refine, refine_scale,
+                        (bn_data if bn_data is not None else data, bn_samples)
+                        if bn == "recompute" else None, rank, world)
 
 
 def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
              base: Params | None, seed: int, norm: Norm, ignore: Ignore, dir_type: DirType,
              loss_fn: LossFn | None, batch_size: int, points_per_batch: int | None,
              dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
-             progress: bool, precision: Precision, rank: int, world: int) -> Surface:
+             progress: bool, precision: Precision, refine: float | None, refine_scale: Scale,
+             bn_spec: tuple[Any, int | None] | None, rank: int, world: int) -> Surface:
     params = get_params(model, dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
@@ -180,7 +202,16 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
     samples = len(data[0]) if isinstance(data, tuple) else None
     full_meta = _provenance(model, grid, seed, norm, ignore, dir_type, split, samples,
                             batch_size, k, dev, info, meta)
-    full_meta["precision"] = precision
+    full_meta.update({"precision": precision, "refine_tol": refine,
+                      "refine_scale": refine_scale if refine is not None else None,
+                      "bn": "eval" if bn_spec is None else "recompute"})
+    bn_data = None
+    if bn_spec is not None:
+        bn_data = as_data(bn_spec[0], dev)
+        if isinstance(bn_data, tuple) and bn_spec[1] is not None:
+            bn_data = (bn_data[0][:bn_spec[1]], bn_data[1][:bn_spec[1]])
+        full_meta["bn_samples"] = len(bn_data[0]) if isinstance(bn_data, tuple) else None
+        k = 1
     if existing is not None:
         surface = existing
     else:
@@ -188,44 +219,62 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
         if rank == 0 and path is not None:
             store.create_surface_file(path, surface, directions=directions, overwrite=True)
 
-    loss, acc = surface.loss.reshape(-1).copy(), None
+    loss = surface.loss.reshape(-1).copy()
     acc = (surface.accuracy.reshape(-1).copy() if surface.accuracy is not None
            else np.full(loss.shape, np.nan))
     extras = {name: surface.extras.get(f"{split}_{name}", np.full(surface.shape, np.nan))
               .reshape(-1).copy() for name in ("loss_se", "acc_se")}
     done = surface.done.reshape(-1).copy()
-    todo = np.flatnonzero(~done)
     coords = grid.coordinates()
-    has_acc = True
-
+    has_acc = surface.accuracy is not None and bool(np.isfinite(surface.accuracy).any())
     bar = _progress_bar(done.size, int(done.sum()), progress and rank == 0)
-    step = k * world
-    for start in range(0, len(todo), step):
-        chunk = todo[start:start + step]
-        mine = chunk[rank::world]
-        stats = evaluate_points(model, base, directions, coords[mine], data, static=static,
-                                loss_fn=loss_fn, batch_size=batch_size,
-                                points_per_batch=k, precision=precision) if len(mine) else None
-        parts = _gather((mine, stats), world)
-        for index, part in parts:
-            has_acc = part.acc is not None
-            loss[index] = part.loss
-            extras["loss_se"][index] = part.loss_se
-            if part.acc is not None:
-                acc[index] = part.acc
-                extras["acc_se"][index] = part.acc_se
-            done[index] = True
-            if rank == 0 and path is not None:
-                values = {"loss": part.loss, f"{split}_loss_se": part.loss_se}
+
+    def run(indices: np.ndarray) -> np.ndarray:
+        """Compute the points of `indices` not done yet (sharded, written); return their loss."""
+        nonlocal has_acc
+        todo = indices[~done[indices]]
+        step = k * world
+        for start in range(0, len(todo), step):
+            chunk = todo[start:start + step]
+            mine = chunk[rank::world]
+            stats = evaluate_points(
+                model, base, directions, coords[mine], data, static=static, loss_fn=loss_fn,
+                batch_size=batch_size, points_per_batch=k, precision=precision,
+                bn_data=bn_data) if len(mine) else None
+            for index, part in _gather((mine, stats), world):
+                has_acc = part.acc is not None
+                loss[index] = part.loss
+                extras["loss_se"][index] = part.loss_se
                 if part.acc is not None:
-                    values.update({"acc": part.acc, f"{split}_acc_se": part.acc_se})
-                store.write_points(path, split, index, values)
-        bar.update(len(chunk))
-    bar.close()
+                    acc[index] = part.acc
+                    extras["acc_se"][index] = part.acc_se
+                done[index] = True
+                if rank == 0 and path is not None:
+                    values = {"loss": part.loss, f"{split}_loss_se": part.loss_se}
+                    if part.acc is not None:
+                        values.update({"acc": part.acc, f"{split}_acc_se": part.acc_se})
+                    store.write_points(path, split, index, values)
+            bar.update(len(chunk))
+        return loss[indices]
 
     shape = grid.shape
-    result_extras = {f"{split}_{name}": v.reshape(shape) for name, v in extras.items()
-                     if name == "loss_se" or has_acc}
+    result_extras: dict[str, np.ndarray] = {}
+    if refine is None:
+        run(np.arange(done.size))
+    else:
+        leaves = refine_grid(shape, run, tol=refine, scale=refine_scale)
+        computed = done.reshape(shape)
+        loss_full, filled = fill_from_leaves(loss.reshape(shape), computed, leaves,
+                                             scale=refine_scale)
+        acc_full, _ = fill_from_leaves(acc.reshape(shape), computed, leaves, scale="linear")
+        loss, acc = loss_full.reshape(-1), acc_full.reshape(-1)
+        result_extras["filled"] = filled
+        if rank == 0 and path is not None:
+            store.write_filled(path, split, filled, {"loss": loss_full, "acc": acc_full})
+    bar.close()
+
+    result_extras.update({f"{split}_{name}": v.reshape(shape) for name, v in extras.items()
+                          if name == "loss_se" or has_acc})
     return Surface(x=surface.x, y=surface.y, loss=loss.reshape(shape),
                    accuracy=acc.reshape(shape) if has_acc else None, done=done.reshape(shape),
                    meta=surface.meta if existing is not None else full_meta, extras=result_extras)

@@ -20,7 +20,8 @@ class Surface:
 
     `loss[i, j]` is the value at `(x[i], y[j])`. Accuracy is in percent (0-100), as in the
     2018 reference code's files. A point that is not computed yet has `done == False` and NaN
-    in `loss`; a diverged point has `done == True` and NaN/inf in `loss`.
+    in `loss` (after a coarse-to-fine run it may instead hold an interpolated value, marked in
+    `extras["filled"]`); a diverged point has `done == True` and NaN/inf in `loss`.
     """
 
     x: np.ndarray                    # (nx,)
@@ -82,5 +83,16 @@ class Surface:
             raise ValueError(f"quantity must be 'loss', 'accuracy' or one of "
                              f"{sorted(self.extras)}, got {quantity!r}")
         out = np.asarray(data, dtype=np.float64).copy()
-        out[~self.done] = np.nan
+        out[~self.has_value] = np.nan
         return out
+
+    @property
+    def filled(self) -> np.ndarray:
+        """Points not computed but interpolated by a coarse-to-fine run (`--refine`)."""
+        filled = self.extras.get("filled")
+        return np.zeros(self.shape, dtype=bool) if filled is None else filled.astype(bool)
+
+    @property
+    def has_value(self) -> np.ndarray:
+        """Computed or filled: the points a picture can draw."""
+        return self.done | self.filled
