@@ -29,14 +29,23 @@ from cli import options
               help="Grid points per forward pass [default: 1 on CPU, from memory on GPU].")
 @click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "tf32"]), default=None,
               help="Arithmetic of the forward pass [default: fp32].")
+@click.option("--refine", type=click.FloatRange(min=0), default=None, metavar="TOL",
+              help="Coarse to fine: compute only where interpolation misses by more than TOL "
+                   "(log-loss), fill the rest.")
+@click.option("--refine-scale", type=click.Choice(["log", "linear"]), default=None,
+              help="Where --refine compares [default: log].")
+@click.option("--bn", type=click.Choice(["eval", "recompute"]), default="eval", show_default=True,
+              help="recompute: re-estimate BN statistics at every point on training samples.")
+@click.option("--bn-samples", type=click.IntRange(min=1), default=512, show_default=True,
+              help="Training samples for --bn recompute.")
 @options.device_opt
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @options.errors_as_click
 def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis,  # noqa: ANN001
             directions_file: str | None, dataset: str, data_root: str | None, download: bool,
-            split: str, samples: int | None, data_seed: int, device: str | None,
-            **tuning: object) -> None:
+            split: str, samples: int | None, data_seed: int, device: str | None, bn: str,
+            bn_samples: int, **tuning: object) -> None:
     """Evaluate L(θ* + αδ + βη) around CHECKPOINT and write it to OUTPUT (HDF5).
 
     \b
@@ -50,10 +59,17 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     model, meta = load_checkpoint(checkpoint, model_name)
     directions = load_directions(directions_file) if directions_file else None
     data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed)
+    bn_data = None
+    if bn == "recompute":
+        bn_data, _ = options.load_data(dataset, data_root, download, "train", bn_samples,
+                                       data_seed)
     result = compute_surface(
         model, data, grid, directions=directions, path=output, split=split, device=device,
+        bn=bn, bn_data=bn_data,  # type: ignore[arg-type]
         meta={**options.checkpoint_meta(meta), **data_meta,
               "directions_from": directions_file}, **options.drop_none(**tuning))
     centre = result.loss[result.center_index]
-    click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points, "
-               f"loss at θ* {centre:.4g}")
+    filled = int(result.filled.sum())
+    click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points computed"
+               + (f", {filled} filled by interpolation" if filled else "")
+               + f", loss at θ* {centre:.4g}")

@@ -39,7 +39,7 @@ def test_surface_writes_a_2d_file_with_provenance(tmp_path, ckpts):
     r = run("surface", ckpts[0], "-o", out, "--x", "-1:1:3", "--y", "-0.5:0.5:2", "--seed", "4",
             *SMALL)
     assert r.exit_code == 0, r.output
-    assert "6 of 6 points" in r.output
+    assert "6 of 6 points computed" in r.output
     s = load_surface(out)
     assert s.shape == (3, 2) and s.done.all() and np.isfinite(s.loss).all()
     assert s.meta["model"] == "resnet20" and s.meta["skip"] is True
@@ -117,3 +117,17 @@ def test_interp_line_and_plane(tmp_path, ckpts):
 def test_info_reads_reference_files():
     r = run("info", REFERENCE / "surf_partial_3x3.h5")
     assert r.exit_code == 0 and "5 of 9 points" in r.output and "reference" in r.output
+
+
+def test_refine_and_bn_recompute_options(tmp_path, ckpts):
+    out = tmp_path / "r.h5"
+    r = run("surface", ckpts[0], "-o", out, "--x", "-1:1:9", "--refine", "100", *SMALL)
+    assert r.exit_code == 0, r.output
+    s = load_surface(out)
+    assert "filled by interpolation" in r.output and s.filled.any() and not s.done.all()
+    assert np.isfinite(s.values("loss")).all()
+    out = tmp_path / "bn.h5"
+    r = run("surface", ckpts[0], "-o", out, "--x", "0:0:1", "--bn", "recompute",
+            "--bn-samples", "32", *SMALL)
+    assert r.exit_code == 0, r.output
+    assert load_surface(out).meta["bn"] == "recompute"
