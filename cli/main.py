@@ -13,10 +13,16 @@ COMMANDS: dict[str, str] = {
     "plot": "cli.plot_cmd:plot",
     "view": "cli.view_cmd:view",
     "compare": "cli.compare_cmd:compare",
+    "models": "cli.models_cmd:models_cmd",
+    "train": "cli.train_cmd:train",
     "hessian": "cli.hessian_cmd:hessian",
+    "degradation": "cli.degradation_cmd:degradation",
+    "trajectory": "cli.trajectory_cmd:trajectory",
+    "responses": "cli.responses_cmd:responses",
     "surface": "cli.surface_cmd:surface",
     "interp": "cli.interp_cmd:interp",
     "info": "cli.info_cmd:info",
+    "demo": "cli.demo_cmd:demo",
 }
 
 
