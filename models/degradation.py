@@ -33,6 +33,16 @@ def run_name(depth: int, skip: bool) -> str:
     return f"{'resnet' if skip else 'plain'}-{depth}"
 
 
+def _build(depth: int, skip: bool, width: float, seed: int) -> Any:
+    """resnet<depth>[-noskip] when registered (20, 56, ...), else the generic wrn<depth>-<width>."""
+    from . import list_models
+
+    suffix = "" if skip else "-noskip"
+    if f"resnet{depth}" in list_models():
+        return create_model(f"resnet{depth}{suffix}", width=width, seed=seed)
+    return create_model(f"wrn{depth}-{width:g}{suffix}", seed=seed)
+
+
 def run_degradation(*, depths: Sequence[int] = (20, 56), width: float = 0.5, epochs: int = 8,
                     samples: int = 3000, test_samples: int = 1000, dataset: str = "embedded",
                     root: str | None = None, lr: float = 0.1, batch_size: int = 128,
@@ -72,8 +82,7 @@ def run_degradation(*, depths: Sequence[int] = (20, 56), width: float = 0.5, epo
     for depth in depths:
         for skip in (False, True):
             name = run_name(depth, skip)
-            model = create_model(f"resnet{depth}" + ("" if skip else "-noskip"), width=width,
-                                 seed=seed)
+            model = _build(depth, skip, width, seed)
             tick = time.perf_counter()
             history = train_model(
                 model, train_set, test_set, epochs=epochs, lr=lr, batch_size=batch_size,

@@ -20,6 +20,15 @@ from landscape.hessian import (
 from landscape.params import get_params
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class Quadratic(nn.Module):
     """Every sample's loss is 0.5 θᵀAθ + bᵀθ: the Hessian is A, at every point."""
 

@@ -16,6 +16,15 @@ from landscape.trajectory import (
 from tests.conftest import make_tiny
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _plane_path(final, n=9, seed=0, noise=0.0):
     """θ_i = θ_n + a_i u + b_i v with orthonormal u, v over the filters (1-D tensors fixed)."""
     g = torch.Generator().manual_seed(seed)

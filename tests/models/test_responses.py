@@ -11,6 +11,15 @@ from models.resnet import BasicBlock
 from models.responses import layer_responses, response_layers, responses_figure
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _identity_block(gamma1: float, gamma2: float, channels: int = 4) -> BasicBlock:
     """Both convs are the identity (centre tap), BN is y = γ x: the responses have known scale."""
     block = BasicBlock(channels, channels).double()

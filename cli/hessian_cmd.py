@@ -1,0 +1,113 @@
+"""`landscape hessian`: extreme eigenvalues and trace at a checkpoint, and eigenvalue maps."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import click
+
+from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
+
+log = logging.getLogger(__name__)
+
+
+def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
+    if value is None:
+        return None
+    from landscape.grid import Axis
+
+    try:
+        return Axis.parse(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from err
+
+
+@click.command()
+@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
+@click.option("--dataset", default="embedded", show_default=True)
+@click.option("--split", type=click.Choice(["train", "test"]), default="train",
+              show_default=True)
+@click.option("--samples", type=int, default=512, show_default=True,
+              help="Samples the loss (and so the Hessian) is averaged over.")
+@click.option("--k", "k", type=int, default=3, show_default=True,
+              help="How many of the largest eigenvalues.")
+@click.option("--method", type=click.Choice(["lanczos", "power"]), default=None)
+@click.option("--iters", type=int, default=None, help="Lanczos steps (or power steps) at most.")
+@click.option("--tol", type=float, default=None, help="Relative tolerance.")
+@click.option("--trace-samples", type=int, default=20, show_default=True,
+              help="Hutchinson probes for the trace (0: skip).")
+@click.option("--x", "x", callback=_axis, default=None,
+              help="MIN:MAX:NUM: also map λ_min, λ_max over this grid (e.g. -1:1:11).")
+@click.option("--y", "y", callback=_axis, default=None, help="MIN:MAX:NUM, second axis.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing eigenvalue map.")
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=0, show_default=True)
+@device_opt
+@output_dir_opt
+@errors_as_click
+def hessian(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
+            method: str | None, iters: int | None, tol: float | None, trace_samples: int,
+            x: Any, y: Any, resume: bool, overwrite: bool, batch_size: int | None, seed: int,
+            device: str | None, output: str) -> None:
+    """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
+    (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
+
+    Writes OUTPUT/hessian.json, and with --x OUTPUT/eigen.h5 and OUTPUT/eigen_ratio.png.
+    """
+    from tqdm.auto import tqdm
+
+    from landscape.grid import Grid
+    from landscape.hessian import (
+        eigen_map,
+        eigen_map_figure,
+        hutchinson_trace,
+        min_eigenvalue,
+        top_eigenvalues,
+    )
+    from landscape.surface import as_data, resolve_device
+    from models.checkpoint import load_checkpoint
+    from models.data import evaluation_tensors
+
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    net, meta = load_checkpoint(checkpoint, model, map_location=dev)
+    data = as_data(evaluation_tensors(dataset, split, samples=samples, seed=seed), dev)
+    solver = drop_none(method=method, iters=iters, tol=tol, batch_size=batch_size)
+    result: dict[str, Any] = {"checkpoint": str(checkpoint), "arch": meta.get("arch"),
+                              "dataset": dataset, "split": split, "samples": samples,
+                              "seed": seed}
+    steps = ["top", "min"] + (["trace"] if trace_samples > 0 else [])
+    with tqdm(total=len(steps), desc="hessian", unit="step") as bar:
+        top = top_eigenvalues(net, data, k, seed=seed, **solver)
+        result["top_eigenvalues"] = top.values.tolist()
+        result["top_converged"] = top.converged
+        bar.update(1)
+        low = min_eigenvalue(net, data, seed=seed, **solver)
+        result["min_eigenvalue"] = float(low.values[0])
+        result["min_converged"] = low.converged
+        result["ratio_min_max"] = abs(float(low.values[0]) / float(top.values[0]))
+        bar.update(1)
+        if trace_samples > 0:
+            est = hutchinson_trace(net, data, samples=trace_samples, seed=seed,
+                                   **drop_none(batch_size=batch_size))
+            result["trace"], result["trace_stderr"] = est.trace, est.stderr
+            bar.update(1)
+    if x is not None:
+        grid = Grid(x, y)
+        surface = eigen_map(net, data, grid, path=out / "eigen.h5", resume=resume,
+                            overwrite=overwrite, seed=seed, device=dev, split=split,
+                            meta={"checkpoint": str(checkpoint), "dataset": dataset,
+                                  "sha256": meta.get("sha256")},
+                            **drop_none(iters=iters, tol=tol, batch_size=batch_size))
+        eigen_map_figure(surface).savefig(out / "eigen_ratio.png", dpi=120)
+        result["eigen_map"] = str(out / "eigen.h5")
+    (out / "hessian.json").write_text(json.dumps(result, indent=2) + "\n")
+    click.echo(f"λ_max {result['top_eigenvalues'][0]:.6g}  λ_min {result['min_eigenvalue']:.6g}"
+               + (f"  trace {result['trace']:.6g}" if "trace" in result else "")
+               + f"  -> {out / 'hessian.json'}")

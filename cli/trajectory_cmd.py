@@ -1,0 +1,93 @@
+"""`landscape trajectory`: PCA plane of a training path, the surface on it, the path drawn over."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import click
+
+from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
+
+
+def _expand(paths: tuple[str, ...]) -> list[Path]:
+    """Checkpoint files in order; a folder stands for its epoch_*.pt files, then final.pt."""
+    out: list[Path] = []
+    for text in paths:
+        p = Path(text)
+        if p.is_dir():
+            epochs = sorted(p.glob("epoch_*.pt"),
+                            key=lambda f: int(re.sub(r"\D", "", f.stem) or 0))
+            out += epochs + ([p / "final.pt"] if (p / "final.pt").exists() else [])
+        else:
+            out.append(p)
+    return out
+
+
+@click.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
+@click.option("--dataset", default="embedded", show_default=True)
+@click.option("--split", type=click.Choice(["train", "test"]), default="train",
+              show_default=True)
+@click.option("--samples", type=int, default=1000, show_default=True)
+@click.option("--num", type=int, default=None, help="Grid points per axis (library default 21).")
+@click.option("--margin", type=float, default=None, help="Grid margin around the path.")
+@click.option("--ignore", type=click.Choice(["biasbn", "none"]), default=None)
+@click.option("--batch-size", type=int, default=None)
+@click.option("--seed", type=int, default=0, show_default=True, help="Picks the samples.")
+@click.option("--html/--no-html", default=True, show_default=True,
+              help="Also write the interactive viewer.")
+@click.option("--resume", is_flag=True)
+@click.option("--overwrite", is_flag=True)
+@device_opt
+@output_dir_opt
+@errors_as_click
+def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
+               samples: int, num: int | None, margin: float | None, ignore: str | None,
+               batch_size: int | None, seed: int, html: bool, resume: bool, overwrite: bool,
+               device: str | None, output: str) -> None:
+    """Training path through CHECKPOINTS (in order, the final one last; a folder stands for its
+    epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
+
+    Writes OUTPUT/trajectory.h5 (the surface), trajectory.json (explained variance,
+    coordinates), trajectory.png and, with --html, trajectory.html.
+    """
+    from landscape.params import get_params
+    from landscape.surface import resolve_device
+    from landscape.trajectory import trajectory_figure, trajectory_surface, trajectory_view
+    from models.checkpoint import load_checkpoint
+    from models.data import evaluation_tensors
+
+    files = _expand(checkpoints)
+    if len(files) < 3:
+        raise click.BadParameter(f"need at least 3 checkpoints for a PCA plane, got {len(files)}")
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    dev = resolve_device(device)
+    path, labels = [], []
+    for f in files:
+        net, meta = load_checkpoint(f, model, map_location="cpu")
+        path.append({k: t.clone() for k, t in get_params(net).items()})
+        labels.append(meta.get("epoch") if meta.get("epoch") is not None else f.stem)
+    net.to(dev)  # the final checkpoint's model: θ_n and its BN statistics
+    data = evaluation_tensors(dataset, split, samples=samples, seed=seed)
+    traj = trajectory_surface(
+        net, path, data, device=dev, out=out / "trajectory.h5", resume=resume,
+        overwrite=overwrite,
+        meta={"checkpoint": str(files[-1]), "dataset": dataset, "samples": samples},
+        **drop_none(num=num, margin=margin, ignore=ignore, batch_size=batch_size))
+    summary = {"checkpoints": [str(f) for f in files], "labels": [str(v) for v in labels],
+               "explained_variance": traj.explained.tolist(), "coords": traj.coords.tolist(),
+               "path_loss": traj.path_loss.tolist(), "surface": str(out / "trajectory.h5")}
+    (out / "trajectory.json").write_text(json.dumps(summary, indent=2) + "\n")
+    trajectory_figure(traj.surface, traj.coords, explained=traj.explained,
+                      labels=labels).savefig(out / "trajectory.png", dpi=120)
+    if html:
+        from landscape.viewer import write_html
+
+        write_html(trajectory_view(traj.surface, traj.coords, traj.path_loss, labels=labels),
+                   out / "trajectory.html")
+    click.echo(f"explained variance {100 * traj.explained[0]:.1f}% + "
+               f"{100 * traj.explained[1]:.1f}%  -> {out / 'trajectory.png'}")
