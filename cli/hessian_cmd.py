@@ -43,6 +43,9 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--x", "x", callback=_axis, default=None,
               help="MIN:MAX:NUM: also map λ_min, λ_max over this grid (e.g. -1:1:11).")
 @click.option("--y", "y", callback=_axis, default=None, help="MIN:MAX:NUM, second axis.")
+@click.option("--save-directions", is_flag=True,
+              help="Also write the top-2 eigenvectors to OUTPUT/hessian_directions.h5, for "
+                   "`landscape surface --directions`.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing eigenvalue map.")
 @click.option("--batch-size", type=int, default=None)
@@ -52,13 +55,15 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @errors_as_click
 def hessian(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
-            x: Any, y: Any, resume: bool, overwrite: bool, batch_size: int | None, seed: int,
-            device: str | None, output: str) -> None:
+            x: Any, y: Any, save_directions: bool, resume: bool, overwrite: bool,
+            batch_size: int | None, seed: int, device: str | None, output: str) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
 
     Writes OUTPUT/hessian.json, and with --x OUTPUT/eigen.h5 and OUTPUT/eigen_ratio.png.
     """
+    if save_directions and k < 2:
+        raise click.BadParameter("--save-directions needs --k 2 or more", param_hint="--k")
     from tqdm.auto import tqdm
 
     from landscape.grid import Grid
@@ -98,6 +103,9 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
                                    **drop_none(batch_size=batch_size))
             result["trace"], result["trace_stderr"] = est.trace, est.stderr
             bar.update(1)
+    if save_directions:
+        _save_directions(net, data, top, out / "hessian_directions.h5", result)
+        result["directions"] = str(out / "hessian_directions.h5")
     if x is not None:
         grid = Grid(x, y)
         surface = eigen_map(net, data, grid, path=out / "eigen.h5", resume=resume,
@@ -111,3 +119,19 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     click.echo(f"λ_max {result['top_eigenvalues'][0]:.6g}  λ_min {result['min_eigenvalue']:.6g}"
                + (f"  trace {result['trace']:.6g}" if "trace" in result else "")
                + f"  -> {out / 'hessian.json'}")
+
+
+def _save_directions(net: Any, data: Any, top: Any, path: Path, info: dict[str, Any]) -> None:
+    """The top-2 eigenvectors in a surface file of one (empty) point: a direction file."""
+    import numpy as np
+
+    from landscape.hessian import hessian_directions
+    from landscape.store import save_surface
+    from landscape.types import Surface
+
+    dirs = hessian_directions(net, data, eigen=top)
+    empty = Surface(x=np.zeros(1), y=None, loss=np.full(1, np.nan), accuracy=None,
+                    done=np.zeros(1, dtype=bool),
+                    meta={"dir_type": "hessian", "eigenvalues": info["top_eigenvalues"][:2],
+                          "checkpoint": info["checkpoint"], "samples": info["samples"]})
+    save_surface(path, empty, directions=dirs, overwrite=True)

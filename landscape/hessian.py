@@ -419,17 +419,22 @@ def hutchinson_trace(model: nn.Module, data: Data, *, params: Params | None = No
 def hessian_directions(model: nn.Module, data: Data, *, params: Params | None = None,
                        loss_fn: LossFn | None = None, iters: int = 100, tol: float = 1e-3,
                        seed: int = 0, batch_size: int = 256, norm: Norm = "none",
-                       ignore: Ignore = "none") -> list[Params]:
+                       ignore: Ignore = "none", eigen: Eigen | None = None) -> list[Params]:
     """The top-2 Hessian eigenvectors as two directions for `compute_surface(directions=...)`.
 
     They are keyed by every parameter of the model (zero for a tensor outside `params`), have
     unit norm (so a grid coordinate is a Euclidean distance in weight space) and a fixed sign
     (the entry of largest magnitude is positive). With `norm='filter'` they are rescaled as
-    random directions are (Li et al.); they are then no longer exact eigenvectors.
+    random directions are (Li et al.); they are then no longer exact eigenvectors. `eigen`:
+    reuse the first two vectors of an earlier `top_eigenvalues(k >= 2)` instead of computing.
     """
-    point = _point(model, params)
-    eig = top_eigenvalues(model, data, 2, params=point, loss_fn=loss_fn, iters=iters, tol=tol,
-                          seed=seed, batch_size=batch_size)
+    if eigen is None:
+        eigen = top_eigenvalues(model, data, 2, params=_point(model, params), loss_fn=loss_fn,
+                                iters=iters, tol=tol, seed=seed, batch_size=batch_size)
+    if len(eigen.vectors) < 2:
+        raise ValueError(f"two eigenvectors are needed, got {len(eigen.vectors)}; use k >= 2")
+    eig = Eigen(values=eigen.values[:2], vectors=eigen.vectors[:2], matvecs=eigen.matvecs,
+                converged=eigen.converged)
     full = get_params(model)
     out = []
     for vec in eig.vectors:

@@ -10,7 +10,7 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import cli
-from landscape import load_surface
+from landscape import load_directions, load_surface
 from models import create_model
 from models.checkpoint import save_checkpoint
 
@@ -51,7 +51,8 @@ def path_ckpts(tmp_path):
 def test_hessian_writes_spectrum_and_an_eigen_map(tmp_path, path_ckpts):
     out = tmp_path / "h"
     r = run("hessian", path_ckpts / "epoch_003.pt", "-o", out, "--samples", "4", "--k", "2",
-            "--iters", "3", "--tol", "0.1", "--trace-samples", "2", "--x", "-0.1:0.1:2")
+            "--iters", "3", "--tol", "0.1", "--trace-samples", "2", "--x", "-0.1:0.1:2",
+            "--save-directions")
     assert r.exit_code == 0, r.output
     result = json.loads((out / "hessian.json").read_text())
     assert len(result["top_eigenvalues"]) == 2
@@ -61,6 +62,10 @@ def test_hessian_writes_spectrum_and_an_eigen_map(tmp_path, path_ckpts):
     assert s.done.all() and np.all(s.extras["eig_done"] == 1.0)
     assert np.isfinite(s.extras["max_eig"]).all() and np.isfinite(s.extras["min_eig"]).all()
     assert (out / "eigen_ratio.png").stat().st_size > 0
+    dirs = load_directions(out / "hessian_directions.h5")  # usable by `surface --directions`
+    assert len(dirs) == 2
+    flat = torch.cat([t.flatten() for t in dirs[0].values()])
+    assert float(flat.norm()) == pytest.approx(1.0, rel=1e-5)
     again = run("hessian", path_ckpts / "epoch_003.pt", "-o", out, "--samples", "4", "--k", "1",
                 "--iters", "1", "--trace-samples", "0", "--x", "-0.1:0.1:2")
     assert again.exit_code != 0 and "--resume" in again.output
