@@ -486,7 +486,9 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
     surface = compute_surface(model, data, grid, directions=directions, base=origin, seed=seed,
                               norm=norm, ignore=ignore, loss_fn=loss_fn, batch_size=batch_size,
                               device=dev, path=path, resume=resume, overwrite=overwrite,
-                              split=split, meta=meta, progress=progress)
+                              split=split, progress=progress,
+                              meta={**(meta or {}), "eig_iters": iters, "eig_tol": tol,
+                                    "eig_method": "lanczos"})
     if path is not None:
         surface = store.load_surface(path)
         directions = store.load_directions(path)
