@@ -1,0 +1,461 @@
+"""Grid throughput side by side: ours, the 2018 reference method, loss-landscapes, the limit.
+
+    python benchmarks/grid_speed.py --model resnet56 --samples 512 --grid 5x5 --json out.json
+
+One process, one model, the same N images, the same grid and the same two direction tensors for
+every method:
+
+  (a)  ours: `landscape.compute_surface` (the public API as it stands), and `recipe`, the loop
+       of benchmarks/fast_eval.py (BN folded, channels_last, compiled, buffers reused) that
+       docs/how-to/speed.md asks evaluate.py to adopt, in fp32 and in bf16;
+  (b)  the reference method (benchmarks/reference_method.py): new weight tensors per point and a
+       DataLoader pass with per-image ToTensor/Normalize, batch 128;
+  (c)  the `loss-landscapes` package's `random_plane`, given our directions;
+  (d)  the limit: plain forward throughput with fixed weights (folded BN, channels_last), eager
+       and compiled, at the best batch size.
+
+`--tricks` also times each trick on its own (see benchmarks/README.md). The model gets
+synthetic "trained-like" BN statistics (seeded) so that folding is not a no-op, and the images are
+seeded uint8 noise; speed does not depend on either. Works with `--device cuda` (timings
+synchronize the device).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import json
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+_HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(_HERE.parent), str(_HERE)]
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from fast_eval import FastLoop, sync  # noqa: E402
+from reference_method import eval_loss, normalize_batch, reference_loader, set_weights  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+
+from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
+from landscape.evaluate import evaluate_points  # noqa: E402
+from landscape.fold import fold_batchnorm  # noqa: E402
+from models import create_model  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    args = _parse(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dev = torch.device(args.device)
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    nx, ny = (int(v) for v in args.grid.lower().split("x"))
+    grid = Grid(Axis(-1.0, 1.0, nx), Axis(-1.0, 1.0, ny))
+    coords = grid.coordinates()
+
+    model = create_model(args.model, seed=args.seed)
+    _trained_like_bn_(model, args.seed)
+    model = model.eval().to(dev)
+    gen = np.random.default_rng(args.seed)
+    images = gen.integers(0, 256, (args.samples, 32, 32, 3), dtype=np.uint8)
+    labels = gen.integers(0, 10, args.samples)
+    x = normalize_batch(images).to(dev)
+    y = torch.as_tensor(labels).to(dev)
+    base = {k: t.detach().clone() for k, t in get_params(model).items()}
+    static = {k: t.detach() for k, t in model.state_dict().items() if k not in base}
+    dirs, _ = create_directions(base, ndim=2, seed=args.seed)
+
+    out: dict[str, Any] = {"config": _config(args, dev, grid), "methods": {}}
+    methods = out["methods"]
+    n, p = args.samples, grid.size
+
+    def record(name: str, seconds: float, points: int, **extra: Any) -> None:
+        methods[name] = {"seconds": seconds, "points": points,
+                         "points_per_s": points / seconds, "images_per_s": points * n / seconds,
+                         **extra}
+        _say(f"{name:28s} {points / seconds:8.3f} points/s {points * n / seconds:9.1f} "
+             f"images/s  ({seconds:.1f} s for {points} points)")
+
+    _say(f"{args.model}, {n} images, grid {nx}x{ny}, device {dev}, "
+         f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}")
+
+    # (a) ours, through the public API
+    seconds, surface = _timed(dev, lambda: compute_surface(
+        model, (x, y), grid, directions=dirs, batch_size=args.batch_size, device=dev,
+        progress=False))
+    ours_loss = surface.loss.reshape(-1)
+    record("ours", seconds, p, batch_size=args.batch_size)
+
+    # (a) the recipe for evaluate.py, fp32 and low precision
+    recipe_loss: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for label, dtype in (("recipe_fp32", torch.float32), ("recipe_" + args.low, _LOW[args.low])):
+        hardware = dtype == torch.float32 or _has_low_precision(dev, dtype)
+        # Without hardware support (e.g. an AVX2-only CPU) bf16 is emulated and slow: time it
+        # on three points only, for its speed and its loss error.
+        index = np.arange(p) if hardware else np.array([0, p // 2, p - 1])
+        loop = FastLoop(model, base, dirs, static, compile=not args.no_compile, dtype=dtype,
+                        batch_size=args.batch_size)
+        prep = loop.prepare()
+        xin = loop.inputs(x)
+        warm, _ = _timed(dev, lambda loop=loop, xin=xin: loop.run(coords[:1], xin, y))
+        seconds, (loss, _) = _timed(dev, lambda loop=loop, xin=xin, i=index: loop.run(
+            coords[i], xin, y))
+        recipe_loss[label] = (index, loss)
+        record(label, seconds, len(index), prepare_s=prep, first_point_s=warm,
+               folded=loop.folded, hardware_support=hardware)
+
+    # (b) the reference method
+    if not args.skip_reference:
+        seconds, ref_loss = _timed(dev, lambda: _reference(model, base, dirs, coords, images,
+                                                           labels, dev, args.ref_workers))
+        record("reference", seconds, p, workers=args.ref_workers, batch_size=128)
+    else:
+        ref_loss = None
+
+    # (c) loss-landscapes
+    peer = None if args.skip_peer else _loss_landscapes(model, base, dirs, x, y, nx, dev)
+    if peer is not None and "error" not in peer:
+        record("loss_landscapes", peer.pop("seconds"), nx * nx, **{
+            k: v for k, v in peer.items() if k not in ("loss", "coords")})
+    elif peer is not None:
+        methods["loss_landscapes"] = peer
+        _say(f"loss_landscapes: not run: {peer['error']}")
+
+    # (d) the limit
+    limit = _limit(model, base, dirs, static, x, dev, args)
+    out["limit"] = limit
+    best = max(limit.values(), key=lambda r: r["images_per_s"])
+    methods["limit"] = {**best, "points_per_s": best["images_per_s"] / n}
+    _say(f"{'limit (' + best['how'] + ')':28s} {best['images_per_s'] / n:8.3f} points/s "
+         f"{best['images_per_s']:9.1f} images/s")
+
+    if args.tricks:
+        out["tricks"] = _tricks(model, base, dirs, static, x, y, coords, dev, args)
+
+    out["agreement"] = _agreement(ours_loss, ref_loss, recipe_loss, peer, model, base, dirs,
+                                  static, x, y, dev)
+    out["ratios"] = _ratios(methods)
+    out["config"]["load_end"] = os.getloadavg()[0]
+    for k, v in out["ratios"].items():
+        _say(f"ratio {k:32s} {v:7.3f}")
+    for k, v in out["agreement"].items():
+        _say(f"agreement {k:28s} {v:.3g}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+    return out
+
+
+_LOW = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", default="resnet56", help="a models.create_model name")
+    ap.add_argument("--samples", type=int, default=512, help="N evaluation images per point")
+    ap.add_argument("--grid", default="5x5", help="NXxNY points over [-1, 1]^2")
+    ap.add_argument("--batch-size", type=int, default=128, help="ours and the recipe")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    ap.add_argument("--low", choices=sorted(_LOW), default="bf16", help="the low precision")
+    ap.add_argument("--ref-workers", type=int, default=2,
+                    help="DataLoader workers of the reference method (its --threads, default 2)")
+    ap.add_argument("--no-compile", action="store_true", help="recipe and limit without compile")
+    ap.add_argument("--skip-reference", action="store_true")
+    ap.add_argument("--skip-peer", action="store_true", help="skip loss-landscapes")
+    ap.add_argument("--tricks", action="store_true", help="also time each trick on its own")
+    ap.add_argument("--trick-points", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", help="write the results here")
+    return ap.parse_args(argv)
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _timed(dev: torch.device, fn: Callable[[], Any]) -> tuple[float, Any]:
+    sync(dev)
+    start = time.perf_counter()
+    value = fn()
+    sync(dev)
+    return time.perf_counter() - start, value
+
+
+def _config(args: argparse.Namespace, dev: torch.device, grid: Grid) -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {**vars(args), "grid_points": grid.size, "torch": torch.__version__,
+            "threads_used": torch.get_num_threads(), "cpu": cpu, "cpu_count": os.cpu_count(),
+            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu,
+            "load_start": os.getloadavg()[0],
+            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def _trained_like_bn_(model: nn.Module, seed: int) -> None:
+    """Seeded BN statistics and affine parameters away from their init (zero-init γ included)."""
+    g = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None:
+                c = m.num_features
+                m.running_mean.copy_(torch.randn(c, generator=g) * 0.1)
+                m.running_var.copy_(torch.rand(c, generator=g) * 0.5 + 0.75)
+                if m.affine:
+                    m.weight.copy_(torch.rand(c, generator=g) * 0.5 + 0.5)
+                    m.bias.copy_(torch.randn(c, generator=g) * 0.05)
+
+
+def _has_low_precision(dev: torch.device, dtype: torch.dtype) -> bool:
+    if dev.type == "cuda":
+        return dtype != torch.bfloat16 or torch.cuda.is_bf16_supported()
+    if dtype == torch.float16:
+        return False
+    flags = ""
+    with contextlib.suppress(OSError):
+        flags = Path("/proc/cpuinfo").read_text()
+    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "avx_ne_convert"))
+
+
+def _reference(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
+               coords: np.ndarray, images: np.ndarray, labels: np.ndarray, dev: torch.device,
+               workers: int) -> np.ndarray:
+    net = copy.deepcopy(model)
+    names = [k for k, _ in net.named_parameters()]
+    weights = [base[k] for k in names]
+    directions = [[d[k] for k in names] for d in dirs]
+    loader = reference_loader(images, labels, batch_size=128, workers=workers)
+    losses = []
+    for c in coords:
+        set_weights(net, weights, directions, tuple(float(v) for v in c))
+        loss, _ = eval_loss(net, loader, dev)
+        losses.append(loss)
+    return np.array(losses)
+
+
+def _loss_landscapes(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
+                     x: Tensor, y: Tensor, steps: int, dev: torch.device) -> dict[str, Any]:
+    """random_plane with our two directions in place of its random ones (its loop unchanged)."""
+    try:
+        import loss_landscapes
+        import loss_landscapes.main as ll_main
+        import loss_landscapes.metrics
+        from loss_landscapes.model_interface.model_parameters import ModelParameters
+    except Exception as err:  # noqa: BLE001 - report why the peer cannot run
+        return {"error": f"import failed: {type(err).__name__}: {err}"}
+    names = [k for k, _ in model.named_parameters()]
+    d1 = [dirs[0][k].clone() for k in names]
+    d2 = [dirs[1][k].clone() for k in names]
+    norm = _l2([base[k] for k in names])
+    n1, n2 = _l2(d1), _l2(d2)
+    unit = 2.0 / steps  # its grid: (i - steps/2) · unit along each direction
+    distance = norm / (steps * unit * n1)
+    patched = (ll_main.rand_u_like, ll_main.orthogonal_to)
+    ll_main.rand_u_like = lambda _start: ModelParameters([t.clone() for t in d1])
+    ll_main.orthogonal_to = lambda _d: ModelParameters([t.clone() for t in d2])
+    try:
+        metric = loss_landscapes.metrics.Loss(nn.CrossEntropyLoss(), x, y)
+        seconds, values = _timed(dev, lambda: loss_landscapes.random_plane(
+            model, metric, distance=distance, steps=steps, normalization=None,
+            deepcopy_model=True))
+    except Exception as err:  # noqa: BLE001
+        return {"error": f"random_plane failed: {type(err).__name__}: {err}"}
+    finally:
+        ll_main.rand_u_like, ll_main.orthogonal_to = patched
+    # Its loop walks the columns back and forth; even rows end one step further along dir two.
+    u1, u2 = unit, unit * n1 / n2
+    c = np.array([[(i - steps / 2) * u1, (j - steps / 2 + (1 if i % 2 == 0 else 0)) * u2]
+                  for i in range(steps) for j in range(steps)])
+    return {"seconds": seconds, "loss": np.asarray(values, dtype=np.float64).reshape(-1),
+            "coords": c, "version": _version("loss-landscapes"), "batch": len(x)}
+
+
+def _l2(tensors: list[Tensor]) -> float:
+    return float(sum(t.double().pow(2).sum() for t in tensors)) ** 0.5
+
+
+def _version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _images_per_s(fn: Callable[[Tensor], Any], x: Tensor, bs: int, dev: torch.device,
+                  repeats: int = 2) -> float:
+    with torch.inference_mode():
+        fn(x[:bs])  # warm-up (and compile)
+        best = float("inf")
+        for _ in range(repeats):
+            sync(dev)
+            start = time.perf_counter()
+            for s in range(0, len(x) - bs + 1, bs):
+                fn(x[s:s + bs])
+            sync(dev)
+            best = min(best, time.perf_counter() - start)
+    return (len(x) // bs) * bs / best
+
+
+def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
+           static: dict[str, Tensor], x: Tensor, dev: torch.device,
+           args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Fixed-weight inference throughput: folded, channels_last; eager per batch size, compiled."""
+    folded = fold_batchnorm(model, base, dirs, static)
+    net = (folded[0] if folded is not None else copy.deepcopy(model)).eval()
+    net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    xcl = x.contiguous(memory_format=torch.channels_last)
+    res: dict[str, dict[str, Any]] = {}
+    for bs in (64, 128, 256):
+        if bs <= len(x):
+            ips = _images_per_s(net, xcl, bs, dev)
+            res[f"eager_bs{bs}"] = {"how": f"eager, batch {bs}", "images_per_s": ips}
+    best_bs = max((r for r in res.values()), key=lambda r: r["images_per_s"])["how"]
+    bs_best = int(best_bs.rsplit(" ", 1)[1])
+    if not args.no_compile:
+        for bs in sorted({128, bs_best}):
+            if bs > len(x):
+                continue
+            start = time.perf_counter()
+            compiled = torch.compile(net, dynamic=False)
+            ips = _images_per_s(compiled, xcl, bs, dev)
+            res[f"compiled_bs{bs}"] = {"how": f"compiled, batch {bs}", "images_per_s": ips,
+                                       "compile_s": time.perf_counter() - start}
+            torch._dynamo.reset()
+        # weights as constants (inductor freezing: prepacked oneDNN weights on CPU)
+        import torch._inductor.config as inductor_config
+
+        start = time.perf_counter()
+        with inductor_config.patch(freezing=True):
+            frozen = torch.compile(copy.deepcopy(net), dynamic=False)
+            ips = _images_per_s(frozen, xcl, bs_best, dev)
+        res[f"frozen_bs{bs_best}"] = {"how": f"compiled+frozen, batch {bs_best}",
+                                      "images_per_s": ips,
+                                      "compile_s": time.perf_counter() - start}
+        torch._dynamo.reset()
+    for r in res.values():
+        _say(f"  limit {r['how']:28s} {r['images_per_s']:9.1f} images/s")
+    return res
+
+
+def _tricks(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
+            static: dict[str, Tensor], x: Tensor, y: Tensor, coords: np.ndarray,
+            dev: torch.device, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Each trick timed on a few points (after one warm-up point)."""
+    pts = coords[1:1 + args.trick_points]
+    n = len(x)
+    res: dict[str, dict[str, Any]] = {}
+
+    def note(name: str, fn: Callable[[np.ndarray], Any], **extra: Any) -> None:
+        # the median over the points of each point's own time: robust to a busy machine
+        times = [_timed(dev, lambda c=c: fn(c[None]))[0] for c in pts]
+        seconds = float(np.median(times))
+        res[name] = {"points_per_s": 1 / seconds, "images_per_s": n / seconds,
+                     "point_times_s": times, **extra}
+        _say(f"  trick {name:40s} {1 / seconds:7.3f} points/s {n / seconds:8.1f} images/s")
+
+    def engine(bs: int, k: int = 1, precision: str = "fp32") -> None:
+        def go(c: np.ndarray) -> Any:
+            return evaluate_points(model, base, dirs, c, (x, y), static=static, batch_size=bs,
+                                   points_per_batch=k, precision=precision)  # type: ignore[arg-type]
+
+        go(coords[:1])
+        if k == 1:
+            note(f"evaluate_points bs{bs} K1 {precision}", go)
+        else:  # K points share each forward pass: time the block, report per point
+            seconds, _ = _timed(dev, lambda: go(coords[1:1 + k]))
+            res[f"evaluate_points bs{bs} K{k} {precision}"] = {
+                "points_per_s": k / seconds, "images_per_s": k * n / seconds}
+            _say(f"  trick evaluate_points bs{bs} K{k} {precision:26s} {k / seconds:7.3f} "
+                 f"points/s {k * n / seconds:8.1f} images/s")
+
+    for bs in (64, 128, 256):
+        engine(bs)
+    engine(args.batch_size, k=4)
+    engine(args.batch_size, precision="bf16")
+
+    def loop(name: str, **kw: Any) -> None:
+        lp = FastLoop(model, base, dirs, static, **kw)
+        prep = lp.prepare()
+        xin = lp.inputs(x)
+        lp.run(coords[:1], xin, y)
+        note(name, lambda c: lp.run(c, xin, y), prepare_s=prep)
+
+    bs = args.batch_size
+    loop("buffers, resident", fold=False, channels_last=False, compile=False, batch_size=bs)
+    loop("+ channels_last", fold=False, channels_last=True, compile=False, batch_size=bs)
+    loop("fold, no channels_last", fold=True, channels_last=False, compile=False, batch_size=bs)
+    for b in (64, 128, 256):
+        loop(f"fold + channels_last bs{b}", fold=True, channels_last=True, compile=False,
+             batch_size=b)
+    threads = torch.get_num_threads()
+    if threads > 1:
+        torch.set_num_threads(1)
+        try:
+            loop("fold + channels_last, 1 thread", fold=True, channels_last=True, compile=False,
+                 batch_size=bs)
+        finally:
+            torch.set_num_threads(threads)
+    if _has_low_precision(dev, _LOW[args.low]) or dev.type == "cpu":
+        loop(f"fold + channels_last {args.low} eager", fold=True, channels_last=True,
+             compile=False, dtype=_LOW[args.low], batch_size=bs)
+    return res
+
+
+def _agreement(ours: np.ndarray, ref: np.ndarray | None,
+               recipe: dict[str, tuple[np.ndarray, np.ndarray]],
+               peer: dict[str, Any] | None, model: nn.Module, base: dict[str, Tensor],
+               dirs: list[dict[str, Tensor]], static: dict[str, Tensor], x: Tensor, y: Tensor,
+               dev: torch.device) -> dict[str, float]:
+    """Largest relative loss differences between methods on the points they share."""
+
+    def rel(a: np.ndarray, b: np.ndarray) -> float:
+        return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+
+    res: dict[str, float] = {}
+    if ref is not None:
+        res["ours_vs_reference"] = rel(ours, ref)
+    for name, (index, loss) in recipe.items():
+        res[f"{name}_vs_ours"] = rel(loss, ours[index])
+    if peer is not None and "loss" in peer:
+        # The peer's grid points differ from ours; evaluate ours at three of its points.
+        pick = [0, len(peer["loss"]) // 2, len(peer["loss"]) - 2]
+        stats = evaluate_points(model, base, dirs, peer["coords"][pick], (x, y), static=static,
+                                batch_size=128)
+        res["ours_vs_loss_landscapes"] = rel(stats.loss, peer["loss"][pick])
+    return res
+
+
+def _ratios(methods: dict[str, dict[str, Any]]) -> dict[str, float]:
+    out = {}
+    for ours in ("ours", "recipe_fp32", "recipe_bf16", "recipe_fp16"):
+        if ours not in methods:
+            continue
+        for other in ("reference", "loss_landscapes", "limit"):
+            if other in methods and "points_per_s" in methods[other]:
+                out[f"{ours}/{other}"] = (methods[ours]["points_per_s"]
+                                          / methods[other]["points_per_s"])
+    if "recipe_fp32" in methods:
+        for low in ("recipe_bf16", "recipe_fp16"):
+            if low in methods:
+                out[f"{low}/recipe_fp32"] = (methods[low]["points_per_s"]
+                                             / methods["recipe_fp32"]["points_per_s"])
+    return out
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""No memory growth per grid point: peak RSS after 200 points is that after 20 (issue 5, item 5).
+
+The measurement runs in a fresh subprocess, so nothing else the test session allocated counts:
+it computes a 20-point surface, reads the peak resident set size (VmHWM), then a 200-point
+surface and reads it again. The model holds a 4 MB weight, so keeping one copy of θ (or of its
+activations) per point would add about 0.8 GB and fail the test by far.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+_CHILD = r"""
+import json, sys
+import numpy as np
+import torch
+from torch import nn
+from landscape import Axis, Grid, compute_surface
+from landscape.evaluate import evaluate_points
+from landscape.params import get_params
+from landscape.directions import create_directions
+
+def peak_kib():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+torch.set_num_threads(1)
+g = torch.Generator().manual_seed(0)
+with torch.random.fork_rng(devices=[]):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
+                          nn.ReLU(), nn.Flatten(), nn.Linear(16 * 8 * 8, 1024), nn.ReLU(),
+                          nn.Linear(1024, 10))
+data = (torch.randn(32, 3, 8, 8, generator=g), torch.randint(0, 10, (32,), generator=g))
+out = sys.argv[1]
+
+def surface(nx, ny, path):
+    grid = Grid(Axis(-1.0, 1.0, nx), Axis(-1.0, 1.0, ny))
+    compute_surface(model, data, grid, seed=0, batch_size=16, device="cpu", progress=False,
+                    path=path, overwrite=True)
+
+base = {k: t.detach() for k, t in get_params(model).items()}
+dirs, _ = create_directions(base, ndim=2, seed=0)
+coords = np.linspace(-1, 1, 400).reshape(200, 2)
+# warm-up with the same calls: lazy imports, h5py/HDF5 caches, first-call allocations
+surface(2, 2, out + "/warm.h5")
+evaluate_points(model, base, dirs, coords[:2], data, batch_size=16)
+surface(4, 5, out + "/s20.h5")
+after_20 = peak_kib()
+surface(20, 10, out + "/s200.h5")
+after_200 = peak_kib()
+evaluate_points(model, base, dirs, coords[:20], data, batch_size=16)
+after_eval_20 = peak_kib()
+evaluate_points(model, base, dirs, coords, data, batch_size=16)
+after_eval_200 = peak_kib()
+print(json.dumps({"surface_20": after_20, "surface_200": after_200,
+                  "eval_20": after_eval_20, "eval_200": after_eval_200}))
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
+def test_peak_rss_does_not_grow_with_the_number_of_points(tmp_path: Path) -> None:
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
+    run = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], capture_output=True,
+                         text=True, env=env, timeout=120, check=False)
+    assert run.returncode == 0, run.stderr[-2000:]
+    peak = json.loads(run.stdout.strip().splitlines()[-1])
+    # "a few percent" of a ~300 MB process, and far below one θ copy (4 MB) per extra point
+    for small, large in (("surface_20", "surface_200"), ("eval_20", "eval_200")):
+        growth = peak[large] - peak[small]
+        assert growth <= 0.03 * peak[small], (
+            f"peak RSS grew by {growth} KiB from 20 to 200 points ({peak})")
