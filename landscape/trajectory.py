@@ -190,6 +190,9 @@ def trajectory_figure(surface: Surface, coords: np.ndarray, *,
                       log: bool = False) -> Figure:
     """Contour lines of `surface` with the path drawn over them (Li et al. 2018, Fig. 10).
 
+    The path starts at the square and ends at θ_n, the star at the origin. The axes are not
+    drawn to equal scale (the first component usually dominates).
+
     Args:
         surface: a 2-D surface spanned by the PCA directions.
         coords: (n, 2) coordinates of the checkpoints (from `project_path`).
@@ -206,8 +209,7 @@ def trajectory_figure(surface: Surface, coords: np.ndarray, *,
             label="path", zorder=5)
     ax.plot(coords[:1, 0], coords[:1, 1], marker="s", color="crimson", ms=7, zorder=6,
             label="start")
-    ax.plot(coords[-1:, 0], coords[-1:, 1], marker="*", color="gold", mec="k", ms=13, zorder=6,
-            label="final")
+    ax.set_aspect("auto")  # a path is long along PCA 1 and short along PCA 2: fill the axes
     if labels is not None:
         step = max(1, len(coords) // 8)
         for i in list(range(0, len(coords), step)) + [len(coords) - 1]:
@@ -216,7 +218,7 @@ def trajectory_figure(surface: Surface, coords: np.ndarray, *,
     if explained is not None and len(explained) >= 2:
         ax.set_xlabel(f"1st PCA component: {100 * explained[0]:.1f} %")
         ax.set_ylabel(f"2nd PCA component: {100 * explained[1]:.1f} %")
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=8, framealpha=0.8)
     return fig
 
 
