@@ -224,14 +224,22 @@ def trajectory_figure(surface: Surface, coords: np.ndarray, *,
 
 def trajectory_view(surface: Surface, coords: np.ndarray, path_loss: np.ndarray, *,
                     labels: Sequence[str] | None = None) -> go.Figure:
-    """The interactive 3-D surface (`landscape.viewer`) with the path drawn on it."""
+    """The interactive 3-D surface (`landscape.viewer`) with the path drawn on it.
+
+    `path_loss` is the loss at the projected checkpoints (`Trajectory.path_loss`); the line is
+    lifted by 1% of the loss range so that the surface does not hide it.
+    """
     from landscape import viewer
 
     coords = np.asarray(coords, dtype=np.float64)
     fig = viewer.surface_figure(surface, title="training path on its PCA plane")
     text = [str(t) for t in labels] if labels is not None else None
+    values = surface.values("loss")
+    finite = values[np.isfinite(values)]
+    lift = 0.01 * float(finite.max() - finite.min()) if finite.size else 0.0
+    z = np.asarray(path_loss, dtype=float) + lift  # just above the surface, so it is not hidden
     fig.add_scatter3d(x=coords[:, 0].tolist(), y=coords[:, 1].tolist(),
-                      z=np.asarray(path_loss, dtype=float).tolist(), mode="lines+markers",
+                      z=z.tolist(), mode="lines+markers",
                       line={"color": "crimson", "width": 6}, marker={"size": 3,
                                                                       "color": "crimson"},
                       text=text, name="path", showlegend=False)
