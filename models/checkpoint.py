@@ -92,7 +92,8 @@ def _plain(value: Any, where: str = "meta") -> Any:
     if hasattr(value, "item") and getattr(value, "shape", None) == ():  # numpy scalar
         return value.item()
     if isinstance(value, Mapping):
-        return {str(k): _plain(v, f"{where}[{k!r}]") for k, v in value.items()}
+        return {k if isinstance(k, (int, str)) else str(k): _plain(v, f"{where}[{k!r}]")
+                for k, v in value.items()}  # int keys stay: an optimizer's state is keyed by int
     if isinstance(value, (list, tuple)):
         return [_plain(v, f"{where}[{i}]") for i, v in enumerate(value)]
     raise TypeError(f"{where} must hold plain data (None, bool, int, float, str, list, dict, "

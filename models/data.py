@@ -42,7 +42,7 @@ EMBEDDED_CLASSES = (
 EMBEDDED_SIZES = {"train": 5000, "test": 1000}
 _BLOCK = 500          # images generated per seeded block (the stream is a sequence of blocks)
 _SIZE = 32
-_SCALE = 1.0 / 0.62   # brings the generated pixels to about unit variance
+_SCALE = 1.0 / 0.57   # brings the generated pixels to about unit variance
 
 # channel mean and std of the training images (the usual normalization constants)
 CIFAR_STATS = {
@@ -121,16 +121,16 @@ def _generate_block(gen: torch.Generator) -> tuple[Tensor, Tensor]:
         grey[idx] = _patterns(label, len(idx), xx, yy, gen)
     # nuisances shared by all classes: aperture, colour, contrast, background, gradient, noise
     ax, ay = _uniform(gen, n, -0.6, 0.6), _uniform(gen, n, -0.6, 0.6)
-    size = _uniform(gen, n, 0.6, 1.6)[:, None, None]
+    size = _uniform(gen, n, 0.8, 1.8)[:, None, None]
     aperture = torch.exp(-((xx - ax[:, None, None]).square() + (yy - ay[:, None, None]).square())
                          / (2 * size.square()))
     colour = torch.randn(n, 3, generator=gen)
     colour = colour / colour.norm(dim=1, keepdim=True)
-    contrast = _uniform(gen, n, 0.7, 1.3)
+    contrast = _uniform(gen, n, 1.0, 1.5)
     background = 0.3 * torch.randn(n, 3, generator=gen)
     slope = 0.2 * torch.randn(n, 2, generator=gen)
     gradient = slope[:, 0, None, None] * xx + slope[:, 1, None, None] * yy
-    noise_level = _uniform(gen, n, 0.1, 0.35)[:, None, None, None]
+    noise_level = _uniform(gen, n, 0.1, 0.3)[:, None, None, None]
     images = ((contrast[:, None] * colour)[:, :, None, None] * (grey * aperture)[:, None]
               + background[:, :, None, None] + gradient[:, None]
               + noise_level * torch.randn(n, 3, _SIZE, _SIZE, generator=gen))
