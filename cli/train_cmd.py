@@ -1,0 +1,88 @@
+"""`landscape train`: train a zoo model and write its checkpoints (the θ* to study)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli import options
+
+
+@click.command()
+@click.argument("model_name", metavar="MODEL")
+@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+              help="Folder for the checkpoints [default: runs/MODEL].")
+@click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100", "imagefolder"]),
+              default="embedded", show_default=True, help="Training data.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding the data set (CIFAR or an ImageFolder).")
+@click.option("--download", is_flag=True, help="Download CIFAR if it is not there.")
+@click.option("--samples", type=click.IntRange(min=1), default=None,
+              help="Train on this many samples [default: all; embedded: 5,000].")
+@click.option("--test-samples", type=click.IntRange(min=1), default=None,
+              help="Evaluate each epoch on this many test samples [default: all].")
+@click.option("--data-seed", type=int, default=0, show_default=True,
+              help="Seed of the data subset (and of the embedded images).")
+@click.option("--augment/--no-augment", default=None,
+              help="Random crop and flip [default: on for CIFAR and image folders].")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--lr", type=float, default=None, help="Initial learning rate [default: 0.1].")
+@click.option("--momentum", type=float, default=None, help="SGD momentum [default: 0.9].")
+@click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum [default: off].")
+@click.option("--weight-decay", type=float, default=None, help="[default: 5e-4].")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 128].")
+@click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None,
+              help="Learning-rate schedule [default: cosine].")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of the initial weights and the shuffling.")
+@click.option("--save-every", type=click.IntRange(min=1), default=None,
+              help="Write a checkpoint every this many epochs [default: 1].")
+@click.option("--width", type=float, default=None,
+              help="CIFAR nets: channel multiplier of 16/32/64 (e.g. 0.5 or 2).")
+@click.option("--num-classes", type=click.IntRange(min=1), default=None,
+              help="Outputs of the head [default: the data set's number of classes].")
+@options.device_opt
+@click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Continue from a checkpoint written by `landscape train`.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@options.errors_as_click
+def train(model_name: str, output: str | None, dataset: str, data_root: str | None,
+          download: bool, samples: int | None, test_samples: int | None, data_seed: int,
+          augment: bool | None, epochs: int, seed: int, width: float | None,
+          num_classes: int | None, device: str | None, resume: str | None, progress: bool,
+          **tuning: object) -> None:
+    """Train MODEL (see `landscape models`) and write epoch_XXX.pt and final.pt checkpoints.
+
+    \b
+    Example:
+      landscape train resnet20 -o runs/r20 --epochs 10
+      landscape train resnet56-noskip --dataset cifar10 --download --epochs 100
+    """
+    from models import create_model
+    from models.checkpoint import load_checkpoint
+    from models.data import load_dataset
+    from models.train import train_model
+
+    augment = dataset != "embedded" if augment is None else augment
+    data = {"root": data_root, "download": download, "seed": data_seed}
+    train_set = load_dataset(dataset, "train", augment=augment, n=samples, **data)
+    test_set = load_dataset(dataset, "test", n=test_samples, **data)
+    if resume:
+        model, _ = load_checkpoint(resume, model_name)
+    else:
+        classes = num_classes or len(train_set.classes)  # type: ignore[attr-defined]
+        user_factory = ":" in model_name and not model_name.startswith("torchvision:")
+        kwargs = options.drop_none(width=width, num_classes=None if user_factory else classes)
+        model = create_model(model_name, seed=seed, **kwargs)
+    out = Path(output or Path("runs") / model_name)
+    meta = {"dataset": dataset, "data": {**data, "n": samples, "test_n": test_samples,
+                                         "augment": augment, "download": None}}
+    history = train_model(model, train_set, test_set, epochs=epochs, seed=seed,
+                          checkpoint_dir=out, device=device, progress=progress,
+                          resume_from=resume, meta=meta, **options.drop_none(**tuning))
+    saved = sorted(p.name for p in out.glob("epoch_*.pt"))
+    click.echo(f"checkpoints in {out}/: {', '.join(saved)}, final.pt")
+    if history["epoch"]:
+        click.echo(f"final: {out / 'final.pt'} (epoch {history['epoch'][-1]}, train acc "
+                   f"{history['train_acc'][-1]:.1f}%, test acc {history['test_acc'][-1]:.1f}%)")
