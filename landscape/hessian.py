@@ -185,8 +185,11 @@ def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters:
     """Lanczos with full re-orthogonalization; restarts orthogonally on an invariant subspace.
 
     Returns Ritz values, their coefficient vectors in the basis, the basis (m, n), the number of
-    matrix-vector products and whether the wanted values converged: a Ritz pair (θ, y) counts as
-    converged when its residual ‖Hy − θy‖ = |β_m s_m| is at most `tol`·max|θ|.
+    matrix-vector products and whether the wanted values converged: a wanted Ritz pair (θ, y)
+    counts as converged when its residual ‖Hy − θy‖ = |β_m s_m| is at most
+    `tol`·max(|θ|, 0.01·max|θ_i|) and θ moved by less than that in the last step. The bound is
+    relative to θ itself because the bottom of a network's spectrum is a bulk near zero: a Ritz
+    value inside the bulk has a small residual long before the most negative eigenvalue shows.
     """
     m_max = min(iters, n)
     basis = torch.zeros(m_max, n, dtype=like.dtype, device=like.device)
@@ -195,6 +198,7 @@ def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters:
     q = _random_unit(n, like, generator)
     theta = s = np.zeros(0)
     converged = False
+    previous: np.ndarray | None = None
     for j in range(m_max):
         basis[j] = q
         w = matvec(q)
@@ -211,8 +215,13 @@ def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters:
         scale = max(float(np.abs(theta).max()), np.finfo(np.float64).tiny)
         residual = np.abs(b * s[-1, :])
         wanted = _wanted(len(theta), k, which)
-        converged = len(theta) >= _needed(k, which) and bool(
-            np.all(residual[wanted] <= tol * scale))
+        bound = tol * np.maximum(np.abs(theta[wanted]), 0.01 * scale)
+        stable = previous is not None and len(previous) == len(wanted) and bool(
+            np.all(np.abs(theta[wanted] - previous) <= bound))
+        exact = len(theta) == n  # the Krylov space is the whole space
+        converged = len(theta) >= _needed(k, which) and (stable or exact) and bool(
+            np.all(residual[wanted] <= bound))
+        previous = theta[wanted].copy()
         breakdown = b <= 1e-10 * scale
         # At a breakdown the Krylov space is invariant and every residual is 0, but an
         # eigenvalue of multiplicity > 1 appears in it only once: look on in the complement.
@@ -318,9 +327,9 @@ def top_eigenvalues(model: nn.Module, data: Data, k: int = 1, *, params: Params 
             `power` (power iteration with deflation; finds the k of largest magnitude, which at
             a minimum are the top ones).
         iters: the most Lanczos steps (i.e. Hessian-vector products), or power steps per value.
-        tol: relative tolerance: Ritz residual ‖Hy − λy‖ ≤ tol·max|λ_i| (Lanczos; the error
-            of λ itself is usually far smaller), or relative change of the Rayleigh quotient
-            between two steps (power).
+        tol: relative tolerance: Ritz residual ‖Hy − λy‖ ≤ tol·max(|λ|, 0.01·max|λ_i|) and
+            a last step that moved λ by less (Lanczos; the error of λ itself is usually far
+            smaller), or relative change of the Rayleigh quotient between two steps (power).
         seed: seeds the random start vector(s).
 
     Returns:

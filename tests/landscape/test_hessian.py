@@ -92,6 +92,16 @@ def test_top_and_min_eigenvalues_of_a_known_spectrum(method):
             torch.testing.assert_close(hu[k], lam * vec[k], atol=close, rtol=close)
 
 
+def test_min_eigenvalue_is_not_fooled_by_a_bulk_near_zero():
+    """A network's spectrum: one large value, a bulk near 0, one clearly negative value. A Ritz
+    value inside the bulk has a small residual compared with λ_max early on; it must not stop
+    the search for λ_min."""
+    spectrum = [20.0, *np.linspace(-0.02, 0.02, 47).tolist(), -1.0]
+    model, _, data = _quadratic(spectrum, seed=3)
+    low = min_eigenvalue(model, data, loss_fn=identity_loss, iters=49, tol=1e-2)
+    assert low.values[0] == pytest.approx(-1.0, rel=1e-2)
+
+
 def test_lanczos_finds_repeated_eigenvalues_by_restarting():
     model, _, data = _quadratic([4.0, 4.0, 4.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.2, 0.1])
     top = top_eigenvalues(model, data, 4, loss_fn=identity_loss, iters=50, tol=1e-10)
