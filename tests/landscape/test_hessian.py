@@ -187,7 +187,7 @@ def test_hessian_directions_drive_compute_surface(tiny_model, tiny_data):
     assert s.done.all() and np.isfinite(s.loss).all()
 
 
-def test_eigen_map_of_a_quadratic_is_constant_and_resumes(tmp_path):
+def test_eigen_map_of_a_quadratic_is_constant_and_resumes(tmp_path, monkeypatch):
     model, _, data = _quadratic(SPECTRUM)
     grid = Grid(Axis(-1, 1, 3), Axis(-1, 1, 2))
     path = tmp_path / "eig.h5"
@@ -208,12 +208,9 @@ def test_eigen_map_of_a_quadratic_is_constant_and_resumes(tmp_path):
     import landscape.hessian as h
 
     original = h._extremes
-    h._extremes = lambda *a, **k: calls.append(1) or original(*a, **k)
-    try:
-        again = eigen_map(model, data, grid, path=path, resume=True, loss_fn=identity_loss,
-                          iters=60, tol=1e-10, progress=False)
-    finally:
-        h._extremes = original
+    monkeypatch.setattr(h, "_extremes", lambda *a, **k: calls.append(1) or original(*a, **k))
+    again = eigen_map(model, data, grid, path=path, resume=True, loss_fn=identity_loss,
+                      iters=60, tol=1e-10, progress=False)
     assert len(calls) == 2
     np.testing.assert_allclose(again.extras["max_eig"], np.full((3, 2), 9.0), rtol=1e-6)
     fig = eigen_map_figure(again)
