@@ -108,6 +108,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         seconds, (loss, _) = _timed(dev, lambda loop=loop, xin=xin, i=index: loop.run(
             coords[i], xin, y))
         recipe_loss[label] = (index, loss)
+        if dtype == torch.float32:
+            fp32_loop, fp32_x = loop, xin
         record(label, seconds, len(index), prepare_s=prep, first_point_s=warm,
                folded=loop.folded, hardware_support=hardware)
 
@@ -129,12 +131,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         _say(f"loss_landscapes: not run: {peer['error']}")
 
     # (d) the limit
-    limit = _limit(model, base, dirs, static, x, dev, args)
+    limit, best_fn = _limit(model, base, dirs, static, x, dev, args)
     out["limit"] = limit
     best = max(limit.values(), key=lambda r: r["images_per_s"])
     methods["limit"] = {**best, "points_per_s": best["images_per_s"] / n}
     _say(f"{'limit (' + best['how'] + ')':28s} {best['images_per_s'] / n:8.3f} points/s "
          f"{best['images_per_s']:9.1f} images/s")
+    out["paired"] = _paired(fp32_loop, fp32_x, y, coords, best_fn, x, best["batch_size"], dev,
+                            args.pair_rounds)
 
     if args.tricks:
         out["tricks"] = _tricks(model, base, dirs, static, x, y, coords, dev, args)
@@ -142,6 +146,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["agreement"] = _agreement(ours_loss, ref_loss, recipe_loss, peer, model, base, dirs,
                                   static, x, y, dev)
     out["ratios"] = _ratios(methods)
+    out["ratios"]["recipe_fp32/limit (paired)"] = out["paired"]["recipe_fp32/limit"]
     out["config"]["load_end"] = os.getloadavg()[0]
     for k, v in out["ratios"].items():
         _say(f"ratio {k:32s} {v:7.3f}")
@@ -172,6 +177,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-peer", action="store_true", help="skip loss-landscapes")
     ap.add_argument("--tricks", action="store_true", help="also time each trick on its own")
     ap.add_argument("--trick-points", type=int, default=3)
+    ap.add_argument("--pair-rounds", type=int, default=4,
+                    help="alternations of one recipe point and one limit pass (busy machines)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the results here")
     return ap.parse_args(argv)
@@ -313,19 +320,24 @@ def _images_per_s(fn: Callable[[Tensor], Any], x: Tensor, bs: int, dev: torch.de
 
 def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
            static: dict[str, Tensor], x: Tensor, dev: torch.device,
-           args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Fixed-weight inference throughput: folded, channels_last; eager per batch size, compiled."""
+           args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], Callable[[Tensor], Any]]:
+    """Fixed-weight inference throughput: folded, channels_last; eager per batch size, compiled.
+
+    Returns the results and the fastest forward (for `_paired`).
+    """
     folded = fold_batchnorm(model, base, dirs, static)
     net = (folded[0] if folded is not None else copy.deepcopy(model)).eval()
     net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     xcl = x.contiguous(memory_format=torch.channels_last)
     res: dict[str, dict[str, Any]] = {}
+    fns: dict[str, Callable[[Tensor], Any]] = {}
     for bs in (64, 128, 256):
         if bs <= len(x):
             ips = _images_per_s(net, xcl, bs, dev)
-            res[f"eager_bs{bs}"] = {"how": f"eager, batch {bs}", "images_per_s": ips}
-    best_bs = max((r for r in res.values()), key=lambda r: r["images_per_s"])["how"]
-    bs_best = int(best_bs.rsplit(" ", 1)[1])
+            res[f"eager_bs{bs}"] = {"how": f"eager, batch {bs}", "images_per_s": ips,
+                                    "batch_size": bs}
+            fns[f"eager_bs{bs}"] = net
+    bs_best = max(res.values(), key=lambda r: r["images_per_s"])["batch_size"]
     if not args.no_compile:
         for bs in sorted({128, bs_best}):
             if bs > len(x):
@@ -334,8 +346,8 @@ def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tenso
             compiled = torch.compile(net, dynamic=False)
             ips = _images_per_s(compiled, xcl, bs, dev)
             res[f"compiled_bs{bs}"] = {"how": f"compiled, batch {bs}", "images_per_s": ips,
-                                       "compile_s": time.perf_counter() - start}
-            torch._dynamo.reset()
+                                       "batch_size": bs, "compile_s": time.perf_counter() - start}
+            fns[f"compiled_bs{bs}"] = compiled
         # weights as constants (inductor freezing: prepacked oneDNN weights on CPU)
         import torch._inductor.config as inductor_config
 
@@ -344,11 +356,35 @@ def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tenso
             frozen = torch.compile(copy.deepcopy(net), dynamic=False)
             ips = _images_per_s(frozen, xcl, bs_best, dev)
         res[f"frozen_bs{bs_best}"] = {"how": f"compiled+frozen, batch {bs_best}",
-                                      "images_per_s": ips,
+                                      "images_per_s": ips, "batch_size": bs_best,
                                       "compile_s": time.perf_counter() - start}
-        torch._dynamo.reset()
+        fns[f"frozen_bs{bs_best}"] = frozen
     for r in res.values():
         _say(f"  limit {r['how']:28s} {r['images_per_s']:9.1f} images/s")
+    best = max(res, key=lambda k: res[k]["images_per_s"])
+    return res, fns[best]
+
+
+def _paired(loop: FastLoop, xin: Tensor, y: Tensor, coords: np.ndarray,
+            limit_fn: Callable[[Tensor], Any], x: Tensor, bs: int, dev: torch.device,
+            rounds: int) -> dict[str, float]:
+    """recipe/limit measured alternately, point against pass, so load changes hit both alike."""
+    xcl = x.contiguous(memory_format=torch.channels_last)
+    full = (len(x) // bs) * bs
+
+    def limit_pass() -> None:
+        with torch.inference_mode():
+            for s in range(0, full, bs):
+                limit_fn(xcl[s:s + bs])
+
+    point, limit = [], []
+    for i in range(rounds):
+        point.append(_timed(dev, lambda i=i: loop.run(coords[i % len(coords)][None], xin, y))[0])
+        limit.append(_timed(dev, limit_pass)[0] * len(x) / full)
+    res = {"recipe_point_s": min(point), "limit_pass_s": min(limit),
+           "recipe_fp32/limit": min(limit) / min(point)}
+    _say(f"paired: recipe {min(point):.3f} s/point, limit {min(limit):.3f} s/pass, "
+         f"ratio {res['recipe_fp32/limit']:.3f}")
     return res
 
 
