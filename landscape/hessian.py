@@ -585,7 +585,7 @@ def eigen_map_figure(surface: Surface, *, vmax: float | None = None, levels: int
     mesh = axes[0].pcolormesh(surface.x, surface.y, ratio.T, shading="nearest", cmap="viridis",
                               vmin=0.0, vmax=max(top, 1e-12))
     fig.colorbar(mesh, ax=axes[0], label="|λ_min / λ_max|")
-    axes[0].set_title("|λ_min / λ_max| (blue: convex, yellow: non-convex)")
+    axes[0].set_title("|λ_min / λ_max|: blue convex, yellow not")
     mesh = axes[1].pcolormesh(surface.x, surface.y, hi.T, shading="nearest", cmap="magma")
     fig.colorbar(mesh, ax=axes[1], label="λ_max")
     axes[1].set_title("largest eigenvalue λ_max")
