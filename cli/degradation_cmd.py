@@ -25,6 +25,9 @@ from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None)
 @click.option("--weight-decay", type=float, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--zero-init-residual/--no-zero-init-residual", default=None,
+              help="γ = 0 for each residual branch's last BN (library default: on; He et al.: "
+                   "off).")
 @click.option("--save-checkpoints", is_flag=True, help="Keep each net's checkpoints in OUTPUT.")
 @device_opt
 @output_dir_opt
@@ -32,7 +35,8 @@ from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
 def degradation(depths: str, width: float | None, epochs: int | None, samples: int | None,
                 test_samples: int | None, dataset: str | None, root: str | None,
                 lr: float | None, batch_size: int | None, schedule: str | None,
-                weight_decay: float | None, seed: int, save_checkpoints: bool,
+                weight_decay: float | None, seed: int, zero_init_residual: bool | None,
+                save_checkpoints: bool,
                 device: str | None, output: str) -> None:
     """Train plain-D and ResNet-D for each depth D on the same data (He et al. Fig. 1 and 6).
 
@@ -51,7 +55,8 @@ def degradation(depths: str, width: float | None, epochs: int | None, samples: i
         checkpoint_dir=out / "checkpoints" if save_checkpoints else None,
         **drop_none(width=width, epochs=epochs, samples=samples, test_samples=test_samples,
                     dataset=dataset, root=root, lr=lr, batch_size=batch_size, schedule=schedule,
-                    weight_decay=weight_decay, device=device))
+                    weight_decay=weight_decay, device=device,
+                    zero_init_residual=zero_init_residual))
     (out / "degradation.json").write_text(json.dumps(result, indent=2) + "\n")
     degradation_figure(result).savefig(out / "degradation.png", dpi=120)
     for name, run in result["runs"].items():

@@ -33,20 +33,23 @@ def run_name(depth: int, skip: bool) -> str:
     return f"{'resnet' if skip else 'plain'}-{depth}"
 
 
-def _build(depth: int, skip: bool, width: float, seed: int) -> Any:
+def _build(depth: int, skip: bool, width: float, seed: int, zero_init_residual: bool) -> Any:
     """resnet<depth>[-noskip] when registered (20, 56, ...), else the generic wrn<depth>-<width>."""
     from . import list_models
 
     suffix = "" if skip else "-noskip"
     if f"resnet{depth}" in list_models():
-        return create_model(f"resnet{depth}{suffix}", width=width, seed=seed)
-    return create_model(f"wrn{depth}-{width:g}{suffix}", seed=seed)
+        return create_model(f"resnet{depth}{suffix}", width=width, seed=seed,
+                            zero_init_residual=zero_init_residual)
+    return create_model(f"wrn{depth}-{width:g}{suffix}", seed=seed,
+                        zero_init_residual=zero_init_residual)
 
 
 def run_degradation(*, depths: Sequence[int] = (20, 56), width: float = 0.5, epochs: int = 8,
                     samples: int = 3000, test_samples: int = 1000, dataset: str = "embedded",
                     root: str | None = None, lr: float = 0.1, batch_size: int = 128,
                     schedule: str = "cosine", weight_decay: float = 5e-4, seed: int = 0,
+                    zero_init_residual: bool = True,
                     device: str | None = None, checkpoint_dir: str | Path | None = None,
                     progress: bool = True) -> dict[str, Any]:
     """Train plain and residual CIFAR nets of each depth on the same data; collect their curves.
@@ -59,6 +62,8 @@ def run_degradation(*, depths: Sequence[int] = (20, 56), width: float = 0.5, epo
         dataset, root: the data (`models.data.load_dataset`), the embedded set by default.
         seed: one seed for data, initial weights (the same per depth up to the shortcuts) and
             shuffling order.
+        zero_init_residual: start the last BN of each residual branch at γ = 0 (the zoo's
+            default); He et al. did not, pass False for their initialization.
         checkpoint_dir: if given, each net's checkpoints (every epoch, for trajectories) go to
             `<dir>/<plain|resnet>-<depth>/`.
         progress: tqdm bars while training.
@@ -77,12 +82,12 @@ def run_degradation(*, depths: Sequence[int] = (20, 56), width: float = 0.5, epo
     settings = {"depths": list(depths), "width": width, "epochs": epochs, "samples": samples,
                 "test_samples": test_samples, "dataset": dataset, "lr": lr,
                 "batch_size": batch_size, "schedule": schedule, "weight_decay": weight_decay,
-                "seed": seed}
+                "seed": seed, "zero_init_residual": zero_init_residual}
     runs: dict[str, Any] = {}
     for depth in depths:
         for skip in (False, True):
             name = run_name(depth, skip)
-            model = _build(depth, skip, width, seed)
+            model = _build(depth, skip, width, seed, zero_init_residual)
             tick = time.perf_counter()
             history = train_model(
                 model, train_set, test_set, epochs=epochs, lr=lr, batch_size=batch_size,
