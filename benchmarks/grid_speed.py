@@ -137,8 +137,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     methods["limit"] = {**best, "points_per_s": best["images_per_s"] / n}
     _say(f"{'limit (' + best['how'] + ')':28s} {best['images_per_s'] / n:8.3f} points/s "
          f"{best['images_per_s']:9.1f} images/s")
-    out["paired"] = _paired(fp32_loop, fp32_x, y, coords, best_fn, x, best["batch_size"], dev,
-                            args.pair_rounds)
+    ref_point = None if args.skip_reference else _reference_point(
+        model, base, dirs, images, labels, dev, args.ref_workers)
+    out["paired"] = _paired(
+        fp32_loop, fp32_x, y, coords, best_fn, best["batch_size"],
+        lambda c: evaluate_points(model, base, dirs, c, (x, y), static=static,
+                                  batch_size=args.batch_size), ref_point, x, dev,
+        args.pair_rounds)
 
     if args.tricks:
         out["tricks"] = _tricks(model, base, dirs, static, x, y, coords, dev, args)
@@ -146,7 +151,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["agreement"] = _agreement(ours_loss, ref_loss, recipe_loss, peer, model, base, dirs,
                                   static, x, y, dev)
     out["ratios"] = _ratios(methods)
-    out["ratios"]["recipe_fp32/limit (paired)"] = out["paired"]["recipe_fp32/limit"]
+    for k, v in out["paired"].items():
+        if "/" in k:
+            out["ratios"][f"{k} (paired)"] = v
     out["config"]["load_end"] = os.getloadavg()[0]
     for k, v in out["ratios"].items():
         _say(f"ratio {k:32s} {v:7.3f}")
@@ -177,8 +184,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--skip-peer", action="store_true", help="skip loss-landscapes")
     ap.add_argument("--tricks", action="store_true", help="also time each trick on its own")
     ap.add_argument("--trick-points", type=int, default=3)
-    ap.add_argument("--pair-rounds", type=int, default=4,
-                    help="alternations of one recipe point and one limit pass (busy machines)")
+    ap.add_argument("--pair-rounds", type=int, default=3,
+                    help="rounds of one point of each method in turn (for busy machines)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the results here")
     return ap.parse_args(argv)
@@ -251,6 +258,23 @@ def _reference(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, T
         loss, _ = eval_loss(net, loader, dev)
         losses.append(loss)
     return np.array(losses)
+
+
+def _reference_point(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
+                     images: np.ndarray, labels: np.ndarray, dev: torch.device,
+                     workers: int) -> Callable[[np.ndarray], Any]:
+    """The reference method as a function of one point's coordinates (for `_paired`)."""
+    net = copy.deepcopy(model)
+    names = [k for k, _ in net.named_parameters()]
+    weights = [base[k] for k in names]
+    directions = [[d[k] for k in names] for d in dirs]
+    loader = reference_loader(images, labels, batch_size=128, workers=workers)
+
+    def point(c: np.ndarray) -> float:
+        set_weights(net, weights, directions, tuple(float(v) for v in c[0]))
+        return eval_loss(net, loader, dev)[0]
+
+    return point
 
 
 def _loss_landscapes(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
@@ -366,25 +390,39 @@ def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tenso
 
 
 def _paired(loop: FastLoop, xin: Tensor, y: Tensor, coords: np.ndarray,
-            limit_fn: Callable[[Tensor], Any], x: Tensor, bs: int, dev: torch.device,
-            rounds: int) -> dict[str, float]:
-    """recipe/limit measured alternately, point against pass, so load changes hit both alike."""
+            limit_fn: Callable[[Tensor], Any], bs: int, engine: Callable[[np.ndarray], Any],
+            reference: Callable[[np.ndarray], Any] | None, x: Tensor, dev: torch.device,
+            rounds: int) -> dict[str, Any]:
+    """One point of each method in turn, `rounds` times; the best time of each.
+
+    On a machine whose load changes during the run, methods timed minutes apart are not
+    comparable; taken in turn, point against point, each round sees nearly the same load.
+    """
     xcl = x.contiguous(memory_format=torch.channels_last)
     full = (len(x) // bs) * bs
 
-    def limit_pass() -> None:
+    def limit_pass(_c: np.ndarray) -> None:
         with torch.inference_mode():
             for s in range(0, full, bs):
                 limit_fn(xcl[s:s + bs])
 
-    point, limit = [], []
+    methods: dict[str, Callable[[np.ndarray], Any]] = {
+        "engine": engine, "recipe_fp32": lambda c: loop.run(c, xin, y), "limit": limit_pass}
+    if reference is not None:
+        methods["reference"] = reference
+    times: dict[str, list[float]] = {k: [] for k in methods}
     for i in range(rounds):
-        point.append(_timed(dev, lambda i=i: loop.run(coords[i % len(coords)][None], xin, y))[0])
-        limit.append(_timed(dev, limit_pass)[0] * len(x) / full)
-    res = {"recipe_point_s": min(point), "limit_pass_s": min(limit),
-           "recipe_fp32/limit": min(limit) / min(point)}
-    _say(f"paired: recipe {min(point):.3f} s/point, limit {min(limit):.3f} s/pass, "
-         f"ratio {res['recipe_fp32/limit']:.3f}")
+        c = coords[(i + 1) % len(coords)][None]
+        for name, fn in methods.items():
+            seconds = _timed(dev, lambda fn=fn, c=c: fn(c))[0]
+            times[name].append(seconds * (len(x) / full if name == "limit" else 1.0))
+    best = {k: min(v) for k, v in times.items()}
+    res: dict[str, Any] = {"seconds_per_point": best, "times": times}
+    for ours in ("engine", "recipe_fp32"):
+        for other in ("reference", "limit"):
+            if other in best:
+                res[f"{ours}/{other}"] = best[other] / best[ours]
+    _say("paired, best s/point: " + ", ".join(f"{k} {v:.3f}" for k, v in best.items()))
     return res
 
 
