@@ -22,6 +22,8 @@ from cli import options
 @click.option("--width", type=click.FloatRange(min=0.125), default=0.25, show_default=True,
               help="Width multiplier of the 16/32/64 channels (1 is He et al.'s).")
 @click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
+              show_default=True, help="Peak learning rate (cosine schedule, SGD + momentum).")
 @click.option("--train-samples", type=click.IntRange(min=64), default=2000, show_default=True)
 @click.option("--eval-samples", type=click.IntRange(min=16), default=256, show_default=True,
               help="Training samples the loss is averaged over at each grid point.")
@@ -36,7 +38,7 @@ from cli import options
               help="Reuse finished checkpoints and continue unfinished surfaces in OUTPUT.")
 @click.pass_context
 @options.errors_as_click
-def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
+def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int, lr: float,
          train_samples: int, eval_samples: int, points: int, extent: float, seed: int,
          device: str | None, resume: bool) -> None:
     """Train ResNet-DEPTH with and without skip connections on the embedded data, compute both
@@ -70,7 +72,7 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
             click.echo(f"[{name}] training {epochs} epochs on {train_samples} images")
             torch.manual_seed(seed)
             model = create_model(name, width=width)
-            history = train_model(model, train_set, test_set, epochs=epochs, seed=seed,
+            history = train_model(model, train_set, test_set, epochs=epochs, lr=lr, seed=seed,
                                   checkpoint_dir=out / name, device=device,
                                   save_every=max(1, epochs // 4),
                                   meta={"dataset": "embedded", "demo": True})
