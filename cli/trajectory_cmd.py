@@ -37,6 +37,7 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--ignore", type=click.Choice(["biasbn", "none"]), default=None)
 @click.option("--batch-size", type=int, default=None)
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the samples.")
+@click.option("--log", is_flag=True, help="Logarithmic contour levels (losses spanning decades).")
 @click.option("--html/--no-html", default=True, show_default=True,
               help="Also write the interactive viewer.")
 @click.option("--resume", is_flag=True)
@@ -46,7 +47,8 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @errors_as_click
 def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
                samples: int, num: int | None, margin: float | None, ignore: str | None,
-               batch_size: int | None, seed: int, html: bool, resume: bool, overwrite: bool,
+               batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
+               overwrite: bool,
                device: str | None, output: str) -> None:
     """Training path through CHECKPOINTS (in order, the final one last; a folder stands for its
     epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
@@ -83,7 +85,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                "path_loss": traj.path_loss.tolist(), "surface": str(out / "trajectory.h5")}
     (out / "trajectory.json").write_text(json.dumps(summary, indent=2) + "\n")
     trajectory_figure(traj.surface, traj.coords, explained=traj.explained,
-                      labels=labels).savefig(out / "trajectory.png", dpi=120)
+                      labels=labels, log=log).savefig(out / "trajectory.png", dpi=120)
     if html:
         from landscape.viewer import write_html
 
