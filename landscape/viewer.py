@@ -34,6 +34,14 @@ LINK_CAMERAS_JS = """
   function scenes() {
     return Object.keys(gd._fullLayout || {}).filter(function (k) { return /^scene\\d*$/.test(k); });
   }
+  function same(c) {
+    var parts = [];
+    ['eye', 'center', 'up'].forEach(function (p) {
+      var v = (c && c[p]) || {};
+      ['x', 'y', 'z'].forEach(function (a) { parts.push(Number(v[a] || 0).toFixed(5)); });
+    });
+    return parts.join(',');
+  }
   function follow(ev) {
     if (busy || !ev) { return; }
     var source = null, camera = null;
@@ -42,8 +50,13 @@ LINK_CAMERAS_JS = """
       if (m) { source = m[1]; camera = ev[k]; }
     });
     if (!camera) { return; }
-    var update = {};
-    scenes().forEach(function (s) { if (s !== source) { update[s + '.camera'] = camera; } });
+    var update = {}, key = same(camera);
+    scenes().forEach(function (s) {
+      // only scenes not already there: no echo back and forth between the scenes
+      if (s !== source && same(gd._fullLayout[s].camera) !== key) {
+        update[s + '.camera'] = camera;
+      }
+    });
     if (!Object.keys(update).length) { return; }
     busy = true;
     Plotly.relayout(gd, update).then(function () { busy = false; }, function () { busy = false; });

@@ -1,0 +1,165 @@
+"""The plotly viewer: figure structure, offline HTML, and a real headless Chromium render."""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from landscape import viewer
+from landscape.types import Surface
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    # WebGL without a GPU: SwiftShader through ANGLE (software GL)
+    "--use-gl=angle", "--use-angle=swiftshader", "--enable-unsafe-swiftshader",
+    # GPU work in the same process: with two WebGL scenes, the round trips to a separate GPU
+    # process took minutes on a busy 2-core machine; in one process the page loads in seconds
+    "--single-process",
+]
+
+
+def plane(a: float = 1.0, n: int = 15, ripple: float = 0.0, **meta) -> Surface:
+    x = np.linspace(-1, 1, n)
+    y = np.linspace(-1, 1, n + 2)  # not square, to catch a transposed z
+    A, B = np.meshgrid(x, y, indexing="ij")
+    loss = a * (A ** 2 + 0.5 * B ** 2) + ripple * np.sin(9 * A) * np.sin(9 * B) + 0.05
+    done = np.ones(loss.shape, bool)
+    done[-3:, -3:] = False
+    loss[~done] = np.nan
+    loss[2, 3] = np.inf  # diverged
+    return Surface(x=x, y=y, loss=loss, accuracy=100 * np.exp(-loss), done=done, meta=meta)
+
+
+def line(n: int = 9) -> Surface:
+    x = np.linspace(-1, 1, n)
+    loss = 1 + 5 * x ** 2
+    return Surface(x=x, y=None, loss=loss, accuracy=90 - loss, done=np.ones(n, bool))
+
+
+def test_surface_figure_structure():
+    s = plane(model="resnet56", skip=False, split="test")
+    fig = viewer.surface_figure(s)
+    (trace,) = fig.data
+    assert trace.type == "surface"
+    z = np.array(trace.z, dtype=float)  # None -> nan
+    assert z.shape == (len(s.y), len(s.x))  # plotly: z[j][i] is at (x[i], y[j])
+    np.testing.assert_allclose(z[4, 3], s.loss[3, 4])
+    assert np.isnan(z[-1, -1]) and np.isnan(z[3, 2])  # not done, diverged: gaps
+    assert trace.contours.z.show and trace.contours.z.project.z
+    for part in ("α", "β", "loss", "accuracy"):
+        assert part in trace.hovertemplate
+    assert "resnet56, no skip: test loss" in fig.layout.annotations[0].text
+    labels = [b.label for b in fig.layout.updatemenus[0].buttons]
+    assert labels == ["loss, linear z", "loss, log z", "accuracy, linear z", "accuracy, log z"]
+    log_button = fig.layout.updatemenus[0].buttons[1]
+    z_log = np.array(log_button.args[0]["z"][0], dtype=float)
+    np.testing.assert_allclose(z_log[4, 3], np.log10(s.loss[3, 4]))
+    assert log_button.args[1]["scene.zaxis.title.text"] == "log10 loss"
+
+
+def test_compare_figure_shares_scale_range_and_levels():
+    a, b = plane(), plane(a=4.0, ripple=0.2)
+    fig = viewer.compare_figure([a, b], ["skip", "no skip"], zmax=3.0)
+    assert [t.name for t in fig.data] == ["skip", "no skip"]
+    assert {t.coloraxis for t in fig.data} == {"coloraxis"}
+    assert fig.layout.scene.zaxis.range == fig.layout.scene2.zaxis.range
+    lo, hi = fig.layout.scene.zaxis.range
+    assert hi == pytest.approx(3.0)  # zmax clips
+    assert (fig.layout.coloraxis.cmin, fig.layout.coloraxis.cmax) == (lo, hi)
+    assert fig.data[0].contours.z.size == fig.data[1].contours.z.size
+    assert fig.data[0].scene == "scene" and fig.data[1].scene == "scene2"
+
+
+def test_compare_figure_errors():
+    with pytest.raises(ValueError, match="at least one"):
+        viewer.compare_figure([])
+    with pytest.raises(ValueError, match="labels must match"):
+        viewer.compare_figure([plane()], ["a", "b"])
+    with pytest.raises(ValueError, match="mixed"):
+        viewer.compare_figure([plane(), line()])
+    no_acc = Surface(x=line().x, y=None, loss=line().loss, accuracy=None, done=line().done)
+    with pytest.raises(ValueError, match="accuracy"):
+        viewer.surface_figure(no_acc, quantity="accuracy")
+
+
+def test_line_figure():
+    fig = viewer.compare_figure([line(), line(11)], ["a", "b"], log=True)
+    assert [t.type for t in fig.data] == ["scatter", "scatter"]
+    assert fig.layout.yaxis.type == "log"
+    assert len(fig.layout.updatemenus[0].buttons) == 4
+
+
+def test_write_html_is_offline_and_links_cameras(tmp_path: Path):
+    fig = viewer.compare_figure([plane(), plane(2.0)])
+    path = viewer.write_html(fig, tmp_path / "a" / "v.html")
+    html = path.read_text(encoding="utf-8")
+    assert path.stat().st_size > 3_000_000  # plotly.js is inside
+    assert not re.search(r"<script[^>]+src=", html)  # nothing fetched
+    assert "data-cameras-linked" in html
+    single = viewer.write_html(viewer.surface_figure(plane()), tmp_path / "one.html")
+    assert "data-cameras-linked" not in single.read_text(encoding="utf-8")
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not Path(CHROMIUM).exists() or shutil.which("chromium") is None,
+                    reason="Debian's chromium (/usr/bin/chromium) is not installed; "
+                           "`apt-get install chromium` (CI installs it)")
+def test_page_renders_in_headless_chromium(tmp_path: Path):
+    sync_api = pytest.importorskip("playwright.sync_api",
+                                   reason="the playwright package is not installed")
+    from PIL import Image
+
+    fig = viewer.compare_figure([plane(model="resnet20", skip=True),
+                                 plane(a=4.0, ripple=0.2, model="resnet20", skip=False)])
+    page_path = viewer.write_html(fig, tmp_path / "view.html")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 640})
+            page.on("pageerror", lambda err: errors.append(f"page error: {err}"))
+            page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+                    if msg.type == "error" else None)
+            # generous limits: a busy 2-core machine makes software WebGL slow to start
+            page.goto(page_path.as_uri(), timeout=300_000)
+            page.wait_for_function(
+                "() => { const g = document.querySelector('.js-plotly-plot');"
+                " return g && g._fullLayout && g.querySelectorAll('canvas').length > 0; }",
+                timeout=300_000)
+            n_traces = page.evaluate("document.querySelector('.js-plotly-plot').data.length")
+            webgl = page.evaluate(
+                "Array.from(document.querySelectorAll('.js-plotly-plot canvas'))"
+                ".filter(c => c.getContext('webgl') || c.getContext('experimental-webgl'))"
+                ".length")
+            # turning the first scene turns the second (the embedded camera link)
+            eye_x = page.evaluate(
+                "async () => { const g = document.querySelector('.js-plotly-plot');"
+                " await Plotly.relayout(g, {'scene.camera': {eye: {x: 2.1, y: 0.4, z: 0.6}}});"
+                " await new Promise(r => setTimeout(r, 200));"
+                " return g.layout.scene2.camera.eye.x; }")
+            # the menu switches every panel to log z
+            page.click(".updatemenu-header", timeout=300_000)
+            page.click(".updatemenu-dropdown-button:has-text('loss, log z')", timeout=300_000)
+            z_title = page.evaluate(
+                "document.querySelector('.js-plotly-plot').layout.scene2.zaxis.title.text")
+            shot = page.screenshot(timeout=300_000)
+        finally:
+            browser.close()
+    (tmp_path / "shot.png").write_bytes(shot)
+    assert errors == []
+    assert n_traces == 2
+    assert webgl >= 1
+    assert eye_x == pytest.approx(2.1)
+    assert z_title == "log10 loss"
+    pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=float)
+    assert pixels.std() > 10, "the screenshot is blank"
+    left_scene = pixels[150:600, 40:500]
+    colourful = (left_scene.max(axis=2) - left_scene.min(axis=2)) > 60
+    assert colourful.mean() > 0.02, "no coloured surface was drawn in the first scene"
