@@ -39,7 +39,7 @@ with torch.random.fork_rng(devices=[]):
     model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16),
                           nn.ReLU(), nn.Flatten(), nn.Linear(16 * 8 * 8, 1024), nn.ReLU(),
                           nn.Linear(1024, 10))
-data = (torch.randn(32, 3, 8, 8, generator=g), torch.randint(0, 10, (32,), generator=g))
+data = (torch.randn(16, 3, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g))
 out = sys.argv[1]
 
 def surface(nx, ny, path):
