@@ -16,7 +16,7 @@ PAGE = Path(__file__).resolve().parent / "reference" / "cli.md"
 def render() -> str:
     from cli.main import COMMANDS, cli
 
-    ctx = click.Context(cli, info_name="landscape")
+    ctx = click.Context(cli, info_name="landscape", **cli.context_settings)
     parts = ["# CLI reference", "",
              "Generated from the commands by `python docs/make_cli_reference.py`; do not edit.",
              "", "```text", cli.get_help(ctx), "```", ""]

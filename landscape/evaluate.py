@@ -147,12 +147,16 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
         static = {k: v for k, v in static.items() if k not in _bn_buffer_names(net)}
         points_per_batch = 1
     results: list[_Sums] = []
+    theta = [t.clone() for t in base_m]
+    weights = dict(zip(moving, theta, strict=True))
     with eval_mode(model), torch.inference_mode(), _precision(precision, device):
         for start in range(0, len(coords), points_per_batch):
             block = coords[start:start + points_per_batch]
-            weights = dict(zip(moving, _weights_for(block, base_m, dirs_m,
-                                                    stacked=points_per_batch > 1), strict=True))
-            sums = _Sums(len(block))
+            if points_per_batch > 1:
+                weights = dict(zip(moving, _stacked_weights(block, base_m, dirs_m), strict=True))
+            else:
+                _set_point_(theta, block[0], base_m, dirs_m)  # buffers reused: no allocation
+            sums = _Sums(len(block), device)
             if bn_data is not None:
                 _recompute_bn(net, {**static, **weights}, bn_data, batch_size, device)
             for x, y in _batches(data, batch_size, device):
@@ -196,15 +200,18 @@ def _recompute_bn(net: nn.Module, tensors: Params, data: Data, batch_size: int,
             m.eval()
 
 
-def _weights_for(block: np.ndarray, base: list[Tensor], dirs: list[list[Tensor]],
-                 stacked: bool) -> list[Tensor]:
-    """The moving tensors at the points of `block`: (K, *shape) when stacked, else (*shape)."""
-    if not stacked:
-        out = [t.clone() for t in base]
-        for d, c in zip(dirs, block[0], strict=True):
-            if c != 0.0:
-                torch._foreach_add_(out, d, alpha=float(c))
-        return out
+def _set_point_(theta: list[Tensor], coefficients: np.ndarray, base: list[Tensor],
+                dirs: list[list[Tensor]]) -> None:
+    """θ ← base + Σ c_d · d_d, in place in the preallocated `theta`."""
+    torch._foreach_copy_(theta, base)
+    for d, c in zip(dirs, coefficients, strict=True):
+        if c != 0.0:
+            torch._foreach_add_(theta, d, alpha=float(c))
+
+
+def _stacked_weights(block: np.ndarray, base: list[Tensor], dirs: list[list[Tensor]]
+                     ) -> list[Tensor]:
+    """The moving tensors at the K points of `block`, stacked: (K, *shape)."""
     out = [t.unsqueeze(0).repeat(len(block), *([1] * t.dim())) for t in base]
     for axis, d in enumerate(dirs):
         for k, c in enumerate(block[:, axis]):
@@ -226,13 +233,13 @@ def _batches(data: Data, batch_size: int, device: torch.device | None
 
 
 class _Sums:
-    """Float64 running sums over samples for K points."""
+    """Float64 running sums over samples for K points, kept on the device until collected."""
 
-    def __init__(self, k: int) -> None:
+    def __init__(self, k: int, device: torch.device | None) -> None:
         self.n = 0
-        self.loss = torch.zeros(k, dtype=torch.float64)
-        self.loss_sq = torch.zeros(k, dtype=torch.float64)
-        self.correct = torch.zeros(k, dtype=torch.float64)
+        self.loss = torch.zeros(k, dtype=torch.float64, device=device)
+        self.loss_sq = torch.zeros(k, dtype=torch.float64, device=device)
+        self.correct = torch.zeros(k, dtype=torch.float64, device=device)
         self.has_acc = False
         self.reduced = False
 
@@ -243,14 +250,14 @@ class _Sums:
         losses = torch.stack([loss_fn(out[i], y) for i in range(k)]).double()
         if losses.dim() == 1:  # loss_fn reduced each batch to its mean
             self.reduced = True
-            self.loss += losses.cpu() * b
+            self.loss += losses * b
         else:
-            self.loss += losses.sum(1).cpu()
-            self.loss_sq += losses.pow(2).sum(1).cpu()
+            self.loss += losses.sum(1)
+            self.loss_sq += losses.pow(2).sum(1)
         use_acc = (not y.is_floating_point() and out.dim() == 3) if accuracy is None else accuracy
         if use_acc:
             self.has_acc = True
-            self.correct += (out.argmax(-1) == y).sum(1).double().cpu()
+            self.correct += (out.argmax(-1) == y).sum(1).double()
         self.n += b
 
 
@@ -258,8 +265,8 @@ def _collect(results: list[_Sums]) -> PointStats:
     n = results[0].n if results else 0
     if n == 0:
         raise ValueError("the evaluation data is empty; pass at least one sample")
-    total = torch.cat([r.loss for r in results]).numpy()
-    total_sq = torch.cat([r.loss_sq for r in results]).numpy()
+    total = torch.cat([r.loss for r in results]).cpu().numpy()
+    total_sq = torch.cat([r.loss_sq for r in results]).cpu().numpy()
     mean = total / n
     with np.errstate(invalid="ignore", over="ignore"):
         var = np.maximum(total_sq / n - mean**2, 0.0) * n / max(n - 1, 1)
@@ -268,7 +275,7 @@ def _collect(results: list[_Sums]) -> PointStats:
         se = np.full_like(mean, np.nan)
     acc = acc_se = None
     if results[0].has_acc:
-        p = torch.cat([r.correct for r in results]).numpy() / n
+        p = torch.cat([r.correct for r in results]).cpu().numpy() / n
         acc = 100.0 * p
         acc_se = 100.0 * np.sqrt(p * (1 - p) / max(n - 1, 1))
     return PointStats(loss=mean, loss_se=se, acc=acc, acc_se=acc_se, samples=n)

@@ -35,6 +35,7 @@ from landscape.evaluate import (
     auto_points_per_batch,
     evaluate_points,
 )
+from landscape.fold import fold_batchnorm, to_channels_last
 from landscape.grid import Grid
 from landscape.params import DIR_TYPES, DirType, cosine, get_params
 from landscape.refine import Scale, fill_from_leaves, refine_grid
@@ -82,14 +83,14 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     directions: list[Params] | None = None, base: Params | None = None,
                     seed: int = 0, norm: Norm = "filter", ignore: Ignore = "biasbn",
                     dir_type: DirType = "weights", loss_fn: LossFn | None = None,
-                    batch_size: int = 256, points_per_batch: int | None = None,
+                    batch_size: int = 128, points_per_batch: int | None = None,
                     device: str | torch.device | None = None,
                     path: str | os.PathLike[str] | None = None, resume: bool = False,
                     overwrite: bool = False, split: str = "train",
                     meta: dict[str, Any] | None = None, progress: bool = True,
                     precision: Precision = "fp32", refine: float | None = None,
                     refine_scale: Scale = "log", bn: BnMode = "eval", bn_data: Any = None,
-                    bn_samples: int | None = None) -> Surface:
+                    bn_samples: int | None = None, fold_bn: bool = True) -> Surface:
     """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
 
     Args:
@@ -104,7 +105,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             `filter`, `biasbn`).
         dir_type: `weights` (parameters) or `states` (parameters and BN running statistics).
         loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
-        batch_size: images per forward pass (per point).
+        batch_size: images per forward pass (per point); 128 measured best on a CPU.
         points_per_batch: K grid points per forward pass (vmapped); default: chosen per device.
         device: where to evaluate; default CUDA when available.
         path: HDF5 file to write chunk by chunk; None keeps the surface in memory only.
@@ -123,6 +124,9 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             average over its batches) before evaluating, as mode-connectivity work does.
         bn_data: the samples for `bn='recompute'` (default: the evaluation data).
         bn_samples: use only the first `bn_samples` of `bn_data`.
+        fold_bn: when no direction moves a BN (the default `biasbn` + `weights`), fold each BN
+            into the conv before it once for the whole grid and run channels-last on a CPU
+            (`landscape.fold`); the values agree with the plain path to ~1e-7 relative in fp32.
 
     Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
     points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
@@ -163,7 +167,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                         loss_fn, batch_size, points_per_batch, dev, path, resume, split,
                         meta or {}, progress, precision, refine, refine_scale,
                         (bn_data if bn_data is not None else data, bn_samples)
-                        if bn == "recompute" else None, rank, world)
+                        if bn == "recompute" else None, fold_bn, rank, world)
 
 
 def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
@@ -171,7 +175,8 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
              loss_fn: LossFn | None, batch_size: int, points_per_batch: int | None,
              dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
              progress: bool, precision: Precision, refine: float | None, refine_scale: Scale,
-             bn_spec: tuple[Any, int | None] | None, rank: int, world: int) -> Surface:
+             bn_spec: tuple[Any, int | None] | None, fold_bn: bool, rank: int, world: int
+             ) -> Surface:
     params = get_params(model, dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
@@ -219,6 +224,20 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
         if rank == 0 and path is not None:
             store.create_surface_file(path, surface, directions=directions, overwrite=True)
 
+    # The file keeps the directions as drawn; the hot loop may run on a folded, faster twin.
+    net, e_base, e_dirs, e_static = model, base, directions, static
+    folded = (fold_batchnorm(model, base, directions, static)
+              if fold_bn and bn_spec is None else None)
+    if folded is not None:
+        net, e_base, e_dirs, e_static = folded
+        if dev.type == "cpu":
+            e_base, e_static = to_channels_last(e_base), to_channels_last(e_static)
+            e_dirs = [to_channels_last(d) for d in e_dirs]
+            if isinstance(data, tuple) and data[0].dim() == 4:
+                data = (data[0].contiguous(memory_format=torch.channels_last), data[1])
+    if rank == 0:
+        log.info("BN folded into convolutions: %s", folded is not None)
+
     loss = surface.loss.reshape(-1).copy()
     acc = (surface.accuracy.reshape(-1).copy() if surface.accuracy is not None
            else np.full(loss.shape, np.nan))
@@ -238,7 +257,7 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
             chunk = todo[start:start + step]
             mine = chunk[rank::world]
             stats = evaluate_points(
-                model, base, directions, coords[mine], data, static=static, loss_fn=loss_fn,
+                net, e_base, e_dirs, coords[mine], data, static=e_static, loss_fn=loss_fn,
                 batch_size=batch_size, points_per_batch=k, precision=precision,
                 bn_data=bn_data) if len(mine) else None
             for index, part in _gather((mine, stats), world):
