@@ -9,7 +9,7 @@ import click
 
 from cli import options
 
-KIND_CHOICES = ["contour", "contourf", "heatmap", "3d", "all"]
+KIND_CHOICES = ["contour", "contourf", "heatmap", "3d", "error", "all"]
 
 
 def parse_levels(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -80,11 +80,16 @@ def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float
     out.mkdir(parents=True, exist_ok=True)
     stem = Path(file).stem + ("_accuracy" if quantity == "accuracy" else "")
     suffix = ("_log" if log else "") + f".{fmt}"
-    kinds = ["line"] if surface.y is None else (KIND_CHOICES[:-1] if kind == "all" else [kind])
+    has_se = f"{surface.split}_loss_se" in surface.extras
+    kinds = (["line"] if surface.y is None
+             else [k for k in KIND_CHOICES[:-1] if k != "error" or has_se] if kind == "all"
+             else [kind])
     scale = options.drop_none(vmin=vmin, vmax=vmax, zmax=zmax, log=log or None)
     for name in kinds:
         if name == "line":
             fig = pictures.line(surface, **scale)
+        elif name == "error":
+            fig = pictures.error_map(surface)
         else:
             fig = pictures.draw(surface, name, quantity=quantity,
                                 **options.drop_none(levels=levels, **scale))

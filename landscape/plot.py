@@ -41,6 +41,8 @@ KINDS: tuple[str, ...] = ("contour", "contourf", "heatmap", "3d")
 
 _CMAP = "viridis"
 _NOT_DONE_STYLE = {"marker": ".", "color": "0.55", "ls": "none", "ms": 4, "clip_on": False}
+_FILLED_STYLE = {"marker": "o", "mfc": "none", "mec": "0.35", "ls": "none", "ms": 2.5,
+                 "mew": 0.5, "clip_on": False}
 _DIVERGED_STYLE = {"marker": "x", "color": "tab:red", "ls": "none", "ms": 5, "clip_on": False}
 _CENTER_STYLE = {"marker": "*", "ms": 15, "mfc": "white", "mec": "black", "mew": 1.2,
                  "ls": "none", "zorder": 5, "clip_on": False}
@@ -53,7 +55,9 @@ class _Prepared:
     x: np.ndarray               # (nx,)
     y: np.ndarray | None        # (ny,)
     z: np.ma.MaskedArray        # (nx,) or (nx, ny); clipped; masked where not drawable
-    not_done: np.ndarray        # bool, same shape
+    not_done: np.ndarray        # bool, same shape: neither computed nor filled
+    filled: np.ndarray          # bool: interpolated by a coarse-to-fine run
+    se: np.ndarray | None       # standard error of each computed loss, or None
     diverged: np.ndarray        # bool: done but NaN/inf (or <= 0 on a log scale)
     quantity: str
     title: str
@@ -64,7 +68,8 @@ def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
     if quantity not in ("loss", "accuracy"):
         raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
     values = surface.values(quantity)
-    done = np.asarray(surface.done, dtype=bool)
+    done = np.asarray(surface.has_value, dtype=bool)
+    se = surface.extras.get(f"{surface.split}_loss_se") if quantity == "loss" else None
     if zmax is not None:
         values = np.where(np.isfinite(values), np.minimum(values, zmax), values)
     bad = ~np.isfinite(values)
@@ -74,6 +79,7 @@ def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
     return _Prepared(x=np.asarray(surface.x, dtype=np.float64),
                      y=None if surface.y is None else np.asarray(surface.y, dtype=np.float64),
                      z=z, not_done=~done, diverged=done & bad, quantity=quantity,
+                     filled=surface.filled, se=None if se is None else np.asarray(se),
                      title=title if title is not None else title_of(surface, quantity))
 
 
@@ -205,6 +211,10 @@ def _mark_points(ax: Axes, p: _Prepared) -> None:
     if p.diverged.any():
         handles += ax.plot(X[p.diverged], Y[p.diverged], label="diverged / not drawable",
                            **_DIVERGED_STYLE)
+    if p.filled.any():
+        handles += ax.plot(X[p.filled], Y[p.filled], label="interpolated (--refine)",
+                           **_FILLED_STYLE)
+    handles += [h for h in ax.get_lines() if h.get_label().startswith("level not resolved")]
     if p.x.min() <= 0 <= p.x.max() and p.y.min() <= 0 <= p.y.max():
         handles += ax.plot([0.0], [0.0], label="θ*", **_CENTER_STYLE)
     if handles:  # below the axes, so that it hides no part of the landscape
@@ -223,7 +233,69 @@ def _draw_contour(ax: Axes, p: _Prepared, s: _Scale) -> Any:
     labelled = drawn[::2] if len(drawn) > 12 else drawn
     if labelled:
         ax.clabel(cs, levels=labelled, inline=True, fontsize=7, fmt=_short)
+    unresolved = unresolved_levels(p.z, p.se, list(cs.levels))
+    if unresolved.any():  # dashed: the sample does not tell this level from its neighbours
+        cs.set_linestyle(["--" if u else "-" for u in unresolved])
+        ax.plot([], [], ls="--", color="0.3", label="level not resolved (< 2 standard errors)")
     return cs
+
+
+def unresolved_levels(z: np.ndarray, se: np.ndarray | None, levels: list[float]) -> np.ndarray:
+    """For each contour level: is it closer to a neighbouring level than 2 standard errors?
+
+    Near a level (within half the spacing to its neighbours) the loss is known only to about
+    its standard error; when twice the median error there exceeds the spacing, the sample does
+    not resolve that contour line from the next one.
+    """
+    out = np.zeros(len(levels), dtype=bool)
+    if se is None or len(levels) < 2:
+        return out
+    values = np.ma.filled(z, np.nan)
+    for k, level in enumerate(levels):
+        gaps = [abs(level - levels[j]) for j in (k - 1, k + 1) if 0 <= j < len(levels)]
+        spacing = min(gaps)
+        near = np.isfinite(values) & np.isfinite(se) & (np.abs(values - level) < spacing / 2)
+        if near.any():
+            out[k] = 2 * float(np.median(se[near])) > spacing
+    return out
+
+
+def error_map(surface: Surface, *, relative: bool = True, title: str | None = None) -> Figure:
+    """The standard error of each point's mean loss, as a map with the loss contours on top.
+
+    Args:
+        surface: a 2-D surface with `<split>_loss_se` (written by `compute_surface`).
+        relative: the error in percent of the loss (default) or in loss units.
+
+    Raises:
+        ValueError: a 1-D surface or one without standard errors (e.g. a reference file).
+    """
+    _need_2d(surface, "an error map")
+    se = surface.extras.get(f"{surface.split}_loss_se")
+    if se is None:
+        raise ValueError("this surface has no standard errors (files of the 2018 reference "
+                         "code and custom batch-mean losses have none)")
+    loss = surface.values("loss")
+    err = np.where(surface.done, se, np.nan)
+    if relative:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = 100.0 * err / np.abs(loss)
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.set_facecolor("0.92")
+    mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(err).T, cmap="magma",
+                         shading="nearest")
+    finite = np.ma.masked_invalid(loss)
+    if finite.count() >= 4:
+        ax.contour(surface.x, surface.y, finite.T, levels=12, colors="w", linewidths=0.6)
+    cb = fig.colorbar(mesh, ax=ax, shrink=0.9)
+    cb.set_label("standard error (% of loss)" if relative else "standard error of the loss")
+    ax.set_xlabel("α")
+    ax.set_ylabel("β")
+    n = surface.meta.get("samples")
+    ax.set_title(title or f"{title_of(surface)}: standard error"
+                 + (f" (N = {n})" if n else ""))
+    return fig
 
 
 def _short(value: float) -> str:

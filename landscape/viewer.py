@@ -181,10 +181,13 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
 
 
 def _customdata(surface: Surface, transpose: bool) -> list[Any]:
-    loss = np.where(np.isfinite(surface.loss) & surface.done, surface.loss, np.nan)
+    loss = np.where(np.isfinite(surface.loss) & surface.has_value, surface.loss, np.nan)
     acc = (surface.values("accuracy") if surface.accuracy is not None
            else np.full(surface.shape, np.nan))
-    data = np.stack([loss, acc], axis=-1)
+    se = surface.extras.get(f"{surface.split}_loss_se", np.full(surface.shape, np.nan))
+    se = np.where(surface.done, se, np.nan)
+    filled = surface.filled.astype(float)  # 1: interpolated by a coarse-to-fine run
+    data = np.stack([loss, acc, se, filled], axis=-1)
     if transpose:
         data = data.transpose(1, 0, 2)
     return _as_list(data)
@@ -195,6 +198,10 @@ def _hover(surface: Surface, two_d: bool) -> str:
     if two_d:
         lines.append("β = %{y:.4g}")
     lines.append("loss = %{customdata[0]:.5g}")
+    if f"{surface.split}_loss_se" in surface.extras:
+        lines[-1] += " ± %{customdata[2]:.2g} (standard error)"
+    if surface.filled.any():
+        lines.append("interpolated (not computed): %{customdata[3]:.0f}")
     if surface.accuracy is not None:
         lines.append("accuracy = %{customdata[1]:.2f}%")
     return "<br>".join(lines) + "<extra>%{fullData.name}</extra>"

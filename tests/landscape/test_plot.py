@@ -186,3 +186,36 @@ def test_importing_the_pictures_modules_stays_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
     assert out == ["False", "False"]
+
+
+def test_unresolved_levels_and_error_map():
+    import numpy as np
+
+    from landscape import plot
+    from landscape.types import Surface
+
+    x = np.linspace(-1, 1, 21)
+    a, b = np.meshgrid(x, x, indexing="ij")
+    loss = 0.5 + a**2 + b**2
+    se = 0.01 + 0.08 * (a**2 + b**2)  # noisier far from θ*
+    levels = [0.6, 0.8, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0, 2.2, 2.4]
+    flags = plot.unresolved_levels(np.ma.masked_invalid(loss), se, levels)
+    # spacing 0.2 vs 2·se: resolved while se < 0.1, i.e. loss - 0.5 < 1.125
+    assert not flags[:5].any() and flags[-3:].all()
+    assert not plot.unresolved_levels(np.ma.masked_invalid(loss), None, levels).any()
+    filled = np.zeros(loss.shape, dtype=bool)
+    filled[1:-1:2, 1:-1:2] = True
+    s = Surface(x=x, y=x, loss=loss, accuracy=None, done=~filled, meta={"samples": 100},
+                extras={"train_loss_se": se, "filled": filled})
+    fig = plot.contour(s, levels=levels)
+    labels = fig.axes[0].get_legend_handles_labels()[1]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "interpolated (--refine)" in legend and any("not resolved" in t for t in legend)
+    assert labels is not None
+    fig = plot.error_map(s)
+    assert "standard error" in fig.axes[0].get_title()
+    no_se = Surface(x=x, y=x, loss=loss, accuracy=None, done=~filled)
+    import pytest
+
+    with pytest.raises(ValueError, match="no standard errors"):
+        plot.error_map(no_se)
