@@ -143,7 +143,9 @@ def degradation_figure(result: dict[str, Any]) -> Figure:
     axes[0].set_ylabel("error (%)")
     axes[0].set_ylim(0, min(100.0, top * 1.05 + 1))
     s = result.get("settings", {})
+    init = {True: ", zero-init residual BN", False: ", He et al. init"}.get(
+        s.get("zero_init_residual"), "")
     fig.suptitle(f"Degradation (He et al. Fig. 6): {s.get('dataset', '?')}, "
                  f"{s.get('samples', '?')} samples, width {s.get('width', '?')}, "
-                 f"{s.get('epochs', '?')} epochs")
+                 f"{s.get('epochs', '?')} epochs{init}")
     return fig
