@@ -51,7 +51,8 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, eps: floa
     scale = options.drop_none(vmin=vmin, vmax=vmax, levels=levels, zmax=zmax, log=log or None)
     written = [out / "compare.png", out / "compare.html", out / "compare.json",
                out / "compare.md"]
-    pictures.side_by_side(surfaces, names, kind=kind, **scale).savefig(written[0], dpi=150)
+    pictures.side_by_side(surfaces, names, kind=kind, **scale).savefig(written[0], dpi=150,
+                                                                    bbox_inches="tight")
     viewer.write_html(viewer.compare_figure(surfaces, names, log=log, zmax=zmax), written[1])
     written[2].write_text(metrics.to_json(result), encoding="utf-8")
     title = f"# {names[0]} vs {names[1]}\n\n"

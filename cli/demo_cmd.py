@@ -21,8 +21,8 @@ from cli import options
               show_default=True, help="Depth of the CIFAR ResNet pair.")
 @click.option("--width", type=click.FloatRange(min=0.125), default=0.25, show_default=True,
               help="Width multiplier of the 16/32/64 channels (1 is He et al.'s).")
-@click.option("--epochs", type=click.IntRange(min=1), default=6, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1,
               show_default=True, help="Peak learning rate (cosine schedule, SGD + momentum).")
 @click.option("--train-samples", type=click.IntRange(min=64), default=2000, show_default=True)
 @click.option("--eval-samples", type=click.IntRange(min=16), default=256, show_default=True,
@@ -88,7 +88,7 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
                               "data_seed": seed})
         files.append(str(path))
         ctx.invoke(plot, file=str(path), output=str(out / "pictures"), fmt="png",
-                   quantity="loss", kind="all", vmin=None, vmax=None, levels=None, log=False,
+                   quantity="loss", kind="all", vmin=None, vmax=None, levels=None, log=True,
                    zmax=None, dpi=120)
     ctx.invoke(compare, file_a=files[0], file_b=files[1], output=str(out / "compare"),
                labels=f"ResNet-{depth},ResNet-{depth} no skip", eps=None, radii=None,

@@ -94,5 +94,5 @@ def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float
             fig = pictures.draw(surface, name, quantity=quantity,
                                 **options.drop_none(levels=levels, **scale))
         path = out / f"{stem}_{name}{suffix}"
-        fig.savefig(path, dpi=dpi)
+        fig.savefig(path, dpi=dpi, bbox_inches="tight")
         click.echo(str(path))

@@ -316,6 +316,16 @@ def _draw_heatmap(ax: Axes, p: _Prepared, s: _Scale) -> Any:
 def _colorbar(fig: Figure, mappable: Any, axes: Any, p: _Prepared, s: _Scale) -> None:
     cb = fig.colorbar(mappable, ax=axes, shrink=0.9)
     cb.set_label(_cbar_label(p, s.log))
+    if s.log:  # label whole decades (or a few levels when the range is under a decade)
+        from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+        lo, hi = np.log10(s.vmin), np.log10(s.vmax)
+        ticks = 10.0 ** np.arange(np.ceil(lo), np.floor(hi) + 1)
+        if ticks.size < 2:
+            ticks = np.asarray(s.levels)[:: max(1, len(s.levels) // 5)]
+        cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
+        cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+        cb.ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _draw_3d(ax: Any, p: _Prepared, s: _Scale) -> Any:
