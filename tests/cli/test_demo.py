@@ -17,7 +17,7 @@ def test_demo_runs_end_to_end_on_tiny_settings(tmp_path):
         assert s.shape == (3, 3) and s.done.all()
         assert s.meta["skip"] is (name == "resnet20")
         assert (out / name / "final.pt").exists()
-        assert (out / "pictures" / f"{name}_contour.png").exists()
+        assert (out / "pictures" / f"{name}_contour_log.png").exists()
     numbers = json.loads((out / "compare" / "compare.json").read_text())
     assert "ResNet-20" in json.dumps(numbers)
     for f in ("compare.png", "compare.html", "compare.md"):
