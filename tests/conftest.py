@@ -38,6 +38,15 @@ def make_tiny(seed: int = 0, dtype: torch.dtype = torch.float64) -> TinyNet:
 
 
 @pytest.fixture
+def one_thread():
+    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
 def tiny_model() -> TinyNet:
     return make_tiny()
 

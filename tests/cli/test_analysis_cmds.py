@@ -14,14 +14,7 @@ from landscape import load_directions, load_surface
 from models import create_model
 from models.checkpoint import save_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def run(*args):

@@ -15,14 +15,7 @@ from landscape.trajectory import (
 )
 from tests.conftest import make_tiny
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _plane_path(final, n=9, seed=0, noise=0.0):

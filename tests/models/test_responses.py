@@ -10,14 +10,7 @@ from models import create_model
 from models.resnet import BasicBlock
 from models.responses import layer_responses, response_layers, responses_figure
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _identity_block(gamma1: float, gamma2: float, channels: int = 4) -> BasicBlock:
