@@ -189,7 +189,8 @@ def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 5.2) -> Figur
 
 
 def _setup_plane(ax: Axes, p: _Prepared) -> None:
-    assert p.y is not None
+    if p.y is None:
+        raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     ax.set_xlabel("α")
     ax.set_ylabel("β")
     ax.set_xlim(p.x.min(), p.x.max())
@@ -202,7 +203,8 @@ def _setup_plane(ax: Axes, p: _Prepared) -> None:
 
 def _mark_points(ax: Axes, p: _Prepared) -> None:
     """Star at θ*, grey dots where not computed, red crosses where diverged."""
-    assert p.y is not None
+    if p.y is None:
+        raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     X, Y = np.meshgrid(p.x, p.y, indexing="ij")
     handles = []
     if p.not_done.any():
@@ -333,7 +335,9 @@ def _draw_3d(ax: Any, p: _Prepared, s: _Scale) -> Any:
     from matplotlib import colormaps
     from mpl_toolkits.mplot3d.art3d import Poly3DCollection
 
-    assert p.y is not None
+    if p.y is None:
+
+        raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     lo, hi = s.vmin, s.vmax
     z = np.clip(p.z.filled(np.nan), lo, hi)
     zz = np.log10(z) if s.log else z
