@@ -148,23 +148,25 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
         points_per_batch = 1
     results: list[_Sums] = []
     theta = [t.clone() for t in base_m]
-    weights = dict(zip(moving, theta, strict=True))
+    # Built once: `theta` is updated in place, so this dict stays valid for every point.
+    tensors = {**static, **dict(zip(moving, theta, strict=True))}
     with eval_mode(model), torch.inference_mode(), _precision(precision, device):
         for start in range(0, len(coords), points_per_batch):
             block = coords[start:start + points_per_batch]
             if points_per_batch > 1:
-                weights = dict(zip(moving, _stacked_weights(block, base_m, dirs_m), strict=True))
+                stacked = dict(zip(moving, _stacked_weights(block, base_m, dirs_m), strict=True))
+                forward = vmap(lambda w, x: functional_call(net, {**static, **w}, (x,)),
+                               in_dims=(0, None))
             else:
                 _set_point_(theta, block[0], base_m, dirs_m)  # buffers reused: no allocation
             sums = _Sums(len(block), device)
             if bn_data is not None:
-                _recompute_bn(net, {**static, **weights}, bn_data, batch_size, device)
+                _recompute_bn(net, tensors, bn_data, batch_size, device)
             for x, y in _batches(data, batch_size, device):
                 if points_per_batch > 1:
-                    out = vmap(lambda w, x=x: functional_call(net, {**static, **w}, (x,)))(
-                        weights)
+                    out = forward(stacked, x)
                 else:
-                    out = functional_call(net, {**static, **weights}, (x,)).unsqueeze(0)
+                    out = functional_call(net, tensors, (x,)).unsqueeze(0)
                 sums.add(out, y, loss_fn, accuracy)
             results.append(sums)
     return _collect(results)
