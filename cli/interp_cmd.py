@@ -18,9 +18,7 @@ from cli import options
 @click.option("--dir-type", type=click.Choice(["weights", "states"]), default="states",
               show_default=True, help="states also interpolates BN running statistics.")
 @options.data_opts
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Images per forward pass [default: 256].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "tf32"]), default=None)
+@options.speed_opts
 @options.device_opt
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

@@ -35,6 +35,21 @@ device_opt = click.option(
     "--device", default=None,
     help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available).",
 )
+
+
+def speed_opts(func: F) -> F:
+    """--batch-size, --precision and --compile: how fast, not what is computed."""
+    func = click.option("--compile/--no-compile", "compile", default=None,
+                        help="Compile the forward pass once per surface (torch.compile) "
+                             "[default: on CUDA for 64 points or more].")(func)
+    func = click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "tf32"]),
+                        default=None,
+                        help="Arithmetic of the forward pass: bf16/fp16 cast weights and "
+                             "inputs, tf32 is CUDA only [default: fp32].")(func)
+    return click.option("--batch-size", type=click.IntRange(min=1), default=None,
+                        help="Images per forward pass [default: 128].")(func)
+
+
 output_dir_opt = click.option(
     "-o", "--output", "output", type=click.Path(file_okay=False), default=".", show_default=True,
     help="Folder to write into (created if missing).",

@@ -23,12 +23,9 @@ from cli import options
 @click.option("--directions", "directions_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Reuse the directions of an earlier surface or direction file.")
 @options.data_opts
-@click.option("--batch-size", type=click.IntRange(min=1), default=None,
-              help="Images per forward pass [default: 256].")
+@options.speed_opts
 @click.option("--points-per-batch", type=click.IntRange(min=1), default=None,
               help="Grid points per forward pass [default: 1 on CPU, from memory on GPU].")
-@click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "tf32"]), default=None,
-              help="Arithmetic of the forward pass [default: fp32].")
 @click.option("--refine", type=click.FloatRange(min=0), default=None, metavar="TOL",
               help="Coarse to fine: compute only where interpolation misses by more than TOL "
                    "(log-loss), fill the rest.")

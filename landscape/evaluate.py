@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -26,8 +27,9 @@ from torch.func import functional_call, vmap
 
 from landscape.types import Params
 
-__all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "PointStats", "evaluate_points",
-           "eval_mode", "default_loss", "auto_points_per_batch"]
+__all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
+           "Evaluator", "evaluate_points", "eval_mode", "default_loss", "auto_points_per_batch",
+           "low_precision_supported"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Precision = Literal["fp32", "bf16", "fp16", "tf32"]
@@ -64,24 +66,38 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
             m.training = flag
 
 
+LOW_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def low_precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
+    """Whether `device` computes in `dtype` natively (else it is emulated, and slower than fp32).
+
+    CUDA: fp16 always, bf16 from sm80 (A100, H100). A CPU: bf16 with AVX512-BF16, AMX or
+    AVX-NE-CONVERT; fp16 is taken as unsupported on a CPU.
+    """
+    if device.type == "cuda":
+        return dtype != torch.bfloat16 or torch.cuda.is_bf16_supported()
+    if device.type != "cpu" or dtype != torch.bfloat16:
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+    except OSError:
+        return False
+    return any(flag in flags for flag in ("avx512_bf16", "amx_bf16", "avx_ne_convert"))
+
+
 @contextlib.contextmanager
-def _precision(precision: str, device: torch.device | None) -> Iterator[None]:
-    device_type = device.type if device is not None else "cpu"
-    if precision == "fp32":
+def _tf32(enabled: bool) -> Iterator[None]:
+    if not enabled:
         yield
-    elif precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        with torch.autocast(device_type=device_type, dtype=dtype):
-            yield
-    elif precision == "tf32":
-        old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
-        try:
-            yield
-        finally:
-            torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
-    else:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        return
+    old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
 def auto_points_per_batch(device: torch.device, bytes_per_point: int) -> int:
@@ -92,11 +108,152 @@ def auto_points_per_batch(device: torch.device, bytes_per_point: int) -> int:
     return int(max(1, min(16, free // max(1, 4 * bytes_per_point))))
 
 
+class Evaluator:
+    """Loss and accuracy of one model at points θ = base + Σ_d c_d · direction_d.
+
+    What does not change from point to point is made once, here: the split into moving and
+    fixed tensors, the weight buffers that each point overwrites in place, their low-precision
+    twins, and the compiled forward pass. `compute_surface` makes one per surface, so its
+    chunks share them; `evaluate_points` is the one-call form, and documents the arguments.
+
+    Low precision (`bf16`, `fp16`) is real: θ is formed in fp32 (the axpy stays exact), then
+    copied into bf16/fp16 buffers; the fixed tensors and the inputs are cast once; the logits
+    are cast back to fp32 for the loss, which is summed in float64. (Autocast instead re-casts
+    every weight at every layer of every batch.) With `bn_data` the BN re-estimation runs
+    under autocast instead, since running statistics kept in bf16 would lose their precision.
+
+    `compile=True` compiles the forward pass with the weights as inputs (no point recompiles);
+    full batches take the compiled graph, a last shorter batch the eager one. Should compiling
+    fail (no C++ compiler, an unsupported model), it warns and runs eager.
+    """
+
+    def __init__(self, model: nn.Module, base: Params, directions: list[Params], *,
+                 static: Params | None = None, loss_fn: LossFn | None = None,
+                 batch_size: int = 256, points_per_batch: int = 1, accuracy: bool | None = None,
+                 precision: Precision = "fp32", bn_data: Data | None = None,
+                 compile: bool = False) -> None:
+        if points_per_batch < 1:
+            raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+        self.loss_fn = loss_fn or default_loss
+        self.batch_size, self.accuracy, self.precision = batch_size, accuracy, precision
+        self.ndim = len(directions)
+        self.device = next(iter(base.values())).device if base else None
+        self.bn_data = bn_data
+        static = dict(static or {})
+        # Tensors no direction moves (1-D under `biasbn`) need no per-point update.
+        self.moving = [k for k in base if any(bool(d[k].any()) for d in directions)]
+        static.update({k: base[k] for k in base if k not in self.moving})
+        self.base = [base[k] for k in self.moving]
+        self.dirs = [[d[k].to(base[k]) for k in self.moving] for d in directions]
+        self.net = model
+        if bn_data is not None:
+            self.net = _bn_copy(model, self.device)
+            static = {k: v for k, v in static.items() if k not in _bn_buffer_names(self.net)}
+            points_per_batch = 1
+        self.k = points_per_batch
+
+        low = LOW_DTYPES.get(precision)
+        self.autocast = low if bn_data is not None else None
+        self.dtype = low if bn_data is None else None
+        if low is not None and self.device is not None and \
+                not low_precision_supported(self.device, low):
+            warnings.warn(f"{self.device} has no native {precision}: it is emulated and will be "
+                          f"slower than fp32 (see docs/how-to/speed.md)", stacklevel=3)
+        if self.dtype is not None:  # every floating tensor in the low dtype, the model's own too
+            own = {k: t.detach() for k, t in self.net.state_dict(keep_vars=True).items()
+                   if k not in static and k not in base}
+            static = {k: t.to(self.dtype) if t.is_floating_point() else t
+                      for k, t in {**own, **static}.items()}
+        self.static = static
+        self.theta = [t.clone() for t in self.base]  # fp32 θ, overwritten per point
+        self.cast = [t.to(self.dtype) for t in self.theta] if self.dtype else self.theta
+        # Built once: the buffers are updated in place, so this dict stays valid.
+        self.tensors = {**static, **dict(zip(self.moving, self.cast, strict=True))}
+
+        # Closures over locals, not `self`: no reference cycle keeps the buffers alive.
+        net = self.net
+        if self.k > 1:
+            self._eager = vmap(lambda w, x: functional_call(net, {**static, **w}, (x,)),
+                               in_dims=(0, None))
+        else:
+            self._eager = lambda w, x: functional_call(net, w, (x,))
+        self._compiled = torch.compile(self._eager, dynamic=False) if compile else None
+
+    def __call__(self, coords: np.ndarray, data: Data) -> PointStats:
+        """`PointStats` for each row of `coords` (P, number of directions) on `data`."""
+        coords = np.asarray(coords, dtype=np.float64).reshape(len(coords), -1)
+        if coords.shape[1] != self.ndim:
+            raise ValueError(f"coords has {coords.shape[1]} columns for {self.ndim} directions")
+        results: list[_Sums] = []
+        with eval_mode(self.net), torch.inference_mode(), _tf32(self.precision == "tf32"):
+            for start in range(0, len(coords), self.k):
+                block = coords[start:start + self.k]
+                if self.k > 1:
+                    weights = dict(zip(self.moving, self._stacked(block), strict=True))
+                else:
+                    self._set_point(block[0])
+                    weights = self.tensors
+                sums = _Sums(len(block), self.device)
+                if self.bn_data is not None:
+                    with self._autocast():
+                        _recompute_bn(self.net, self.tensors, self.bn_data, self.batch_size,
+                                      self.device)
+                with self._autocast():
+                    for x, y in _batches(data, self.batch_size, self.device):
+                        if self.dtype is not None and x.is_floating_point():
+                            x = x.to(self.dtype)
+                        out = self._forward(weights, x)
+                        sums.add(out if self.k > 1 else out.unsqueeze(0), y, self.loss_fn,
+                                 self.accuracy)
+                results.append(sums)
+        return _collect(results)
+
+    def _forward(self, weights: Params, x: Tensor) -> Tensor:
+        if self._compiled is None or len(x) != self.batch_size:
+            return self._eager(weights, x)
+        try:
+            return self._compiled(weights, x)
+        except Exception as err:  # noqa: BLE001 - any compile failure falls back to eager
+            warnings.warn(f"torch.compile failed ({type(err).__name__}: "
+                          f"{str(err).splitlines()[0] if str(err) else ''}); running eager",
+                          stacklevel=2)
+            self._compiled = None
+            return self._eager(weights, x)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.autocast is None:
+            return contextlib.nullcontext()
+        device_type = self.device.type if self.device is not None else "cpu"
+        return torch.autocast(device_type=device_type, dtype=self.autocast)
+
+    def _set_point(self, coefficients: np.ndarray) -> None:
+        """θ ← base + Σ c_d · d_d, in place in the preallocated buffers (no allocation)."""
+        torch._foreach_copy_(self.theta, self.base)
+        for d, c in zip(self.dirs, coefficients, strict=True):
+            if c != 0.0:
+                torch._foreach_add_(self.theta, d, alpha=float(c))
+        if self.cast is not self.theta:
+            torch._foreach_copy_(self.cast, self.theta)
+
+    def _stacked(self, block: np.ndarray) -> list[Tensor]:
+        """The moving tensors at the K points of `block`, stacked: (K, *shape)."""
+        out = [t.unsqueeze(0).repeat(len(block), *([1] * t.dim())) for t in self.base]
+        for axis, d in enumerate(self.dirs):
+            for k, c in enumerate(block[:, axis]):
+                if c != 0.0:
+                    torch._foreach_add_([o[k] for o in out], d, alpha=float(c))
+        return [o.to(self.dtype) for o in out] if self.dtype is not None else out
+
+
 def evaluate_points(model: nn.Module, base: Params, directions: list[Params], coords: np.ndarray,
                     data: Data, *, static: Params | None = None, loss_fn: LossFn | None = None,
                     batch_size: int = 256, points_per_batch: int = 1,
                     accuracy: bool | None = None, precision: Precision = "fp32",
-                    bn_data: Data | None = None) -> PointStats:
+                    bn_data: Data | None = None, compile: bool = False) -> PointStats:
     """Mean loss (and accuracy) of `model` at each point base + Σ_d coords[p, d] · directions[d].
 
     Args:
@@ -114,62 +271,25 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
             taken as the batch mean (standard errors are then NaN). Default: cross-entropy.
         points_per_batch: K, points evaluated in one (vmapped) forward pass.
         accuracy: measure top-1 accuracy; default: when targets are integer class labels.
-        precision: `fp32`; `bf16` or `fp16` run the forward pass under autocast (the loss is
-            still reduced in float64); `tf32` allows TF32 matmuls on CUDA.
+        precision: `fp32`; `bf16` or `fp16` run the forward pass in that dtype (weights and
+            inputs cast; the loss is still reduced in float64); `tf32` allows TF32 on CUDA.
         bn_data: when given, the BN running statistics are re-estimated at every point on these
             samples (train-mode passes, cumulative average) before the point is evaluated; the
             model's own statistics are untouched (a private copy holds the new ones). One point
             per pass (`points_per_batch` is taken as 1).
+        compile: compile the forward pass (`torch.compile`); pays on long runs only, since
+            compiling takes seconds to a minute. Use an `Evaluator` to compile once for
+            several calls.
 
     Returns:
         `PointStats` with one entry per row of `coords`; a point whose loss overflows holds
         inf/NaN and the others are unaffected.
     """
-    coords = np.asarray(coords, dtype=np.float64).reshape(len(coords), -1)
-    if coords.shape[1] != len(directions):
-        raise ValueError(f"coords has {coords.shape[1]} columns for {len(directions)} directions")
-    if points_per_batch < 1:
-        raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    loss_fn = loss_fn or default_loss
-    static = dict(static or {})
-    # Tensors no direction moves (1-D under `biasbn`) need no per-point update.
-    moving = [k for k in base if any(bool(d[k].any()) for d in directions)]
-    static.update({k: base[k] for k in base if k not in moving})
-    base_m = [base[k] for k in moving]
-    dirs_m = [[d[k].to(base[k]) for k in moving] for d in directions]
-
-    device = next(iter(base.values())).device if base else None
-    net = model
-    if bn_data is not None:
-        net = _bn_copy(model, device)
-        static = {k: v for k, v in static.items() if k not in _bn_buffer_names(net)}
-        points_per_batch = 1
-    results: list[_Sums] = []
-    theta = [t.clone() for t in base_m]
-    # Built once: `theta` is updated in place, so this dict stays valid for every point.
-    tensors = {**static, **dict(zip(moving, theta, strict=True))}
-    with eval_mode(model), torch.inference_mode(), _precision(precision, device):
-        for start in range(0, len(coords), points_per_batch):
-            block = coords[start:start + points_per_batch]
-            if points_per_batch > 1:
-                stacked = dict(zip(moving, _stacked_weights(block, base_m, dirs_m), strict=True))
-                forward = vmap(lambda w, x: functional_call(net, {**static, **w}, (x,)),
-                               in_dims=(0, None))
-            else:
-                _set_point_(theta, block[0], base_m, dirs_m)  # buffers reused: no allocation
-            sums = _Sums(len(block), device)
-            if bn_data is not None:
-                _recompute_bn(net, tensors, bn_data, batch_size, device)
-            for x, y in _batches(data, batch_size, device):
-                if points_per_batch > 1:
-                    out = forward(stacked, x)
-                else:
-                    out = functional_call(net, tensors, (x,)).unsqueeze(0)
-                sums.add(out, y, loss_fn, accuracy)
-            results.append(sums)
-    return _collect(results)
+    evaluator = Evaluator(model, base, directions, static=static, loss_fn=loss_fn,
+                          batch_size=batch_size, points_per_batch=points_per_batch,
+                          accuracy=accuracy, precision=precision, bn_data=bn_data,
+                          compile=compile)
+    return evaluator(coords, data)
 
 
 def _bn_copy(model: nn.Module, device: torch.device | None) -> nn.Module:
@@ -200,26 +320,6 @@ def _recompute_bn(net: nn.Module, tensors: Params, data: Data, batch_size: int,
     finally:
         for m in bns:
             m.eval()
-
-
-def _set_point_(theta: list[Tensor], coefficients: np.ndarray, base: list[Tensor],
-                dirs: list[list[Tensor]]) -> None:
-    """θ ← base + Σ c_d · d_d, in place in the preallocated `theta`."""
-    torch._foreach_copy_(theta, base)
-    for d, c in zip(dirs, coefficients, strict=True):
-        if c != 0.0:
-            torch._foreach_add_(theta, d, alpha=float(c))
-
-
-def _stacked_weights(block: np.ndarray, base: list[Tensor], dirs: list[list[Tensor]]
-                     ) -> list[Tensor]:
-    """The moving tensors at the K points of `block`, stacked: (K, *shape)."""
-    out = [t.unsqueeze(0).repeat(len(block), *([1] * t.dim())) for t in base]
-    for axis, d in enumerate(dirs):
-        for k, c in enumerate(block[:, axis]):
-            if c != 0.0:
-                torch._foreach_add_([o[k] for o in out], d, alpha=float(c))
-    return out
 
 
 def _batches(data: Data, batch_size: int, device: torch.device | None

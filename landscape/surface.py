@@ -26,14 +26,15 @@ from landscape.directions import (
     match_directions,
 )
 from landscape.evaluate import (
+    LOW_DTYPES,
     PRECISIONS,
     BnMode,
     Data,
+    Evaluator,
     LossFn,
     PointStats,
     Precision,
     auto_points_per_batch,
-    evaluate_points,
 )
 from landscape.fold import fold_batchnorm, to_channels_last
 from landscape.grid import Grid
@@ -90,7 +91,8 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     meta: dict[str, Any] | None = None, progress: bool = True,
                     precision: Precision = "fp32", refine: float | None = None,
                     refine_scale: Scale = "log", bn: BnMode = "eval", bn_data: Any = None,
-                    bn_samples: int | None = None, fold_bn: bool = True) -> Surface:
+                    bn_samples: int | None = None, fold_bn: bool = True,
+                    compile: bool | None = None) -> Surface:
     """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
 
     Args:
@@ -114,8 +116,9 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         split: `train` or `test`, names the datasets in the file.
         meta: provenance to record (model name, checkpoint, data set, ...).
         progress: show a tqdm bar.
-        precision: `fp32` (default), `bf16`/`fp16` (autocast; faster where the hardware has
-            it, with a loss error reported in docs/how-to/speed.md), `tf32` (CUDA).
+        precision: `fp32` (default); `bf16`/`fp16` cast the weights and inputs and run the
+            forward pass in that dtype (faster where the hardware has it: CUDA, bf16 CPUs;
+            loss error in docs/how-to/speed.md); `tf32` allows TF32 on CUDA.
         refine: coarse-to-fine sampling with this tolerance (see `landscape.refine`): only the
             points where the interpolated surface misses by more than `refine` (in log-loss with
             `refine_scale='log'`) are computed, the rest is filled and marked `filled`.
@@ -127,6 +130,10 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         fold_bn: when no direction moves a BN (the default `biasbn` + `weights`), fold each BN
             into the conv before it once for the whole grid and run channels-last on a CPU
             (`landscape.fold`); the values agree with the plain path to ~1e-7 relative in fp32.
+        compile: compile the forward pass once for the whole surface (`torch.compile`, weights
+            as inputs). Default: on CUDA when at least 64 points are to be computed; off on a
+            CPU, where it gave 7 to 14% for a 6 to 60 s compile (docs/how-to/speed.md). A
+            failed compile warns and runs eager.
 
     Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
     points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
@@ -167,7 +174,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                         loss_fn, batch_size, points_per_batch, dev, path, resume, split,
                         meta or {}, progress, precision, refine, refine_scale,
                         (bn_data if bn_data is not None else data, bn_samples)
-                        if bn == "recompute" else None, fold_bn, rank, world)
+                        if bn == "recompute" else None, fold_bn, compile, rank, world)
 
 
 def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
@@ -175,8 +182,8 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
              loss_fn: LossFn | None, batch_size: int, points_per_batch: int | None,
              dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
              progress: bool, precision: Precision, refine: float | None, refine_scale: Scale,
-             bn_spec: tuple[Any, int | None] | None, fold_bn: bool, rank: int, world: int
-             ) -> Surface:
+             bn_spec: tuple[Any, int | None] | None, fold_bn: bool, compile: bool | None,
+             rank: int, world: int) -> Surface:
     params = get_params(model, dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
@@ -235,8 +242,18 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
             e_dirs = [to_channels_last(d) for d in e_dirs]
             if isinstance(data, tuple) and data[0].dim() == 4:
                 data = (data[0].contiguous(memory_format=torch.channels_last), data[1])
+    low = LOW_DTYPES.get(precision)
+    if low is not None and bn_data is None and isinstance(data, tuple) \
+            and data[0].is_floating_point():
+        data = (data[0].to(low), data[1])  # cast once, not per batch
+    todo = int((~surface.done).sum())
+    if compile is None:
+        compile = dev.type == "cuda" and todo >= 64
+    evaluator = Evaluator(net, e_base, e_dirs, static=e_static, loss_fn=loss_fn,
+                          batch_size=batch_size, points_per_batch=k, precision=precision,
+                          bn_data=bn_data, compile=compile)
     if rank == 0:
-        log.info("BN folded into convolutions: %s", folded is not None)
+        log.info("BN folded into convolutions: %s; compiled: %s", folded is not None, compile)
 
     loss = surface.loss.reshape(-1).copy()
     acc = (surface.accuracy.reshape(-1).copy() if surface.accuracy is not None
@@ -258,10 +275,7 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
         for start in range(0, len(todo), step):
             chunk = todo[start:start + step]
             mine = chunk[rank::world]
-            stats = evaluate_points(
-                net, e_base, e_dirs, coords[mine], data, static=e_static, loss_fn=loss_fn,
-                batch_size=batch_size, points_per_batch=k, precision=precision,
-                bn_data=bn_data) if len(mine) else None
+            stats = evaluator(coords[mine], data) if len(mine) else None
             for index, part in _gather((mine, stats), world):
                 has_acc = part.acc is not None
                 loss[index] = part.loss

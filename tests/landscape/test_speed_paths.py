@@ -1,0 +1,89 @@
+"""The fast paths give the plain path's numbers: real low precision, compile, one Evaluator."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+
+from landscape import Axis, Grid, compute_surface
+from landscape.directions import create_directions
+from landscape.evaluate import Evaluator, evaluate_points, low_precision_supported
+from landscape.params import get_params
+from tests.conftest import make_tiny
+
+COORDS = np.array([[0.0, 0.0], [0.4, -0.3], [-0.8, 0.6]])
+
+
+def _setup(n: int = 40):
+    model = make_tiny(dtype=torch.float32)
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(n, 3, 8, 8, generator=g)
+    y = torch.randint(0, 4, (n,), generator=g)
+    base = {k: t.detach() for k, t in get_params(model).items()}
+    dirs, _ = create_directions(base, ndim=2, seed=0)
+    return model, base, dirs, (x, y)
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_low_precision_runs_in_that_dtype_close_to_fp32(one_thread, precision):
+    model, base, dirs, data = _setup()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    fp32 = evaluate_points(model, base, dirs, COORDS, data, batch_size=16)
+    dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ev = Evaluator(model, base, dirs, batch_size=16, precision=precision)
+    if not low_precision_supported(torch.device("cpu"), dtype):
+        assert any("emulated" in str(w.message) for w in caught)
+    low = ev(COORDS, data)
+    # The forward pass really ran in the low dtype: its weights are, and its values moved.
+    assert all(t.dtype == dtype for t in ev.cast)
+    assert all(t.dtype == torch.float32 for t in ev.theta)
+    rel = np.abs(low.loss - fp32.loss) / fp32.loss
+    assert 0 < rel.max() < 3e-2, rel
+    np.testing.assert_allclose(low.acc, fp32.acc, atol=100 / 40 + 1e-9)  # at most one flip
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, before[k]) and v.dtype == before[k].dtype, k
+
+
+def test_compiled_equals_eager_and_reuses_one_graph(one_thread):
+    torch._dynamo.reset()
+    model, base, dirs, data = _setup(n=40)  # batches 16, 16, 8: the last one runs eager
+    eager = evaluate_points(model, base, dirs, COORDS, data, batch_size=16)
+    ev = Evaluator(model, base, dirs, batch_size=16, compile=True)
+    first = ev(COORDS[:1], data)
+    rest = ev(COORDS[1:], data)  # another call, other points: no recompile
+    np.testing.assert_allclose(np.r_[first.loss, rest.loss], eager.loss, rtol=1e-5)
+    np.testing.assert_allclose(np.r_[first.acc, rest.acc], eager.acc)
+    assert ev._compiled is not None
+    frames = torch._dynamo.utils.counters["stats"]["unique_graphs"]
+    assert frames == 1, f"{frames} graphs compiled for one batch shape"
+
+
+def test_failed_compile_warns_and_runs_eager(one_thread, monkeypatch):
+    model, base, dirs, data = _setup()
+    eager = evaluate_points(model, base, dirs, COORDS, data, batch_size=8)
+
+    def broken(fn, **_kw):
+        def run(*_a):
+            raise RuntimeError("no C++ compiler found\nmore detail")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(UserWarning, match="torch.compile failed .*no C\\+\\+ compiler"):
+        got = evaluate_points(model, base, dirs, COORDS, data, batch_size=8, compile=True)
+    np.testing.assert_array_equal(got.loss, eager.loss)
+
+
+def test_surface_with_one_evaluator_and_bf16_matches_fp32(one_thread, tmp_path):
+    model, _, _, data = _setup()
+    grid = Grid(Axis(-1, 1, 5), Axis(-1, 1, 3))
+    fp32 = compute_surface(model, data, grid, device="cpu", progress=False, batch_size=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "emulated" on CPUs without bf16
+        bf16 = compute_surface(model, data, grid, device="cpu", progress=False, batch_size=16,
+                               precision="bf16", path=tmp_path / "s.h5")
+    assert bf16.done.all() and bf16.meta["precision"] == "bf16"
+    rel = np.abs(bf16.loss - fp32.loss) / fp32.loss
+    assert 0 < rel.max() < 3e-2
