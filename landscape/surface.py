@@ -42,7 +42,7 @@ from landscape.params import DIR_TYPES, DirType, cosine, get_params
 from landscape.refine import Scale, fill_from_leaves, refine_grid
 from landscape.types import Params, Surface
 
-__all__ = ["compute_surface", "resolve_device", "as_data"]
+__all__ = ["compute_surface", "build_evaluator", "resolve_device", "as_data"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -232,28 +232,15 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
             store.create_surface_file(path, surface, directions=directions, overwrite=True)
 
     # The file keeps the directions as drawn; the hot loop may run on a folded, faster twin.
-    net, e_base, e_dirs, e_static = model, base, directions, static
-    folded = (fold_batchnorm(model, base, directions, static)
-              if fold_bn and bn_spec is None else None)
-    if folded is not None:
-        net, e_base, e_dirs, e_static = folded
-        if dev.type == "cpu":
-            e_base, e_static = to_channels_last(e_base), to_channels_last(e_static)
-            e_dirs = [to_channels_last(d) for d in e_dirs]
-            if isinstance(data, tuple) and data[0].dim() == 4:
-                data = (data[0].contiguous(memory_format=torch.channels_last), data[1])
-    low = LOW_DTYPES.get(precision)
-    if low is not None and bn_data is None and isinstance(data, tuple) \
-            and data[0].is_floating_point():
-        data = (data[0].to(low), data[1])  # cast once, not per batch
     todo = int((~surface.done).sum())
     if compile is None:
         compile = dev.type == "cuda" and todo >= 64
-    evaluator = Evaluator(net, e_base, e_dirs, static=e_static, loss_fn=loss_fn,
-                          batch_size=batch_size, points_per_batch=k, precision=precision,
-                          bn_data=bn_data, compile=compile)
+    evaluator, data = build_evaluator(
+        model, base, directions, static, data, loss_fn=loss_fn, batch_size=batch_size,
+        points_per_batch=k, precision=precision, bn_data=bn_data,
+        fold_bn=fold_bn and bn_spec is None, compile=compile)
     if rank == 0:
-        log.info("BN folded into convolutions: %s; compiled: %s", folded is not None, compile)
+        log.info("forward pass compiled: %s", compile)
 
     loss = surface.loss.reshape(-1).copy()
     acc = (surface.accuracy.reshape(-1).copy() if surface.accuracy is not None
@@ -313,6 +300,38 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
     return Surface(x=surface.x, y=surface.y, loss=loss.reshape(shape),
                    accuracy=acc.reshape(shape) if has_acc else None, done=done.reshape(shape),
                    meta=surface.meta if existing is not None else full_meta, extras=result_extras)
+
+
+def build_evaluator(model: nn.Module, base: Params, directions: list[Params], static: Params,
+                    data: Data, *, loss_fn: LossFn | None = None, batch_size: int = 128,
+                    points_per_batch: int = 1, precision: Precision = "fp32",
+                    bn_data: Data | None = None, fold_bn: bool = True, compile: bool = False
+                    ) -> tuple[Evaluator, Data]:
+    """The evaluator `compute_surface` runs, and the data in the form it wants.
+
+    `base`, `directions`, `static` and resident `data` are on the device already. With `fold_bn`
+    (and no BN moved by a direction), BN is folded into the convolutions once, and on a CPU the
+    4-D tensors and inputs go channels_last; a low precision casts resident inputs once.
+    """
+    net, e_base, e_dirs, e_static = model, base, directions, static
+    folded = fold_batchnorm(model, base, directions, static) if fold_bn else None
+    log.info("BN folded into convolutions: %s", folded is not None)
+    dev = next(iter(base.values())).device if base else torch.device("cpu")
+    if folded is not None:
+        net, e_base, e_dirs, e_static = folded
+        if dev.type == "cpu":
+            e_base, e_static = to_channels_last(e_base), to_channels_last(e_static)
+            e_dirs = [to_channels_last(d) for d in e_dirs]
+            if isinstance(data, tuple) and data[0].dim() == 4:
+                data = (data[0].contiguous(memory_format=torch.channels_last), data[1])
+    low = LOW_DTYPES.get(precision)
+    if low is not None and bn_data is None and isinstance(data, tuple) \
+            and data[0].is_floating_point():
+        data = (data[0].to(low), data[1])  # cast once, not per batch
+    evaluator = Evaluator(net, e_base, e_dirs, static=e_static, loss_fn=loss_fn,
+                          batch_size=batch_size, points_per_batch=points_per_batch,
+                          precision=precision, bn_data=bn_data, compile=compile)
+    return evaluator, data
 
 
 def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:
