@@ -5,9 +5,9 @@
 One process, one model, the same N images, the same grid and the same two direction tensors for
 every method:
 
-  (a)  ours: `landscape.compute_surface` (the public API as it stands), and `recipe`, the loop
-       of benchmarks/fast_eval.py (BN folded, channels_last, compiled, buffers reused) that
-       docs/how-to/speed.md asks evaluate.py to adopt, in fp32 and in bf16;
+  (a)  ours: `landscape.compute_surface` (what `landscape surface` runs), fp32, compiled unless
+       --no-compile; then the same engine (`landscape.surface.build_evaluator`) built once and
+       timed without its one-off costs, in fp32 and in the low precision (--low);
   (b)  the reference method (benchmarks/reference_method.py): new weight tensors per point and a
        DataLoader pass with per-image ToTensor/Normalize, batch 128;
   (c)  the `loss-landscapes` package's `random_plane`, given our directions;
@@ -23,7 +23,6 @@ synchronize the device).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import copy
 import json
 import os
@@ -39,13 +38,13 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from fast_eval import FastLoop, sync  # noqa: E402
 from reference_method import eval_loss, normalize_batch, reference_loader, set_weights  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
-from landscape.evaluate import evaluate_points  # noqa: E402
+from landscape.evaluate import Evaluator, evaluate_points, low_precision_supported  # noqa: E402
 from landscape.fold import fold_batchnorm  # noqa: E402
+from landscape.surface import build_evaluator  # noqa: E402
 from models import create_model  # noqa: E402
 
 
@@ -86,32 +85,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     _say(f"{args.model}, {n} images, grid {nx}x{ny}, device {dev}, "
          f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}")
 
-    # (a) ours, through the public API
+    # (a) ours, through the public API: one-off costs (fold, compile) included
+    compiled = not args.no_compile
     seconds, surface = _timed(dev, lambda: compute_surface(
         model, (x, y), grid, directions=dirs, batch_size=args.batch_size, device=dev,
-        progress=False))
+        progress=False, compile=compiled))
     ours_loss = surface.loss.reshape(-1)
-    record("ours", seconds, p, batch_size=args.batch_size)
+    record("ours", seconds, p, batch_size=args.batch_size, compiled=compiled)
 
-    # (a) the recipe for evaluate.py, fp32 and low precision
-    recipe_loss: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for label, dtype in (("recipe_fp32", torch.float32), ("recipe_" + args.low, _LOW[args.low])):
-        hardware = dtype == torch.float32 or _has_low_precision(dev, dtype)
+    # (a) the same engine built once: steady state, fp32 and low precision
+    engines: dict[str, tuple[Evaluator, Any]] = {}
+    low_loss: tuple[np.ndarray, np.ndarray] | None = None
+    for precision in ("fp32", args.low):
+        hardware = precision == "fp32" or low_precision_supported(dev, _LOW[precision])
         # Without hardware support (e.g. an AVX2-only CPU) bf16 is emulated and slow: time it
         # on three points only, for its speed and its loss error.
         index = np.arange(p) if hardware else np.array([0, p // 2, p - 1])
-        loop = FastLoop(model, base, dirs, static, compile=not args.no_compile, dtype=dtype,
-                        batch_size=args.batch_size)
-        prep = loop.prepare()
-        xin = loop.inputs(x)
-        warm, _ = _timed(dev, lambda loop=loop, xin=xin: loop.run(coords[:1], xin, y))
-        seconds, (loss, _) = _timed(dev, lambda loop=loop, xin=xin, i=index: loop.run(
-            coords[i], xin, y))
-        recipe_loss[label] = (index, loss)
-        if dtype == torch.float32:
-            fp32_loop, fp32_x = loop, xin
-        record(label, seconds, len(index), prepare_s=prep, first_point_s=warm,
-               folded=loop.folded, hardware_support=hardware)
+        prep, (engine, data) = _timed(dev, lambda precision=precision: build_evaluator(
+            model, base, dirs, static, (x, y), batch_size=args.batch_size,
+            precision=precision, compile=compiled))  # type: ignore[arg-type]
+        warm, _ = _timed(dev, lambda e=engine, d=data: e(coords[:1], d))
+        # point by point, the median: a transient load on the machine moves it least
+        timed = [_timed(dev, lambda e=engine, d=data, i=i: e(coords[i:i + 1], d)) for i in index]
+        times = [t for t, _ in timed]
+        engines[precision] = (engine, data)
+        name = "ours_steady" if precision == "fp32" else f"ours_{precision}"
+        if precision != "fp32":
+            low_loss = (index, np.concatenate([stats.loss for _, stats in timed]))
+        record(name, float(np.median(times)) * len(index), len(index), build_s=prep,
+               first_point_s=warm, hardware_support=hardware, point_times_s=times)
 
     # (b) the reference method
     if not args.skip_reference:
@@ -139,17 +141,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
          f"{best['images_per_s']:9.1f} images/s")
     ref_point = None if args.skip_reference else _reference_point(
         model, base, dirs, images, labels, dev, args.ref_workers)
-    out["paired"] = _paired(
-        fp32_loop, fp32_x, y, coords, best_fn, best["batch_size"],
-        lambda c: evaluate_points(model, base, dirs, c, (x, y), static=static,
-                                  batch_size=args.batch_size), ref_point, x, dev,
-        args.pair_rounds)
+    engine, data = engines["fp32"]
+    out["paired"] = _paired(lambda c: engine(c, data), coords, best_fn, best["batch_size"],
+                            ref_point, x, dev, args.pair_rounds)
 
     if args.tricks:
         out["tricks"] = _tricks(model, base, dirs, static, x, y, coords, dev, args)
 
-    out["agreement"] = _agreement(ours_loss, ref_loss, recipe_loss, peer, model, base, dirs,
-                                  static, x, y, dev)
+    out["agreement"] = _agreement(ours_loss, ref_loss, low_loss, args.low, peer, model, base,
+                                  dirs, static, x, y)
     out["ratios"] = _ratios(methods)
     for k, v in out["paired"].items():
         if "/" in k:
@@ -173,18 +173,18 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--model", default="resnet56", help="a models.create_model name")
     ap.add_argument("--samples", type=int, default=512, help="N evaluation images per point")
     ap.add_argument("--grid", default="5x5", help="NXxNY points over [-1, 1]^2")
-    ap.add_argument("--batch-size", type=int, default=128, help="ours and the recipe")
+    ap.add_argument("--batch-size", type=int, default=128, help="ours")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--low", choices=sorted(_LOW), default="bf16", help="the low precision")
     ap.add_argument("--ref-workers", type=int, default=2,
                     help="DataLoader workers of the reference method (its --threads, default 2)")
-    ap.add_argument("--no-compile", action="store_true", help="recipe and limit without compile")
+    ap.add_argument("--no-compile", action="store_true", help="ours and the limit without compile")
     ap.add_argument("--skip-reference", action="store_true")
     ap.add_argument("--skip-peer", action="store_true", help="skip loss-landscapes")
     ap.add_argument("--tricks", action="store_true", help="also time each trick on its own")
     ap.add_argument("--trick-points", type=int, default=3)
-    ap.add_argument("--pair-rounds", type=int, default=3,
+    ap.add_argument("--pair-rounds", type=int, default=5,
                     help="rounds of one point of each method in turn (for busy machines)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", help="write the results here")
@@ -193,6 +193,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
 
 def _say(text: str) -> None:
     print(text, flush=True)
+
+
+def sync(device: torch.device) -> None:
+    """Wait for the device (CUDA timings are asynchronous otherwise)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def _timed(dev: torch.device, fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -231,17 +237,6 @@ def _trained_like_bn_(model: nn.Module, seed: int) -> None:
                 if m.affine:
                     m.weight.copy_(torch.rand(c, generator=g) * 0.5 + 0.5)
                     m.bias.copy_(torch.randn(c, generator=g) * 0.05)
-
-
-def _has_low_precision(dev: torch.device, dtype: torch.dtype) -> bool:
-    if dev.type == "cuda":
-        return dtype != torch.bfloat16 or torch.cuda.is_bf16_supported()
-    if dtype == torch.float16:
-        return False
-    flags = ""
-    with contextlib.suppress(OSError):
-        flags = Path("/proc/cpuinfo").read_text()
-    return any(f in flags for f in ("avx512_bf16", "amx_bf16", "avx_ne_convert"))
 
 
 def _reference(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
@@ -389,8 +384,8 @@ def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tenso
     return res, fns[best]
 
 
-def _paired(loop: FastLoop, xin: Tensor, y: Tensor, coords: np.ndarray,
-            limit_fn: Callable[[Tensor], Any], bs: int, engine: Callable[[np.ndarray], Any],
+def _paired(engine: Callable[[np.ndarray], Any], coords: np.ndarray,
+            limit_fn: Callable[[Tensor], Any], bs: int,
             reference: Callable[[np.ndarray], Any] | None, x: Tensor, dev: torch.device,
             rounds: int) -> dict[str, Any]:
     """One point of each method in turn, `rounds` times; the best time of each.
@@ -406,8 +401,7 @@ def _paired(loop: FastLoop, xin: Tensor, y: Tensor, coords: np.ndarray,
             for s in range(0, full, bs):
                 limit_fn(xcl[s:s + bs])
 
-    methods: dict[str, Callable[[np.ndarray], Any]] = {
-        "engine": engine, "recipe_fp32": lambda c: loop.run(c, xin, y), "limit": limit_pass}
+    methods: dict[str, Callable[[np.ndarray], Any]] = {"ours": engine, "limit": limit_pass}
     if reference is not None:
         methods["reference"] = reference
     times: dict[str, list[float]] = {k: [] for k in methods}
@@ -418,10 +412,9 @@ def _paired(loop: FastLoop, xin: Tensor, y: Tensor, coords: np.ndarray,
             times[name].append(seconds * (len(x) / full if name == "limit" else 1.0))
     best = {k: min(v) for k, v in times.items()}
     res: dict[str, Any] = {"seconds_per_point": best, "times": times}
-    for ours in ("engine", "recipe_fp32"):
-        for other in ("reference", "limit"):
-            if other in best:
-                res[f"{ours}/{other}"] = best[other] / best[ours]
+    for other in ("reference", "limit"):
+        if other in best:
+            res[f"ours/{other}"] = best[other] / best["ours"]
     _say("paired, best s/point: " + ", ".join(f"{k} {v:.3f}" for k, v in best.items()))
     return res
 
@@ -429,72 +422,45 @@ def _paired(loop: FastLoop, xin: Tensor, y: Tensor, coords: np.ndarray,
 def _tricks(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
             static: dict[str, Tensor], x: Tensor, y: Tensor, coords: np.ndarray,
             dev: torch.device, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
-    """Each trick timed on a few points (after one warm-up point)."""
+    """The engine with each trick switched on in turn, timed on a few points after a warm-up."""
     pts = coords[1:1 + args.trick_points]
     n = len(x)
     res: dict[str, dict[str, Any]] = {}
 
-    def note(name: str, fn: Callable[[np.ndarray], Any], **extra: Any) -> None:
-        # the median over the points of each point's own time: robust to a busy machine
-        times = [_timed(dev, lambda c=c: fn(c[None]))[0] for c in pts]
+    def trick(name: str, k: int = 1, **kw: Any) -> None:
+        kw = {"batch_size": args.batch_size, "compile": False, "fold_bn": True, **kw}
+        build, (engine, data) = _timed(dev, lambda: build_evaluator(
+            model, base, dirs, static, (x, y), points_per_batch=k, **kw))
+        first, _ = _timed(dev, lambda: engine(coords[:k], data))
+        # the median over blocks of each block's own time: robust to a busy machine
+        times = [_timed(dev, lambda s=s: engine(pts[s:s + k], data))[0] / len(pts[s:s + k])
+                 for s in range(0, len(pts), k)]
         seconds = float(np.median(times))
         res[name] = {"points_per_s": 1 / seconds, "images_per_s": n / seconds,
-                     "point_times_s": times, **extra}
+                     "point_times_s": times, "build_s": build, "first_point_s": first}
         _say(f"  trick {name:40s} {1 / seconds:7.3f} points/s {n / seconds:8.1f} images/s")
 
-    def engine(bs: int, k: int = 1, precision: str = "fp32") -> None:
-        def go(c: np.ndarray) -> Any:
-            return evaluate_points(model, base, dirs, c, (x, y), static=static, batch_size=bs,
-                                   points_per_batch=k, precision=precision)  # type: ignore[arg-type]
-
-        go(coords[:1])
-        if k == 1:
-            note(f"evaluate_points bs{bs} K1 {precision}", go)
-        else:  # K points share each forward pass: time the block, report per point
-            seconds, _ = _timed(dev, lambda: go(coords[1:1 + k]))
-            res[f"evaluate_points bs{bs} K{k} {precision}"] = {
-                "points_per_s": k / seconds, "images_per_s": k * n / seconds}
-            _say(f"  trick evaluate_points bs{bs} K{k} {precision:26s} {k / seconds:7.3f} "
-                 f"points/s {k * n / seconds:8.1f} images/s")
-
+    trick("plain: no fold, eager", fold_bn=False)
     for bs in (64, 128, 256):
-        engine(bs)
-    engine(args.batch_size, k=4)
-    engine(args.batch_size, precision="bf16")
-
-    def loop(name: str, **kw: Any) -> None:
-        lp = FastLoop(model, base, dirs, static, **kw)
-        prep = lp.prepare()
-        xin = lp.inputs(x)
-        lp.run(coords[:1], xin, y)
-        note(name, lambda c: lp.run(c, xin, y), prepare_s=prep)
-
-    bs = args.batch_size
-    loop("buffers, resident", fold=False, channels_last=False, compile=False, batch_size=bs)
-    loop("+ channels_last", fold=False, channels_last=True, compile=False, batch_size=bs)
-    loop("fold, no channels_last", fold=True, channels_last=False, compile=False, batch_size=bs)
-    for b in (64, 128, 256):
-        loop(f"fold + channels_last bs{b}", fold=True, channels_last=True, compile=False,
-             batch_size=b)
+        trick(f"fold + channels_last, batch {bs}", batch_size=bs)
+    trick("fold + channels_last + compile", compile=True)
+    trick("fold + channels_last, K=4 (vmap)", k=4)
     threads = torch.get_num_threads()
     if threads > 1:
         torch.set_num_threads(1)
         try:
-            loop("fold + channels_last, 1 thread", fold=True, channels_last=True, compile=False,
-                 batch_size=bs)
+            trick("fold + channels_last, 1 thread")
         finally:
             torch.set_num_threads(threads)
-    if _has_low_precision(dev, _LOW[args.low]) or dev.type == "cpu":
-        loop(f"fold + channels_last {args.low} eager", fold=True, channels_last=True,
-             compile=False, dtype=_LOW[args.low], batch_size=bs)
+    trick(f"fold + channels_last, {args.low}", precision=args.low)
     return res
 
 
 def _agreement(ours: np.ndarray, ref: np.ndarray | None,
-               recipe: dict[str, tuple[np.ndarray, np.ndarray]],
+               low: tuple[np.ndarray, np.ndarray] | None, low_name: str,
                peer: dict[str, Any] | None, model: nn.Module, base: dict[str, Tensor],
-               dirs: list[dict[str, Tensor]], static: dict[str, Tensor], x: Tensor, y: Tensor,
-               dev: torch.device) -> dict[str, float]:
+               dirs: list[dict[str, Tensor]], static: dict[str, Tensor], x: Tensor,
+               y: Tensor) -> dict[str, float]:
     """Largest relative loss differences between methods on the points they share."""
 
     def rel(a: np.ndarray, b: np.ndarray) -> float:
@@ -503,8 +469,8 @@ def _agreement(ours: np.ndarray, ref: np.ndarray | None,
     res: dict[str, float] = {}
     if ref is not None:
         res["ours_vs_reference"] = rel(ours, ref)
-    for name, (index, loss) in recipe.items():
-        res[f"{name}_vs_ours"] = rel(loss, ours[index])
+    if low is not None:
+        res[f"ours_{low_name}_vs_ours"] = rel(low[1], ours[low[0]])
     if peer is not None and "loss" in peer:
         # The peer's grid points differ from ours; evaluate ours at three of its points.
         pick = [0, len(peer["loss"]) // 2, len(peer["loss"]) - 2]
@@ -516,18 +482,15 @@ def _agreement(ours: np.ndarray, ref: np.ndarray | None,
 
 def _ratios(methods: dict[str, dict[str, Any]]) -> dict[str, float]:
     out = {}
-    for ours in ("ours", "recipe_fp32", "recipe_bf16", "recipe_fp16"):
-        if ours not in methods:
-            continue
+    for ours in ("ours", "ours_steady"):
         for other in ("reference", "loss_landscapes", "limit"):
             if other in methods and "points_per_s" in methods[other]:
                 out[f"{ours}/{other}"] = (methods[ours]["points_per_s"]
                                           / methods[other]["points_per_s"])
-    if "recipe_fp32" in methods:
-        for low in ("recipe_bf16", "recipe_fp16"):
-            if low in methods:
-                out[f"{low}/recipe_fp32"] = (methods[low]["points_per_s"]
-                                             / methods["recipe_fp32"]["points_per_s"])
+    for low in ("ours_bf16", "ours_fp16"):
+        if low in methods:
+            out[f"{low}/ours_steady"] = (methods[low]["points_per_s"]
+                                         / methods["ours_steady"]["points_per_s"])
     return out
 
 

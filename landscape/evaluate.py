@@ -5,9 +5,11 @@ statistics) and under inference mode; its parameters, buffers and `training` fla
 they were. For every point the per-sample losses are accumulated as a sum and a sum of squares
 (float64), so each point also carries the standard error of its mean loss at no extra pass.
 
+`Evaluator` holds what does not change from point to point (weight buffers overwritten in
+place, low-precision twins, the compiled forward pass); `evaluate_points` is its one-call form.
 K points can share one forward pass (`points_per_batch`): their weights are stacked and the
-model is vmapped over them. That pays on a GPU, where a small model leaves the device idle; on a
-small CPU one point at a time is usually as fast (see benchmarks/).
+model is vmapped over them. That may pay on a GPU, where a small model leaves the device idle;
+on a small CPU one point at a time is faster (docs/how-to/speed.md).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ import datetime as _dt
 import logging
 import os
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,8 @@ from landscape.params import DIR_TYPES, DirType, cosine, get_params
 from landscape.refine import Scale, fill_from_leaves, refine_grid
 from landscape.types import Params, Surface
 
-__all__ = ["compute_surface", "build_evaluator", "resolve_device", "as_data"]
+__all__ = ["compute_surface", "build_evaluator", "resolve_device", "as_data", "HostBatches",
+           "resident_budget"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -55,24 +56,61 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return torch.device(device)
 
 
-def as_data(data: Any, device: torch.device) -> Data:
+class HostBatches:
+    """`(inputs, targets)` kept in host memory and served batch by batch, as often as asked.
+
+    The streaming fallback for data too large to keep on the device: every point reads the
+    batches again, each copied to the device as it is used (from pinned memory on CUDA, so
+    the copy overlaps the computation).
+    """
+
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor, batch_size: int) -> None:
+        pin = torch.cuda.is_available()
+        self.inputs = inputs.pin_memory() if pin else inputs
+        self.targets = targets.pin_memory() if pin else targets
+        self.batch_size = batch_size
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for s in range(0, len(self.inputs), self.batch_size):
+            yield self.inputs[s:s + self.batch_size], self.targets[s:s + self.batch_size]
+
+
+def resident_budget(device: torch.device) -> int | None:
+    """Bytes of evaluation data to keep on `device`: a quarter of free CUDA memory, leaving room
+    for activations and weights; None (no limit) on a CPU, where the data is in RAM anyway."""
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return free // 4
+
+
+def as_data(data: Any, device: torch.device, *, budget: int | None = None,
+            batch_size: int = 128) -> Data:
     """Evaluation data in the form the evaluator takes.
 
-    `(inputs, targets)` tensors and map-style datasets become resident tensors on `device`;
-    any other iterable of `(inputs, targets)` batches (a DataLoader) is streamed.
+    `(inputs, targets)` tensors and map-style datasets become resident tensors on `device`, or,
+    when they take more than `budget` bytes, `HostBatches` of `batch_size` streamed to it;
+    any other iterable of `(inputs, targets)` batches (a DataLoader) is streamed as it is.
     """
+    if isinstance(data, Dataset) and hasattr(data, "__len__"):
+        items = [data[i] for i in range(len(data))]  # type: ignore[arg-type]
+        if not items:
+            raise ValueError("the evaluation dataset is empty")
+        data = (torch.stack([torch.as_tensor(x) for x, _ in items]),
+                torch.as_tensor([y for _, y in items]))
     if isinstance(data, (tuple, list)) and len(data) == 2 and isinstance(data[0], torch.Tensor):
         inputs, targets = data
         if len(inputs) != len(targets):
             raise ValueError(f"inputs and targets differ in length: "
                              f"{len(inputs)} vs {len(targets)}")
-        return inputs.to(device), targets.to(device)
-    if isinstance(data, Dataset) and hasattr(data, "__len__"):
-        items = [data[i] for i in range(len(data))]  # type: ignore[arg-type]
-        if not items:
-            raise ValueError("the evaluation dataset is empty")
-        inputs = torch.stack([torch.as_tensor(x) for x, _ in items])
-        targets = torch.as_tensor([y for _, y in items])
+        size = inputs.numel() * inputs.element_size()
+        if budget is not None and size > budget and inputs.device.type == "cpu":
+            log.warning("evaluation data (%.0f MB) exceeds the %.0f MB kept on %s: streaming "
+                        "it from host memory each point", size / 2**20, budget / 2**20, device)
+            return HostBatches(inputs, targets, batch_size)
         return inputs.to(device), targets.to(device)
     if isinstance(data, Iterable):
         return data
@@ -210,8 +248,9 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
 
     k = points_per_batch or auto_points_per_batch(
         dev, sum(t.numel() * t.element_size() for t in base.values()))
-    data = as_data(data, dev)
-    samples = len(data[0]) if isinstance(data, tuple) else None
+    data = as_data(data, dev, budget=resident_budget(dev), batch_size=batch_size)
+    samples = (len(data[0]) if isinstance(data, tuple)
+               else len(data) if isinstance(data, HostBatches) else None)
     full_meta = _provenance(model, grid, seed, norm, ignore, dir_type, split, samples,
                             batch_size, k, dev, info, meta)
     full_meta.update({"precision": precision, "refine_tol": refine,

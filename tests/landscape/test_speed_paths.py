@@ -87,3 +87,21 @@ def test_surface_with_one_evaluator_and_bf16_matches_fp32(one_thread, tmp_path):
     assert bf16.done.all() and bf16.meta["precision"] == "bf16"
     rel = np.abs(bf16.loss - fp32.loss) / fp32.loss
     assert 0 < rel.max() < 3e-2
+
+
+def test_data_over_the_budget_streams_from_host_with_the_same_surface(one_thread, caplog):
+    from landscape.surface import HostBatches, as_data
+
+    model, _, _, (x, y) = _setup(n=40)
+    resident = as_data((x, y), torch.device("cpu"), budget=x.numel() * 4)
+    assert isinstance(resident, tuple)
+    with caplog.at_level("WARNING"):
+        streamed = as_data((x, y), torch.device("cpu"), budget=x.numel() * 4 - 1, batch_size=16)
+    assert isinstance(streamed, HostBatches) and len(streamed) == 40
+    assert "streaming" in caplog.text
+    assert [len(b) for b, _ in streamed] == [16, 16, 8] == [len(b) for b, _ in streamed]
+    grid = Grid(Axis(-1, 1, 3), Axis(-1, 1, 3))
+    want = compute_surface(model, (x, y), grid, device="cpu", progress=False, batch_size=16)
+    got = compute_surface(model, streamed, grid, device="cpu", progress=False, batch_size=16)
+    np.testing.assert_allclose(got.loss, want.loss, rtol=1e-6)
+    np.testing.assert_allclose(got.accuracy, want.accuracy)
