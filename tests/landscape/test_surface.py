@@ -1,6 +1,7 @@
 """compute_surface end to end: files, resume after SIGKILL, and two gloo ranks."""
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -8,6 +9,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -107,3 +109,22 @@ def test_two_gloo_ranks_write_the_single_process_file(tmp_path):
     assert b.done.all()
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
     np.testing.assert_allclose(b.accuracy, a.accuracy)
+
+    # --resume under torchrun: an interrupted file (half its points undone, one done point
+    # marked) is finished by the two ranks, which skip the done points and equal the single run
+    shutil.copy(single, sharded)
+    with h5py.File(sharded, "r+") as f:
+        done = f["done"][()]
+        done.flat[::2] = False
+        f["done"][...] = done
+        loss = f["train_loss"][()]
+        loss[~done] = np.nan
+        loss.flat[1] = 123.0  # a done point: recomputing it would restore the true value
+        f["train_loss"][...] = loss
+    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    c = load_surface(sharded)
+    assert c.done.all() and c.loss.flat[1] == 123.0
+    want = a.loss.copy()
+    want.flat[1] = 123.0
+    np.testing.assert_allclose(c.loss, want, rtol=1e-12)
