@@ -1,4 +1,4 @@
-"""Write docs/reference/cli.md from the click commands themselves: `python docs/make_cli_reference.py`.
+"""Write docs/reference/cli.md from the click commands: `python docs/make_cli_reference.py`.
 
 tests/cli/test_reference_doc.py fails when the committed page and the commands disagree.
 """

@@ -30,8 +30,8 @@ from torch.func import functional_call, vmap
 from landscape.types import Params
 
 __all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
-           "Evaluator", "evaluate_points", "eval_mode", "default_loss", "auto_points_per_batch",
-           "low_precision_supported"]
+           "Evaluator", "evaluate_points", "eval_mode", "default_loss", "plan_batches",
+           "probe_bytes_per_image", "low_precision_supported"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Precision = Literal["fp32", "bf16", "fp16", "tf32"]
@@ -102,12 +102,38 @@ def _tf32(enabled: bool) -> Iterator[None]:
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = old
 
 
-def auto_points_per_batch(device: torch.device, bytes_per_point: int) -> int:
-    """K, the points per forward pass: 1 on a CPU; on CUDA from free memory, at most 16."""
-    if device.type != "cuda":
-        return 1
-    free, _ = torch.cuda.mem_get_info(device)
-    return int(max(1, min(16, free // max(1, 4 * bytes_per_point))))
+CUDA_IMAGES_PER_PASS = 4096
+
+
+def plan_batches(free: int, bytes_per_image: float, bytes_per_point: int, samples: int | None,
+                 batch_size: int | None = None, points_per_batch: int | None = None
+                 ) -> tuple[int, int]:
+    """(batch size, K) for a CUDA device with `free` bytes; the ones given are kept.
+
+    A small model on a big GPU is bound by kernel launches at CPU batch sizes, so a forward
+    pass should carry thousands of images: up to `CUDA_IMAGES_PER_PASS`, as many as half the
+    free memory holds at `bytes_per_image` (activations, from `probe_bytes_per_image`). They
+    come from one point when the data has that many samples, else from K points sharing the
+    pass (at most 16, their weights within a quarter of the free memory).
+    """
+    images = int(max(1, min(CUDA_IMAGES_PER_PASS, (free // 2) // max(bytes_per_image, 1.0))))
+    batch = batch_size or max(1, min(images, samples or images))
+    k = points_per_batch or int(max(1, min(16, images // batch,
+                                           (free // 4) // max(1, bytes_per_point))))
+    return batch, k
+
+
+def probe_bytes_per_image(model: nn.Module, tensors: Params, x: Tensor) -> float:
+    """Peak CUDA memory of one forward pass over the images `x`, per image (fp32, unfolded:
+    an upper bound for the folded or low-precision passes)."""
+    dev = x.device
+    torch.cuda.synchronize(dev)
+    before = torch.cuda.memory_allocated(dev)
+    torch.cuda.reset_peak_memory_stats(dev)
+    with eval_mode(model), torch.inference_mode():
+        functional_call(model, tensors, (x,))
+    torch.cuda.synchronize(dev)
+    return (torch.cuda.max_memory_allocated(dev) - before) / len(x)
 
 
 class Evaluator:

@@ -34,7 +34,8 @@ from landscape.evaluate import (
     LossFn,
     PointStats,
     Precision,
-    auto_points_per_batch,
+    plan_batches,
+    probe_bytes_per_image,
 )
 from landscape.fold import fold_batchnorm, to_channels_last
 from landscape.grid import Grid
@@ -42,8 +43,8 @@ from landscape.params import DIR_TYPES, DirType, cosine, get_params
 from landscape.refine import Scale, fill_from_leaves, refine_grid
 from landscape.types import Params, Surface
 
-__all__ = ["compute_surface", "build_evaluator", "resolve_device", "as_data", "HostBatches",
-           "resident_budget"]
+__all__ = ["compute_surface", "build_evaluator", "plan_evaluation", "resolve_device", "as_data",
+           "HostBatches", "resident_budget"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -122,7 +123,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     directions: list[Params] | None = None, base: Params | None = None,
                     seed: int = 0, norm: Norm = "filter", ignore: Ignore = "biasbn",
                     dir_type: DirType = "weights", loss_fn: LossFn | None = None,
-                    batch_size: int = 128, points_per_batch: int | None = None,
+                    batch_size: int | None = None, points_per_batch: int | None = None,
                     device: str | torch.device | None = None,
                     path: str | os.PathLike[str] | None = None, resume: bool = False,
                     overwrite: bool = False, split: str = "train",
@@ -145,8 +146,10 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             `filter`, `biasbn`).
         dir_type: `weights` (parameters) or `states` (parameters and BN running statistics).
         loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
-        batch_size: images per forward pass (per point); 128 measured best on a CPU.
-        points_per_batch: K grid points per forward pass (vmapped); default: chosen per device.
+        batch_size: images per forward pass (per point). Default: 128 on a CPU (measured
+            best there); on CUDA, from free memory (`plan_batches`), up to 4096 per pass.
+        points_per_batch: K grid points per forward pass (vmapped). Default: 1 on a CPU; on
+            CUDA enough to fill a pass when the data has fewer samples than it holds.
         device: where to evaluate; default CUDA when available.
         path: HDF5 file to write chunk by chunk; None keeps the surface in memory only.
         resume: continue `path` (same grid; its directions are reused); a missing file starts anew.
@@ -187,7 +190,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         raise ValueError(f"dir_type must be one of {list(DIR_TYPES)}, got {dir_type!r}")
     if split not in SPLITS:
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
-    if batch_size < 1:
+    if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if bn not in ("eval", "recompute"):
         raise ValueError(f"bn must be 'eval' or 'recompute', got {bn!r}")
@@ -217,7 +220,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
 
 def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
              base: Params | None, seed: int, norm: Norm, ignore: Ignore, dir_type: DirType,
-             loss_fn: LossFn | None, batch_size: int, points_per_batch: int | None,
+             loss_fn: LossFn | None, batch_size: int | None, points_per_batch: int | None,
              dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
              progress: bool, precision: Precision, refine: float | None, refine_scale: Scale,
              bn_spec: tuple[Any, int | None] | None, fold_bn: bool, compile: bool | None,
@@ -246,11 +249,13 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
         if grid.ndim == 2:
             info = {"cosine_xy": cosine(directions[0], directions[1])}
 
-    k = points_per_batch or auto_points_per_batch(
-        dev, sum(t.numel() * t.element_size() for t in base.values()))
-    data = as_data(data, dev, budget=resident_budget(dev), batch_size=batch_size)
+    data = as_data(data, dev, budget=resident_budget(dev), batch_size=batch_size or 128)
     samples = (len(data[0]) if isinstance(data, tuple)
                else len(data) if isinstance(data, HostBatches) else None)
+    batch_size, k = plan_evaluation(model, base, static, data, samples, dev, batch_size,
+                                    points_per_batch)
+    if isinstance(data, HostBatches):
+        data.batch_size = batch_size
     full_meta = _provenance(model, grid, seed, norm, ignore, dir_type, split, samples,
                             batch_size, k, dev, info, meta)
     full_meta.update({"precision": precision, "refine_tol": refine,
@@ -373,6 +378,25 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
                           batch_size=batch_size, points_per_batch=points_per_batch,
                           precision=precision, bn_data=bn_data, compile=compile)
     return evaluator, data
+
+
+def plan_evaluation(model: nn.Module, base: Params, static: Params, data: Data,
+                    samples: int | None, dev: torch.device, batch_size: int | None,
+                    points_per_batch: int | None) -> tuple[int, int]:
+    """Batch size and points per pass: 128 and 1 on a CPU; on CUDA from free memory and a
+    probe of one forward pass (`plan_batches`)."""
+    if dev.type != "cuda":
+        return batch_size or 128, points_per_batch or 1
+    if batch_size is not None and points_per_batch is not None:
+        return batch_size, points_per_batch
+    x = data[0][:64] if isinstance(data, tuple) else next(iter(data))[0][:64].to(dev)
+    per_image = probe_bytes_per_image(model, {**static, **base}, x)
+    free, _ = torch.cuda.mem_get_info(dev)
+    weights = sum(t.numel() * t.element_size() for t in base.values())
+    batch_size, k = plan_batches(free, per_image, weights, samples, batch_size, points_per_batch)
+    log.info("CUDA plan: %.0f KB per image, batch %d, %d points per pass",
+             per_image / 1024, batch_size, k)
+    return batch_size, k
 
 
 def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:

@@ -1,11 +1,12 @@
 """No memory growth per grid point: peak RSS after 200 points is that after 20 (issue 5, item 5).
 
-The measurement runs in a fresh subprocess, so nothing else the test session allocated counts:
-within one 200-point surface it reads the peak resident set size (VmHWM) once 20 points are
+The measurement runs in a fresh subprocess, so nothing else the test session allocated counts.
+Within one 200-point surface it reads the peak resident set size (VmHWM) once 20 points are
 written and again at the end (and the same for one evaluator over 20, then 200 points). Within
 one run, so that objects of an earlier surface the garbage collector has not reached yet (an fx
-graph of the folded model is a reference cycle) do not count as growth. The model holds a 4 MB weight, so keeping one copy of θ (or of its
-activations) per point would add about 0.8 GB and fail the test by far.
+graph of the folded model is a reference cycle) do not count as growth. The model holds a 4 MB
+weight, so keeping one copy of θ (or of its activations) per point would add about 0.8 GB and
+fail the test by far.
 """
 
 from __future__ import annotations

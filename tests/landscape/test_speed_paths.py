@@ -105,3 +105,38 @@ def test_data_over_the_budget_streams_from_host_with_the_same_surface(one_thread
     got = compute_surface(model, streamed, grid, device="cpu", progress=False, batch_size=16)
     np.testing.assert_allclose(got.loss, want.loss, rtol=1e-6)
     np.testing.assert_allclose(got.accuracy, want.accuracy)
+
+
+def test_cuda_plan_fills_a_pass_from_free_memory():
+    from landscape.evaluate import plan_batches
+
+    gb, kb, mb = 2**30, 2**10, 2**20
+    # ResNet-56 on a big GPU: the data fills a pass from one point
+    assert plan_batches(80 * gb, 100 * kb, 4 * mb, samples=50_000) == (4096, 1)
+    # few samples: K points share the pass
+    assert plan_batches(80 * gb, 100 * kb, 4 * mb, samples=512) == (512, 8)
+    # an ImageNet model on a small GPU: memory sets the batch
+    assert plan_batches(1 * gb, 25 * mb, 100 * mb, samples=50_000) == (20, 1)
+    # K is also bounded by the weights' memory, and what the user set is kept
+    assert plan_batches(8 * gb, 1 * kb, 1 * gb, samples=16) == (16, 2)
+    assert plan_batches(80 * gb, 100 * kb, 4 * mb, samples=512, batch_size=64,
+                        points_per_batch=3) == (64, 3)
+
+
+def test_cuda_plan_is_probed_once_and_respects_the_user(monkeypatch):
+    from landscape import surface
+
+    model, base, _, data = _setup(n=40)
+    static = {k: t for k, t in model.state_dict().items() if k not in base}
+    probed = []
+    monkeypatch.setattr(surface, "probe_bytes_per_image",
+                        lambda m, tensors, x: probed.append(len(x)) or 1000.0)
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda dev=None: (2**30, 2**31))
+    cuda = torch.device("cuda")
+    plan = surface.plan_evaluation
+    assert plan(model, base, static, data, 40, cuda, None, None) == (40, 16)
+    assert probed == [40]
+    assert plan(model, base, static, data, 40, cuda, 8, None) == (8, 16)
+    assert plan(model, base, static, data, 40, cuda, 8, 2) == (8, 2)
+    assert len(probed) == 2  # nothing to choose: no probe
+    assert plan(model, base, static, data, 40, torch.device("cpu"), None, None) == (128, 1)
