@@ -1,5 +1,6 @@
 """`landscape surface`, `interp` and `info` through click's CliRunner."""
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import h5py
@@ -28,6 +29,14 @@ def ckpts(tmp_path):
         save_checkpoint(path, model, meta={"dataset": "embedded", "epoch": seed})
         paths.append(str(path))
     return paths
+
+
+def _cpu_bf16() -> bool:
+    import torch
+
+    from landscape.evaluate import low_precision_supported
+
+    return low_precision_supported(torch.device("cpu"), torch.bfloat16)
 
 
 def run(*args: str):
@@ -60,6 +69,16 @@ def test_surface_writes_a_2d_file_with_provenance(tmp_path, ckpts):
             "--directions", out, *SMALL)
     assert r.exit_code == 0, r.output
     np.testing.assert_allclose(load_surface(out2).loss, s.loss, rtol=1e-6)
+
+    # the speed options: real bf16 (emulated on most CPUs, with a warning), no compile
+    out3 = tmp_path / "s3.h5"
+    with pytest.warns(UserWarning, match="no native bf16") if not _cpu_bf16() else nullcontext():
+        r = run("surface", ckpts[0], "-o", out3, "--x", "-1:1:3", "--y", "-0.5:0.5:2",
+                "--directions", out, "--precision", "bf16", "--no-compile", *SMALL)
+    assert r.exit_code == 0, r.output
+    low = load_surface(out3)
+    assert low.meta["precision"] == "bf16"
+    np.testing.assert_allclose(low.loss, s.loss, rtol=3e-2)
 
 
 @pytest.mark.parametrize("args, message", [
