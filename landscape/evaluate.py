@@ -151,8 +151,8 @@ class Evaluator:
     under autocast instead, since running statistics kept in bf16 would lose their precision.
 
     `compile=True` compiles the forward pass with the weights as inputs (no point recompiles);
-    full batches take the compiled graph, a last shorter batch the eager one. Should compiling
-    fail (no C++ compiler, an unsupported model), it warns and runs eager.
+    full batches of K points take the compiled graph, a last shorter batch or block the eager
+    one. Should compiling fail (no C++ compiler, an unsupported model), it warns and runs eager.
     """
 
     def __init__(self, model: nn.Module, base: Params, directions: list[Params], *,
@@ -234,14 +234,16 @@ class Evaluator:
                     for x, y in _batches(data, self.batch_size, self.device):
                         if self.dtype is not None and x.is_floating_point():
                             x = x.to(self.dtype)
-                        out = self._forward(weights, x)
+                        out = self._forward(weights, x, len(block))
                         sums.add(out if self.k > 1 else out.unsqueeze(0), y, self.loss_fn,
                                  self.accuracy)
                 results.append(sums)
         return _collect(results)
 
-    def _forward(self, weights: Params, x: Tensor) -> Tensor:
-        if self._compiled is None or len(x) != self.batch_size:
+    def _forward(self, weights: Params, x: Tensor, points: int) -> Tensor:
+        # One graph: a full batch of K points. Any other shape (the last batch, a last block
+        # of fewer points) runs eager rather than compiling again.
+        if self._compiled is None or len(x) != self.batch_size or points != self.k:
             return self._eager(weights, x)
         try:
             return self._compiled(weights, x)

@@ -47,12 +47,14 @@ def test_low_precision_runs_in_that_dtype_close_to_fp32(one_thread, precision):
         assert torch.equal(v, before[k]) and v.dtype == before[k].dtype, k
 
 
-def test_compiled_equals_eager_and_reuses_one_graph(one_thread):
+@pytest.mark.parametrize("k", [1, 2])
+def test_compiled_equals_eager_and_reuses_one_graph(one_thread, k):
     torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
     model, base, dirs, data = _setup(n=40)  # batches 16, 16, 8: the last one runs eager
     eager = evaluate_points(model, base, dirs, COORDS, data, batch_size=16)
-    ev = Evaluator(model, base, dirs, batch_size=16, compile=True)
-    first = ev(COORDS[:1], data)
+    ev = Evaluator(model, base, dirs, batch_size=16, compile=True, points_per_batch=k)
+    first = ev(COORDS[:1], data)  # with K = 2, a block of one point: eager
     rest = ev(COORDS[1:], data)  # another call, other points: no recompile
     np.testing.assert_allclose(np.r_[first.loss, rest.loss], eager.loss, rtol=1e-5)
     np.testing.assert_allclose(np.r_[first.acc, rest.acc], eager.acc)
