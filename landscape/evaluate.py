@@ -192,7 +192,8 @@ class Evaluator:
             warnings.warn(f"{self.device} has no native {precision}: it is emulated and will be "
                           f"slower than fp32 (see docs/how-to/speed.md)", stacklevel=3)
         if self.dtype is not None:  # every floating tensor in the low dtype, the model's own too
-            own = {k: t.detach() for k, t in self.net.state_dict(keep_vars=True).items()
+            own = {k: t.detach().to(self.device) for k, t in
+                   self.net.state_dict(keep_vars=True).items()
                    if k not in static and k not in base}
             static = {k: t.to(self.dtype) if t.is_floating_point() else t
                       for k, t in {**own, **static}.items()}
