@@ -55,4 +55,5 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
         device=device, meta={**options.checkpoint_meta(meta), **data_meta,
                              "kind": "interpolation", "checkpoint_b": checkpoint_b,
                              "checkpoint_c": checkpoint_c}, **options.drop_none(**tuning))
-    click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points")
+    if options.main_process():
+        click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points")

@@ -37,6 +37,14 @@ device_opt = click.option(
 )
 
 
+def main_process() -> bool:
+    """False on the ranks other than 0 of a torch.distributed job (they compute, rank 0 writes
+    and reports)."""
+    import torch.distributed as dist
+
+    return not (dist.is_available() and dist.is_initialized() and dist.get_rank() != 0)
+
+
 def speed_opts(func: F) -> F:
     """--batch-size, --precision and --compile: how fast, not what is computed."""
     func = click.option("--compile/--no-compile", "compile", default=None,

@@ -65,6 +65,8 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
         bn=bn, bn_data=bn_data,  # type: ignore[arg-type]
         meta={**options.checkpoint_meta(meta), **data_meta,
               "directions_from": directions_file}, **options.drop_none(**tuning))
+    if not options.main_process():
+        return
     centre = result.loss[result.center_index]
     filled = int(result.filled.sum())
     click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points computed"
