@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from .resnet import BasicBlock, Block, NormLayer, init_resnet_, make_stage
+from .resnet import BasicBlock, Block, NormLayer, add_stages, init_resnet_
 
 __all__ = [
     "CifarResNet",
@@ -67,12 +67,8 @@ class CifarResNet(nn.Module):
         self.conv1 = nn.Conv2d(3, c1, 3, padding=1, bias=False)
         self.bn1 = norm_layer(c1)
         self.relu = nn.ReLU(inplace=True)
-        channels = c1
-        for i, (c, stride) in enumerate(zip((c1, c2, c3), (1, 2, 2), strict=True)):
-            stage = make_stage(block, channels, c, int(layers[i]), stride, skip=skip,
-                               norm_layer=norm_layer)
-            self.add_module(f"layer{i + 1}", stage)
-            channels = c * block.expansion
+        channels = add_stages(self, block, c1, (c1, c2, c3), (1, 2, 2), layers, skip=skip,
+                              norm_layer=norm_layer)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.linear = nn.Linear(channels, num_classes)
         init_resnet_(self, zero_init_residual=zero_init_residual)

@@ -3,8 +3,8 @@ arXiv:1512.03385), with a switch that removes every shortcut (the paper's "plain
 
 The layout follows torchvision's `resnet.py`, so parameter counts equal torchvision's and a
 torchvision state_dict loads through a one-line key map (torchvision's `downsample` is our
-`shortcut`; see `models.checkpoint.KEY_MAPS`). The blocks and `make_stage` are shared with the CIFAR
-ResNets in `models/cifar.py`.
+`shortcut`; see `models.checkpoint.KEY_MAPS`). The blocks and the stages (`add_stages`) are
+shared with the CIFAR ResNets in `models/cifar.py`.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "conv3x3",
     "init_resnet_",
     "make_stage",
+    "add_stages",
     "resnet18",
     "resnet34",
     "resnet50",
@@ -149,6 +150,19 @@ def make_stage(block: Block, in_channels: int, channels: int, num_blocks: int, s
     return nn.Sequential(*blocks)
 
 
+def add_stages(model: nn.Module, block: Block, in_channels: int, widths: Sequence[int],
+               strides: Sequence[int], layers: Sequence[int], *, skip: bool,
+               norm_layer: NormLayer | None) -> int:
+    """Add the stages `layer1`, `layer2`, ... to `model`; return the channels of the last."""
+    channels = in_channels
+    for i, (width, stride) in enumerate(zip(widths, strides, strict=True)):
+        stage = make_stage(block, channels, width, int(layers[i]), stride, skip=skip,
+                           norm_layer=norm_layer)
+        model.add_module(f"layer{i + 1}", stage)
+        channels = width * block.expansion
+    return channels
+
+
 def init_resnet_(model: nn.Module, *, zero_init_residual: bool) -> None:
     """Kaiming-normal (fan_out) convs, BN to (1, 0), and optionally zero the last BN of each branch.
 
@@ -195,12 +209,8 @@ class ResNet(nn.Module):
         self.bn1 = norm_layer(64)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
-        channels = 64
-        for i, (width, stride) in enumerate(zip((64, 128, 256, 512), (1, 2, 2, 2), strict=True)):
-            stage = make_stage(block, channels, width, int(layers[i]), stride, skip=skip,
-                               norm_layer=norm_layer)
-            self.add_module(f"layer{i + 1}", stage)
-            channels = width * block.expansion
+        channels = add_stages(self, block, 64, (64, 128, 256, 512), (1, 2, 2, 2), layers,
+                              skip=skip, norm_layer=norm_layer)
         self.avgpool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(channels, num_classes)
         init_resnet_(self, zero_init_residual=zero_init_residual)
