@@ -35,7 +35,6 @@ def test_compare_writes_pictures_page_and_numbers(tmp_path: Path):
     assert md.startswith("# resnet20 skip vs resnet20 no skip") and "| metric |" in md
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="no reference fixtures in ../shared")
 def test_compare_reference_lines_with_labels(tmp_path: Path):
     line = REFERENCE / "line_7.h5"
     r = run("compare", line, line, "-o", tmp_path, "--labels", "first,second", "--log")

@@ -5,14 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
 from landscape.store import save_surface
 from landscape.types import Surface
+from tests.paths import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference"
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -57,7 +56,6 @@ def test_plot_options(tmp_path: Path):
     assert r.exit_code == 0, r.output
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="no reference fixtures in ../shared")
 def test_plot_reference_files(tmp_path: Path):
     r = run("plot", REFERENCE / "surf_5x3.h5", "-o", tmp_path, "--log", "--kind", "3d",
             "--dpi", "50")

@@ -1,7 +1,6 @@
 """`landscape surface`, `interp` and `info` through click's CliRunner."""
 
 from contextlib import nullcontext
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -12,8 +11,8 @@ from cli.main import cli
 from landscape import load_surface
 from models import create_model
 from models.checkpoint import save_checkpoint
+from tests.paths import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference"
 SMALL = ["--samples", "24", "--batch-size", "16"]
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,8 +19,7 @@ from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
 from landscape import plot  # noqa: E402
 from landscape.types import Surface  # noqa: E402
-
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference"
+from tests.paths import REFERENCE  # noqa: E402
 
 
 def plane(a: float = 1.0, n: int = 13, **meta) -> Surface:
@@ -166,7 +164,6 @@ def test_draw_dispatches_and_line_for_1d():
         plot.draw(plane(), "pie")
 
 
-@pytest.mark.skipif(not REFERENCE.exists(), reason="no reference fixtures in ../shared")
 def test_reference_files():
     from landscape.store import load_surface
 

@@ -16,8 +16,7 @@ from landscape.store import (
     writer_lock,
 )
 from landscape.types import Surface
-
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "reference"
+from tests.paths import REFERENCE
 
 
 def _surface(nx: int = 4, ny: int | None = 3) -> Surface:

@@ -18,8 +18,9 @@ from models.checkpoint import (
     save_checkpoint,
     state_dict_sha256,
 )
+from tests.paths import REFERENCE as REFERENCE_DIR
 
-REFERENCE = Path("/work/shared/fixtures/reference/model_1.t7")
+REFERENCE = REFERENCE_DIR / "model_1.t7"
 
 
 class RunsCode:

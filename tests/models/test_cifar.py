@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
@@ -11,8 +9,9 @@ from torch import nn
 from models import create_model
 from models.checkpoint import load_checkpoint
 from models.cifar import CifarResNet, cifar_resnet, stage_channels
+from tests.paths import REFERENCE as REFERENCE_DIR
 
-REFERENCE = Path("/work/shared/fixtures/reference/model_1.t7")
+REFERENCE = REFERENCE_DIR / "model_1.t7"
 COUNTS = {"resnet20": 272_474, "resnet32": 466_906, "resnet44": 661_338, "resnet56": 855_770,
           "resnet110": 1_730_714}
 
