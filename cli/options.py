@@ -14,16 +14,43 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def errors_as_click(func: F) -> F:
-    """Turn the library's ValueError/FileNotFoundError/FileExistsError into a clean CLI error."""
+    """Turn any error of a command into one clean line and exit code 1; `-v` keeps the traceback.
+
+    The library raises ValueError, TypeError, FileNotFoundError, FileExistsError, OSError, ...
+    with a message that names the problem and the fix; a user sees that message, not a
+    traceback. Under `landscape -v ...` the exception propagates, traceback and all.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ValueError, FileNotFoundError, FileExistsError, TypeError, FileBusyError) as err:
-            raise click.ClickException(str(err)) from err
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as err:  # noqa: BLE001 - every error becomes one line
+            if _verbosity() > 0:
+                raise
+            raise click.ClickException(error_line(err)) from err
 
     return wrapper  # type: ignore[return-value]
+
+
+def error_line(err: BaseException) -> str:
+    """The message a user sees for `err`: the library's own message for the errors it raises on
+    purpose, the exception's type and first line (and where to find more) for anything else."""
+    if isinstance(err, (ValueError, TypeError, FileNotFoundError, FileExistsError,
+                        FileBusyError)):
+        return str(err)
+    if isinstance(err, OSError) and err.filename is not None:
+        return f"cannot use {str(err.filename)!r}: {err.strerror or err}"
+    first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    return (f"{type(err).__name__}: {first} (rerun as `landscape -v ...` for the traceback)"
+            if first else f"{type(err).__name__} (rerun as `landscape -v ...` for the traceback)")
+
+
+def _verbosity() -> int:
+    ctx = click.get_current_context(silent=True)
+    return int(ctx.find_root().params.get("verbose") or 0) if ctx is not None else 0
 
 
 def drop_none(**kwargs: Any) -> dict[str, Any]:

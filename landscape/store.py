@@ -80,9 +80,11 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                                f"wait for it to finish, or write to another file") from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(lock_path)
+        try:
+            yield
+        finally:  # held by us: gone on every exit, an error's included
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(lock_path)
     finally:
         os.close(fd)
 
