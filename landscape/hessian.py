@@ -487,17 +487,19 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
     params = get_params(model)
     origin = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     resuming = path is not None and resume and Path(path).exists()
+    recipe: dict[str, Any] = {}
     if resuming:
         directions = store.load_directions(path)  # type: ignore[arg-type]
     elif directions is None:
         directions, _ = create_directions(origin, ndim=grid.ndim, seed=seed, norm=norm,
                                           ignore=ignore)
-    surface = compute_surface(model, data, grid, directions=directions, base=origin, seed=seed,
-                              norm=norm, ignore=ignore, loss_fn=loss_fn, batch_size=batch_size,
-                              device=dev, path=path, resume=resume, overwrite=overwrite,
-                              split=split, progress=progress,
-                              meta={**(meta or {}), "eig_iters": iters, "eig_tol": tol,
-                                    "eig_method": "lanczos"})
+        recipe = {"directions_drawn": {"seed": seed, "norm": norm, "ignore": ignore}}
+    surface = compute_surface(model, data, grid, directions=directions, base=origin,
+                              loss_fn=loss_fn, batch_size=batch_size, device=dev, path=path,
+                              resume=resume, overwrite=overwrite, split=split,
+                              progress=progress,
+                              meta={**(meta or {}), **recipe, "eig_iters": iters,
+                                    "eig_tol": tol, "eig_method": "lanczos"})
     if path is not None:
         surface = store.load_surface(path)
         directions = store.load_directions(path)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as _dt
 import logging
 import os
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 from torch.utils.data import Dataset
 
 from landscape import store
@@ -34,17 +36,26 @@ from landscape.evaluate import (
     LossFn,
     PointStats,
     Precision,
+    eval_mode,
     plan_batches,
     probe_bytes_per_image,
 )
 from landscape.fold import fold_batchnorm, to_channels_last
 from landscape.grid import Grid
-from landscape.params import DIR_TYPES, DirType, cosine, get_params
+from landscape.params import DIR_TYPES, DirType, cosine, get_params, tensors_sha256
 from landscape.refine import Scale, fill_from_leaves, refine_grid
+from landscape.spec import (
+    RunOptions,
+    SurfaceSpec,
+    canonical_json,
+    data_sha256,
+    directions_sha256,
+    loss_name,
+)
 from landscape.types import Params, Surface
 
 __all__ = ["compute_surface", "build_evaluator", "plan_evaluation", "resolve_device", "as_data",
-           "HostBatches", "resident_budget"]
+           "HostBatches", "resident_budget", "check_grid_memory", "available_memory"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -121,13 +132,15 @@ def as_data(data: Any, device: torch.device, *, budget: int | None = None,
 
 def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     directions: list[Params] | None = None, base: Params | None = None,
-                    seed: int = 0, norm: Norm = "filter", ignore: Ignore = "biasbn",
-                    dir_type: DirType = "weights", loss_fn: LossFn | None = None,
-                    batch_size: int | None = None, points_per_batch: int | None = None,
+                    seed: int | None = None, norm: Norm | None = None,
+                    ignore: Ignore | None = None, dir_type: DirType = "weights",
+                    loss_fn: LossFn | None = None, batch_size: int | None = None,
+                    points_per_batch: int | None = None,
                     device: str | torch.device | None = None,
                     path: str | os.PathLike[str] | None = None, resume: bool = False,
                     overwrite: bool = False, split: str = "train",
-                    meta: dict[str, Any] | None = None, progress: bool = True,
+                    meta: dict[str, Any] | None = None,
+                    data_info: dict[str, Any] | None = None, progress: bool = True,
                     precision: Precision = "fp32", refine: float | None = None,
                     refine_scale: Scale = "log", bn: BnMode = "eval", bn_data: Any = None,
                     bn_samples: int | None = None, fold_bn: bool = True,
@@ -142,8 +155,10 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         directions: directions to use instead of random ones (e.g. from `load_directions`, or
             θ2 − θ1); keyed by name or by position, checked against the model.
         base: the origin θ*; default: the model's own parameters (or states).
-        seed, norm, ignore: how random directions are drawn and normalized (Li et al. 2018:
-            `filter`, `biasbn`).
+        seed, norm, ignore: how random directions are drawn and normalized; default 0,
+            `filter`, `biasbn` (Li et al. 2018). They shape only directions drawn here: giving
+            one together with `directions` is an error, and when resuming each one given must
+            equal what the file records (left out, the file's directions are reused).
         dir_type: `weights` (parameters) or `states` (parameters and BN running statistics).
         loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
         batch_size: images per forward pass (per point). Default: 128 on a CPU (measured
@@ -151,11 +166,18 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         points_per_batch: K grid points per forward pass (vmapped). Default: 1 on a CPU; on
             CUDA enough to fill a pass when the data has fewer samples than it holds.
         device: where to evaluate; default CUDA when available.
-        path: HDF5 file to write chunk by chunk; None keeps the surface in memory only.
-        resume: continue `path` (same grid; its directions are reused); a missing file starts anew.
+        path: HDF5 file to write chunk by chunk; None keeps the surface in memory only. Should
+            the run fail before its first point is written, the file it created is removed.
+        resume: continue `path`, only when it holds the same grid and its spec (weights, data,
+            directions, loss, precision, BN mode: `landscape.spec.SurfaceSpec`) equals this
+            run's; any difference is a ValueError naming each field, its old and new value.
+            A missing file starts anew.
         overwrite: replace an existing `path`.
         split: `train` or `test`, names the datasets in the file.
-        meta: provenance to record (model name, checkpoint, data set, ...).
+        meta: provenance to record (checkpoint path, ...); it does not decide a value.
+        data_info: how the data was made (data set, root, seed, normalization, ...): recorded
+            in the spec, so a resumed run with other data is refused even when the samples
+            cannot be hashed (streamed data).
         progress: show a tqdm bar.
         precision: `fp32` (default); `bf16`/`fp16` cast the weights and inputs and run the
             forward pass in that dtype (faster where the hardware has it: CUDA, bf16 CPUs;
@@ -181,26 +203,32 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
 
     Returns:
         The `Surface`; a diverged point is NaN/inf and the run goes on.
+
+    Raises:
+        ValueError: a bad option, a grid too large for memory, labels the model's head cannot
+            score, or a `resume` whose file holds another grid or another spec.
+        FileExistsError: `path` exists and neither `resume` nor `overwrite` is set.
     """
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {list(NORMS)}, got {norm!r}")
-    if ignore not in IGNORES:
-        raise ValueError(f"ignore must be one of {list(IGNORES)}, got {ignore!r}")
-    if dir_type not in DIR_TYPES:
-        raise ValueError(f"dir_type must be one of {list(DIR_TYPES)}, got {dir_type!r}")
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
+    _check_choice("norm", norm, NORMS, optional=True)
+    _check_choice("ignore", ignore, IGNORES, optional=True)
+    _check_choice("dir_type", dir_type, DIR_TYPES)
+    _check_choice("split", split, SPLITS)
+    _check_choice("bn", bn, ("eval", "recompute"))
+    _check_choice("precision", precision, PRECISIONS)
     if batch_size is not None and batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if bn not in ("eval", "recompute"):
-        raise ValueError(f"bn must be 'eval' or 'recompute', got {bn!r}")
     if bn == "recompute" and dir_type == "states":
         raise ValueError("bn='recompute' re-estimates the BN statistics, so they cannot also be "
                          "moved by the direction; use dir_type='weights'")
     if refine is not None and refine < 0:
         raise ValueError(f"refine (the tolerance) must be >= 0, got {refine}")
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision must be one of {list(PRECISIONS)}, got {precision!r}")
+    if directions is not None:
+        drawn = [name for name, v in (("seed", seed), ("norm", norm), ("ignore", ignore))
+                 if v is not None]
+        if drawn:
+            raise ValueError(f"{' and '.join(drawn)} shape directions drawn here, but "
+                             f"directions are given: leave {' and '.join(drawn)} out")
+    check_grid_memory(grid)
     if path is not None and Path(path).exists() and not (resume or overwrite):
         raise FileExistsError(f"{path} exists; pass --resume to continue it or --overwrite to "
                               f"replace it")
@@ -208,81 +236,167 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
     rank, world = _init_distributed(dev)
     if world > 1 and dev.type == "cuda" and dev.index is None:
         dev = torch.device("cuda", int(os.environ.get("LOCAL_RANK", rank)))
+    opts = RunOptions(device=dev, batch_size=batch_size, points_per_batch=points_per_batch,
+                      compile=compile, fold_bn=fold_bn,
+                      path=Path(path) if path is not None else None, resume=resume,
+                      overwrite=overwrite, progress=progress and rank == 0, refine=refine,
+                      refine_scale=refine_scale)
+    request = _Request(directions=directions, seed=seed, norm=norm, ignore=ignore,
+                       dir_type=dir_type, loss_fn=loss_fn, split=split, precision=precision,
+                       bn_data=(bn_data if bn_data is not None else data)
+                       if bn == "recompute" else None, bn_samples=bn_samples,
+                       data_info=dict(data_info or {}))
     with contextlib.ExitStack() as stack:
-        if rank == 0 and path is not None:
-            stack.enter_context(store.writer_lock(path))
-        return _compute(model, data, grid, directions, base, seed, norm, ignore, dir_type,
-                        loss_fn, batch_size, points_per_batch, dev, path, resume, split,
-                        meta or {}, progress, precision, refine, refine_scale,
-                        (bn_data if bn_data is not None else data, bn_samples)
-                        if bn == "recompute" else None, fold_bn, compile, rank, world)
+        if rank == 0 and opts.path is not None:
+            stack.enter_context(store.writer_lock(opts.path))
+        inputs, spec, existing = _prepare(model, data, base, grid, request, opts, rank, world)
+        return _compute(model, grid, inputs, spec, existing, opts, meta or {}, rank, world)
 
 
-def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] | None,
-             base: Params | None, seed: int, norm: Norm, ignore: Ignore, dir_type: DirType,
-             loss_fn: LossFn | None, batch_size: int | None, points_per_batch: int | None,
-             dev: torch.device, path: Any, resume: bool, split: str, meta: dict[str, Any],
-             progress: bool, precision: Precision, refine: float | None, refine_scale: Scale,
-             bn_spec: tuple[Any, int | None] | None, fold_bn: bool, compile: bool | None,
-             rank: int, world: int) -> Surface:
-    params = get_params(model, dir_type)
+@dataclasses.dataclass(frozen=True)
+class _Request:
+    """What the caller asked for that decides values, before it is resolved into a spec."""
+
+    directions: list[Params] | None
+    seed: int | None
+    norm: Norm | None
+    ignore: Ignore | None
+    dir_type: DirType
+    loss_fn: LossFn | None
+    split: str
+    precision: Precision
+    bn_data: Any
+    bn_samples: int | None
+    data_info: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Inputs:
+    """The tensors a spec describes, on the device: what the hot loop reads."""
+
+    base: Params
+    static: Params
+    directions: list[Params]
+    data: Data
+    bn_data: Data | None
+    loss_fn: LossFn | None
+    info: dict[str, float]  # facts about the directions (cosine_xy)
+
+
+def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, request: _Request,
+             opts: RunOptions, rank: int, world: int
+             ) -> tuple[_Inputs, SurfaceSpec, Surface | None]:
+    """Resolve the request into tensors on the device and a spec; check it against the file
+    being resumed. Nothing is written here."""
+    dev = opts.device
+    params = get_params(model, request.dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
+    data = as_data(data, dev, budget=resident_budget(dev), batch_size=opts.batch_size or 128)
+    _check_labels(model, {**static, **base}, data, request.loss_fn)
+    bn_data = None
+    if request.bn_data is not None:
+        bn_data = as_data(request.bn_data, dev)
+        if isinstance(bn_data, tuple) and request.bn_samples is not None:
+            bn_data = (bn_data[0][:request.bn_samples], bn_data[1][:request.bn_samples])
 
-    existing = None
-    if rank == 0 and path is not None and resume and Path(path).exists():
-        existing = store.load_surface(path)
-        _check_resumable(existing, grid, split, path)
-        directions = store.load_directions(path)
+    # The file being resumed (read on rank 0, shared with the others, errors included).
+    found: tuple[Surface | None, list[Params] | None, str | None] = (None, None, None)
+    if rank == 0 and opts.resume and opts.path is not None and opts.path.exists():
+        try:
+            existing = store.load_surface(opts.path)
+            _check_same_grid(existing, grid, request.split, opts.path)
+            found = (existing, store.load_directions(opts.path), None)
+        except ValueError as err:
+            found = (None, None, str(err))
     if world > 1:
-        existing, directions = _broadcast((existing, directions))
+        found = _broadcast(found)
+    existing, file_directions, error = found
+    if error is not None:
+        raise ValueError(error)
 
+    drawn = existing is None and request.directions is None
+    seed, norm, ignore = request.seed, request.norm, request.ignore
     info: dict[str, float] = {}
-    if directions is None:
+    if drawn:
+        seed, norm, ignore = (0 if seed is None else seed, norm or "filter", ignore or "biasbn")
         directions, info = create_directions(base, ndim=grid.ndim, seed=seed, norm=norm,
                                              ignore=ignore)
     else:
-        if len(directions) < grid.ndim:
+        chosen = request.directions if request.directions is not None else file_directions
+        if chosen is None or len(chosen) < grid.ndim:
             raise ValueError(f"a {grid.ndim}-D grid needs {grid.ndim} directions, "
-                             f"got {len(directions)}")
-        directions = [match_directions(d, base) for d in directions[:grid.ndim]]
+                             f"got {0 if chosen is None else len(chosen)}")
+        directions = [match_directions(d, base) for d in chosen[:grid.ndim]]
         if grid.ndim == 2:
             info = {"cosine_xy": cosine(directions[0], directions[1])}
 
-    data = as_data(data, dev, budget=resident_budget(dev), batch_size=batch_size or 128)
-    samples = (len(data[0]) if isinstance(data, tuple)
-               else len(data) if isinstance(data, HostBatches) else None)
-    batch_size, k = plan_evaluation(model, base, static, data, samples, dev, batch_size,
-                                    points_per_batch)
+    spec = SurfaceSpec(
+        model=_model_name(model), model_kwargs=canonical_json(_model_kwargs(model)),
+        weights_sha256=tensors_sha256({**static, **base}), dir_type=request.dir_type,
+        directions="random" if drawn else "given",
+        directions_sha256=directions_sha256(directions), seed=seed, norm=norm, ignore=ignore,
+        split=request.split, samples=_count(data), data_sha256=_data_hash(data),
+        data=canonical_json(request.data_info), loss=loss_name(request.loss_fn),
+        precision=request.precision, bn="eval" if bn_data is None else "recompute",
+        bn_samples=None if bn_data is None else _count(bn_data),
+        bn_data_sha256=None if bn_data is None else _data_hash(bn_data))
+    if existing is not None:
+        spec = _check_same_spec(existing, spec, request, opts.path)
+    inputs = _Inputs(base=base, static=static, directions=directions, data=data,
+                     bn_data=bn_data, loss_fn=request.loss_fn, info=info)
+    return inputs, spec, existing
+
+
+def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
+             existing: Surface | None, opts: RunOptions, meta: dict[str, Any], rank: int,
+             world: int) -> Surface:
+    dev, path = opts.device, opts.path
+    data = inputs.data
+    batch_size, k = plan_evaluation(model, inputs.base, inputs.static, data, spec.samples, dev,
+                                    opts.batch_size, opts.points_per_batch)
     if isinstance(data, HostBatches):
         data.batch_size = batch_size
-    full_meta = _provenance(model, grid, seed, norm, ignore, dir_type, split, samples,
-                            batch_size, k, dev, info, meta)
-    full_meta.update({"precision": precision, "refine_tol": refine,
-                      "refine_scale": refine_scale if refine is not None else None,
-                      "bn": "eval" if bn_spec is None else "recompute"})
-    bn_data = None
-    if bn_spec is not None:
-        bn_data = as_data(bn_spec[0], dev)
-        if isinstance(bn_data, tuple) and bn_spec[1] is not None:
-            bn_data = (bn_data[0][:bn_spec[1]], bn_data[1][:bn_spec[1]])
-        full_meta["bn_samples"] = len(bn_data[0]) if isinstance(bn_data, tuple) else None
+    if inputs.bn_data is not None:
         k = 1
-    if existing is not None:
-        surface = existing
-    else:
-        surface = _empty_surface(grid, full_meta)
-        if rank == 0 and path is not None:
-            store.create_surface_file(path, surface, directions=directions, overwrite=True)
+    full_meta = _provenance(model, grid, spec, batch_size, k, opts, inputs.info, meta)
+    surface = existing if existing is not None else _empty_surface(grid, full_meta)
 
+    created = False
+    if existing is None and rank == 0 and path is not None:
+        store.create_surface_file(path, surface, directions=inputs.directions, overwrite=True)
+        created = True
+    try:
+        return _evaluate_grid(model, grid, inputs, spec, surface, opts, batch_size, k,
+                              rank, world)
+    except BaseException:
+        # A file with no computed point holds nothing worth keeping, and would block the
+        # next plain run: remove it (one with points stays, for --resume).
+        if created and path is not None and _holds_no_point(path):
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _holds_no_point(path: Path) -> bool:
+    try:
+        return store.read_progress(path)[0] == 0
+    except Exception:  # noqa: BLE001 - unreadable: leave it for the user to look at
+        return False
+
+
+def _evaluate_grid(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
+                   surface: Surface, opts: RunOptions, batch_size: int, k: int, rank: int,
+                   world: int) -> Surface:
+    """The grid walk: evaluate the points not done, in chunks, writing each chunk."""
+    dev, path, split = opts.device, opts.path, spec.split
     # The file keeps the directions as drawn; the hot loop may run on a folded, faster twin.
     todo = int((~surface.done).sum())
-    if compile is None:
-        compile = dev.type == "cuda" and todo >= 64
+    compile = opts.compile if opts.compile is not None else dev.type == "cuda" and todo >= 64
     evaluator, data = build_evaluator(
-        model, base, directions, static, data, loss_fn=loss_fn, batch_size=batch_size,
-        points_per_batch=k, precision=precision, bn_data=bn_data,
-        fold_bn=fold_bn and bn_spec is None, compile=compile)
+        model, inputs.base, inputs.directions, inputs.static, inputs.data,
+        loss_fn=inputs.loss_fn, batch_size=batch_size, points_per_batch=k,
+        precision=spec.precision, bn_data=inputs.bn_data,
+        fold_bn=opts.fold_bn and inputs.bn_data is None, compile=compile)
     if rank == 0:
         log.info("forward pass compiled: %s", compile)
 
@@ -294,7 +408,7 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
     done = surface.done.reshape(-1).copy()
     coords = grid.coordinates()
     has_acc = surface.accuracy is not None and bool(np.isfinite(surface.accuracy).any())
-    bar = _progress_bar(done.size, int(done.sum()), progress and rank == 0)
+    bar = _progress_bar(done.size, int(done.sum()), opts.progress)
 
     def run(indices: np.ndarray) -> np.ndarray:
         """Compute the points of `indices` not done yet (sharded, written); return their loss."""
@@ -325,13 +439,13 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
 
     shape = grid.shape
     result_extras: dict[str, np.ndarray] = {}
-    if refine is None:
+    if opts.refine is None:
         run(np.arange(done.size))
     else:
-        leaves = refine_grid(shape, run, tol=refine, scale=refine_scale)
+        leaves = refine_grid(shape, run, tol=opts.refine, scale=opts.refine_scale)
         computed = done.reshape(shape)
         loss_full, filled = fill_from_leaves(loss.reshape(shape), computed, leaves,
-                                             scale=refine_scale)
+                                             scale=opts.refine_scale)
         acc_full, _ = fill_from_leaves(acc.reshape(shape), computed, leaves, scale="linear")
         loss, acc = loss_full.reshape(-1), acc_full.reshape(-1)
         result_extras["filled"] = filled
@@ -343,7 +457,7 @@ def _compute(model: nn.Module, data: Any, grid: Grid, directions: list[Params] |
                           if name == "loss_se" or has_acc})
     return Surface(x=surface.x, y=surface.y, loss=loss.reshape(shape),
                    accuracy=acc.reshape(shape) if has_acc else None, done=done.reshape(shape),
-                   meta=surface.meta if existing is not None else full_meta, extras=result_extras)
+                   meta=surface.meta, extras=result_extras)
 
 
 def build_evaluator(model: nn.Module, base: Params, directions: list[Params], static: Params,
@@ -405,7 +519,7 @@ def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:
                    accuracy=nan.copy(), done=np.zeros(grid.shape, dtype=bool), meta=meta)
 
 
-def _check_resumable(existing: Surface, grid: Grid, split: str, path: Any) -> None:
+def _check_same_grid(existing: Surface, grid: Grid, split: str, path: Any) -> None:
     same_x = np.allclose(existing.x, grid.x.values) if len(existing.x) == grid.x.num else False
     same_y = (existing.y is None and grid.y is None) or (
         existing.y is not None and grid.y is not None and len(existing.y) == grid.y.num
@@ -419,25 +533,155 @@ def _check_resumable(existing: Surface, grid: Grid, split: str, path: Any) -> No
         raise ValueError(f"cannot resume {path}: it holds the {existing.split} split, not {split}")
 
 
-def _provenance(model: nn.Module, grid: Grid, seed: int, norm: str, ignore: str, dir_type: str,
-                split: str, samples: int | None, batch_size: int, k: int, dev: torch.device,
-                info: dict[str, float], meta: dict[str, Any]) -> dict[str, Any]:
-    arch = getattr(model, "arch", None)
+def _check_same_spec(existing: Surface, spec: SurfaceSpec, request: _Request,
+                     path: Any) -> SurfaceSpec:
+    """The spec of this run resumed into `existing`, or a ValueError naming every difference."""
+    try:
+        recorded = SurfaceSpec.from_dict(existing.meta.get("spec"))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise ValueError(f"cannot resume {path}: it records no fingerprint of what decided its "
+                         f"values (written by an older version, or damaged), so this run cannot "
+                         f"be checked against its points; start anew with --overwrite") from None
+    if request.directions is None:  # the file's own directions go on: its recipe stands,
+        spec = dataclasses.replace(   # unless this run names one of its parts
+            spec, directions=recorded.directions,
+            seed=recorded.seed if request.seed is None else request.seed,
+            norm=recorded.norm if request.norm is None else request.norm,
+            ignore=recorded.ignore if request.ignore is None else request.ignore)
+    differences = spec.differences(recorded)
+    if differences:
+        listed = "; ".join(f"{name}: {_short(old)} in the file, {_short(new)} now"
+                           for name, new, old in differences)
+        raise ValueError(f"cannot resume {path}: this run would compute other values than the "
+                         f"file holds ({listed}). Rerun with what the file was made with, or "
+                         f"--overwrite to start anew")
+    return spec
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    if isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+        return repr(value[:12] + "...")  # a sha256
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _provenance(model: nn.Module, grid: Grid, spec: SurfaceSpec, batch_size: int, k: int,
+                opts: RunOptions, info: dict[str, float], meta: dict[str, Any]
+                ) -> dict[str, Any]:
+    """What the file records: the spec (and its fingerprint), how it was run, and `meta`.
+
+    `seed`, `norm` and `ignore` are the spec's: None when the directions were not drawn here.
+    """
     out: dict[str, Any] = {
-        "model": (arch or {}).get("name", type(model).__name__) if isinstance(arch, dict)
-        else type(model).__name__,
-        "grid_x": str(grid.x), "grid_y": None if grid.y is None else str(grid.y),
-        "seed": seed, "norm": norm, "ignore": ignore, "dir_type": dir_type, "split": split,
-        "samples": samples, "batch_size": batch_size, "points_per_batch": k,
-        "device": str(dev), "torch_version": torch.__version__,
-        "python_version": platform.python_version(), "package_version": _package_version(),
+        "model": spec.model, "grid_x": str(grid.x),
+        "grid_y": None if grid.y is None else str(grid.y),
+        "seed": spec.seed, "norm": spec.norm, "ignore": spec.ignore, "dir_type": spec.dir_type,
+        "split": spec.split, "samples": spec.samples, "precision": spec.precision,
+        "bn": spec.bn, "bn_samples": spec.bn_samples, "loss": spec.loss,
+        "batch_size": batch_size, "points_per_batch": k, "device": str(opts.device),
+        "refine_tol": opts.refine,
+        "refine_scale": opts.refine_scale if opts.refine is not None else None,
+        "torch_version": torch.__version__, "python_version": platform.python_version(),
+        "package_version": _package_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
-    if isinstance(arch, dict) and "skip" in arch.get("kwargs", {}):
-        out["skip"] = bool(arch["kwargs"]["skip"])
+    kwargs = _model_kwargs(model)
+    if "skip" in kwargs:
+        out["skip"] = bool(kwargs["skip"])
     out.update(info)
     out.update(meta)
+    out.update({"spec": spec.to_dict(), "fingerprint": spec.fingerprint})
     return out
+
+
+def _model_name(model: nn.Module) -> str:
+    arch = getattr(model, "arch", None)
+    if isinstance(arch, dict) and arch.get("name"):
+        return str(arch["name"])
+    return type(model).__name__
+
+
+def _model_kwargs(model: nn.Module) -> dict[str, Any]:
+    arch = getattr(model, "arch", None)
+    return dict(arch.get("kwargs") or {}) if isinstance(arch, dict) else {}
+
+
+def _count(data: Data) -> int | None:
+    if isinstance(data, tuple):
+        return len(data[0])
+    return len(data) if isinstance(data, HostBatches) else None
+
+
+def _data_hash(data: Data) -> str | None:
+    if isinstance(data, tuple):
+        return data_sha256(*data)
+    return data_sha256(data.inputs, data.targets) if isinstance(data, HostBatches) else None
+
+
+def _check_labels(model: nn.Module, tensors: Params, data: Data, loss_fn: LossFn | None) -> None:
+    """Refuse, before the first point, class labels the model's head cannot score (the
+    cross-entropy would fail at every point, and on a GPU with a device-side assert)."""
+    if loss_fn is not None:
+        return
+    if isinstance(data, HostBatches):
+        x, y = data.inputs, data.targets
+    elif isinstance(data, tuple):
+        x, y = data
+    else:
+        return  # streamed: its labels are seen batch by batch
+    if y.is_floating_point() or y.dim() != 1 or len(y) == 0:
+        return
+    dev = next(iter(tensors.values())).device if tensors else x.device
+    with eval_mode(model), torch.inference_mode():
+        out = functional_call(model, tensors, (x[:1].to(dev),))
+    if out.dim() != 2:
+        return
+    classes, low, high = out.shape[1], int(y.min()), int(y.max())
+    if low < 0 or high >= classes:
+        raise ValueError(f"the data has class labels {low}..{high}, but the model's head scores "
+                         f"{classes} classes (0..{classes - 1}): evaluate it on data of "
+                         f"{classes} classes, or use a model built with num_classes={high + 1}")
+
+
+_BYTES_PER_POINT = 128  # loss, accuracy, their errors, done, coordinates and their copies
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (MemAvailable), None when unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_grid_memory(grid: Grid, available: int | None = None) -> None:
+    """Refuse, before anything is allocated, a grid whose results alone would take more than
+    half the memory available.
+
+    Raises:
+        ValueError: with the estimate, what is available, and a grid that would fit.
+    """
+    available = available_memory() if available is None else available
+    need = grid.size * _BYTES_PER_POINT
+    if available is None or need <= available // 2:
+        return
+    fits = int((available // 2 // _BYTES_PER_POINT) ** (1 / grid.ndim))
+    raise ValueError(f"a grid of {grid.size:,} points needs about {need / 2**30:,.1f} GB for its "
+                     f"results alone, and {available / 2**30:,.1f} GB of memory is available: "
+                     f"use fewer points per axis (at most about {fits:,} here)")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...], *,
+                  optional: bool = False) -> None:
+    if not (optional and value is None) and value not in choices:
+        raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
 
 
 def _package_version() -> str:

@@ -173,7 +173,7 @@ def trajectory_surface(model: nn.Module, path: Sequence[Params], data: Any, *,
     info = {"directions": "pca", "explained_variance": [float(e) for e in explained],
             "path_points": len(path), **(meta or {})}
     surface = compute_surface(model, data, grid, directions=directions, base=base,
-                              ignore=ignore, loss_fn=loss_fn, batch_size=batch_size, device=dev,
+                              loss_fn=loss_fn, batch_size=batch_size, device=dev,
                               path=out, resume=resume, overwrite=overwrite, meta=info,
                               progress=progress)
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
