@@ -51,7 +51,7 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
     data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed)
     result = compute_surface(
         model, data, Grid(x_axis, y_axis), base=base, directions=directions,
-        dir_type=dir_type, norm="none", ignore="none", path=output, split=split,  # type: ignore[arg-type]
+        dir_type=dir_type, path=output, split=split, data_info=data_meta,  # type: ignore[arg-type]
         device=device, meta={**options.checkpoint_meta(meta), **data_meta,
                              "kind": "interpolation", "checkpoint_b": checkpoint_b,
                              "checkpoint_c": checkpoint_c}, **options.drop_none(**tuning))

@@ -19,7 +19,8 @@ from cli import options
               help="biasbn: biases and BN parameters do not move [default: biasbn].")
 @click.option("--dir-type", type=click.Choice(["weights", "states"]), default=None,
               help="states also moves BN running statistics [default: weights].")
-@click.option("--seed", type=int, default=None, help="Seed of the random directions [default: 0].")
+@click.option("--seed", type=int, default=None,
+              help="Seed of the random directions [default: 0; with --resume, the file's].")
 @click.option("--directions", "directions_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Reuse the directions of an earlier surface or direction file.")
 @options.data_opts
@@ -36,7 +37,9 @@ from cli import options
 @click.option("--bn-samples", type=click.IntRange(min=1), default=512, show_default=True,
               help="Training samples for --bn recompute.")
 @options.device_opt
-@click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
+@click.option("--resume", is_flag=True,
+              help="Continue an interrupted run of OUTPUT: only with the same checkpoint, data, "
+                   "directions, loss, precision and BN mode (any difference is refused).")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @options.errors_as_click
 def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis,  # noqa: ANN001
@@ -50,9 +53,17 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
       landscape surface runs/r56/final.pt -o r56.h5 --x -1:1:51 --y -1:1:51 --samples 5000
     """
     from landscape import Grid, compute_surface, load_directions
+    from landscape.surface import check_grid_memory
     from models.checkpoint import load_checkpoint
 
+    if directions_file:
+        drawn = [f"--{name}" for name in ("seed", "norm", "ignore") if tuning.get(name) is not None]
+        if drawn:
+            raise click.UsageError(f"{' and '.join(drawn)} shape random directions, but the "
+                                   f"directions come from {directions_file}: leave "
+                                   f"{' and '.join(drawn)} out")
     grid = Grid(x_axis, y_axis)
+    check_grid_memory(grid)
     model, meta = load_checkpoint(checkpoint, model_name)
     directions = load_directions(directions_file) if directions_file else None
     data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed)
@@ -62,7 +73,7 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
                                        data_seed)
     result = compute_surface(
         model, data, grid, directions=directions, path=output, split=split, device=device,
-        bn=bn, bn_data=bn_data,  # type: ignore[arg-type]
+        bn=bn, bn_data=bn_data, data_info=data_meta,  # type: ignore[arg-type]
         meta={**options.checkpoint_meta(meta), **data_meta,
               "directions_from": directions_file}, **options.drop_none(**tuning))
     if not options.main_process():
