@@ -75,9 +75,13 @@ def _open(path: str | os.PathLike[str], mode: str) -> Any:
     except FileNotFoundError:
         raise FileNotFoundError(f"no such surface file: {path}") from None
     except OSError as err:
+        if mode == "r" and Path(path).is_file() and Path(path).stat().st_size == 0:
+            raise ValueError(f"cannot open {path} as an HDF5 surface file: it is empty (0 "
+                             f"bytes); recompute it (rerun the command that wrote it with "
+                             f"--overwrite)") from None
         raise ValueError(f"cannot open {path} as an HDF5 surface file: it is not HDF5, or it is "
-                         f"truncated or damaged ({err}). Recompute it, or remove it and rerun "
-                         f"with --resume to keep nothing of it.") from None
+                         f"truncated or damaged ({err}); recompute it (rerun the command that "
+                         f"wrote it with --overwrite)") from None
 
 
 @contextlib.contextmanager
@@ -417,7 +421,7 @@ def _read_surface(f: Any, path: Any) -> Surface:
         if "done" not in f:
             raise ValueError(f"{path} has no 'done' dataset, so computed and missing points "
                              f"cannot be told apart; the file is damaged or incomplete: "
-                             f"recompute it (or rerun with --resume to fill it again)")
+                             f"recompute it")
         if _dataset(f, "done", path).shape != file_shape:
             raise ValueError(f"{path}: 'done' has shape {f['done'].shape}, not {file_shape} "
                              f"like '{split}_loss'; the file is damaged: recompute it")
@@ -634,8 +638,9 @@ def export_vtk(surface: Surface, path: str | os.PathLike[str], *, quantity: str 
              f"loss-landscape-toolkit surface, z = {scale}{name}", "ASCII", "DATASET POLYDATA",
              f"POINTS {len(points)} double"]
     lines += [_fmt(p) for p in points]
-    lines.append(f"POLYGONS {len(quads)} {5 * len(quads)}")
-    lines += [f"4 {a} {b} {c} {d}" for a, b, c, d in quads]
+    if len(quads):  # VTK's reader refuses an empty POLYGONS section
+        lines.append(f"POLYGONS {len(quads)} {5 * len(quads)}")
+        lines += [f"4 {a} {b} {c} {d}" for a, b, c, d in quads]
     lines += [f"POINT_DATA {len(points)}", f"SCALARS {name} double 1", "LOOKUP_TABLE default"]
     lines += [f"{v:.17g}" for v in values]
     Path(path).write_text("\n".join(lines) + "\n")

@@ -373,7 +373,7 @@ def test_malformed_files_each_give_one_clear_error(tmp_path):
     cases[path] = "attribute 'split' says 'test' but the file holds train_loss"
     path = tmp_path / "empty.h5"
     path.write_bytes(b"")
-    cases[path] = "not HDF5, or it is truncated"
+    cases[path] = "it is empty"
     for path, message in cases.items():
         with pytest.raises(ValueError, match=message) as err:
             load_surface(path)
