@@ -119,17 +119,19 @@ def _model_order(meta: dict[str, Any], model_name: str | None, dir_type: str
 @click.argument("surface_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The direction file to write (HDF5; replaced if it exists).")
-@options.model_opt
+@click.option("--model", "model_name", default=None,
+              help="The architecture the surface was computed with, where the file does not "
+                   "name it, e.g. resnet56 (see `landscape models`).")
 @options.errors_as_click
 def export_directions(surface_file: str, output: str, model_name: str | None) -> None:
     """Write the directions of SURFACE_FILE as a 2018 reference direction file.
 
     Groups xdirection and ydirection hold the tensors as datasets '0', '1', ... in the model's
-    parameters() order (state_dict() order for --dir-type states, where the integer buffers
-    no direction moves are zeros), so the reference's --dir_file reuses them; `landscape
-    surface --directions` reads the file back. Weight directions are ordered by the order
-    recorded in the file; states, and files that record none, rebuild the model named in the
-    file (or by --model) to learn it.
+    parameters() order (state_dict() order for a surface of dir type states, where the integer
+    buffers that no direction moves are zeros), so that the reference code reuses them as its
+    dir_file, and `landscape surface` reads them back with its directions option. Weight
+    directions follow the order recorded in the surface file; states, and files that record
+    none, rebuild the model named in the file (or given with the model option) to learn it.
 
     \b
     Example:
