@@ -26,7 +26,8 @@ from cli import options
 def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, output: str,
            model_name: str | None, x_axis, y_axis, dir_type: str,  # noqa: ANN001
            dataset: str, data_root: str | None, download: bool, split: str,
-           samples: int | None, data_seed: int, device: str | None, **tuning: object) -> None:
+           samples: int | None, data_seed: int, normalize: str | None, device: str | None,
+           **tuning: object) -> None:
     """Loss and accuracy at θ_A + α(θ_B − θ_A) for α on --x (beyond [0, 1] allowed).
 
     With a third checkpoint C, the plane θ_A + α(θ_B − θ_A) + β(θ_C − θ_A) on --x by --y
@@ -48,7 +49,8 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
         y_axis = Axis(-0.5, 1.5, x_axis.num)
     if not checkpoint_c and y_axis is not None:
         raise click.BadParameter("--y needs a third checkpoint (the plane through A, B, C)")
-    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed)
+    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed,
+                                        normalize)
     result = compute_surface(
         model, data, Grid(x_axis, y_axis), base=base, directions=directions,
         dir_type=dir_type, path=output, split=split, data_info=data_meta,  # type: ignore[arg-type]

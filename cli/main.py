@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "surface": "cli.surface_cmd:surface",
     "interp": "cli.interp_cmd:interp",
     "info": "cli.info_cmd:info",
+    "export": "cli.export_cmd:export",
+    "export-directions": "cli.export_cmd:export_directions",
     "demo": "cli.demo_cmd:demo",
 }
 

@@ -120,7 +120,8 @@ def grid_opts(x_default: str = "-1:1:21") -> Callable[[F], F]:
 
 
 def data_opts(func: F) -> F:
-    """The evaluation data: --dataset --data-root --download --split --samples --data-seed."""
+    """The evaluation data: --dataset --data-root --download --split --samples --data-seed
+    --normalize."""
     options = [
         click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100",
                                                      "imagefolder"]),
@@ -134,6 +135,11 @@ def data_opts(func: F) -> F:
                      help="Evaluate on a seeded subset of this many samples (default: all)."),
         click.option("--data-seed", type=int, default=0, show_default=True,
                      help="Seed of the evaluation subset."),
+        click.option("--normalize", type=click.Choice(["torchvision", "reference"]),
+                     default=None,
+                     help="CIFAR-10/100 pixel normalization: torchvision's constants "
+                          "(0.4914, ...), or the 2018 reference code's (125.3/255, ...; "
+                          "CIFAR-10) to reproduce its numbers [default: torchvision]."),
     ]
     for option in reversed(options):
         func = option(func)
@@ -141,13 +147,18 @@ def data_opts(func: F) -> F:
 
 
 def load_data(dataset: str, data_root: str | None, download: bool, split: str,
-              samples: int | None, data_seed: int) -> tuple[Any, dict[str, Any]]:
-    """The evaluation tensors and the provenance to record for them."""
+              samples: int | None, data_seed: int, normalize: str | None = None
+              ) -> tuple[Any, dict[str, Any]]:
+    """The evaluation tensors and the provenance to record for them (for CIFAR, which
+    normalization constants)."""
     from models.data import evaluation_tensors
 
     data = evaluation_tensors(dataset, split, samples=samples, seed=data_seed, root=data_root,
-                              download=download)
-    return data, {"dataset": dataset, "data_seed": data_seed, "samples": len(data[0])}
+                              download=download, normalize=normalize)  # type: ignore[arg-type]
+    meta = {"dataset": dataset, "data_seed": data_seed, "samples": len(data[0])}
+    if dataset in ("cifar10", "cifar100"):
+        meta["normalize"] = normalize or "torchvision"
+    return data, meta
 
 
 def checkpoint_meta(meta: dict[str, Any]) -> dict[str, Any]:

@@ -44,8 +44,8 @@ from cli import options
 @options.errors_as_click
 def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis,  # noqa: ANN001
             directions_file: str | None, dataset: str, data_root: str | None, download: bool,
-            split: str, samples: int | None, data_seed: int, device: str | None, bn: str,
-            bn_samples: int, **tuning: object) -> None:
+            split: str, samples: int | None, data_seed: int, normalize: str | None,
+            device: str | None, bn: str, bn_samples: int, **tuning: object) -> None:
     """Evaluate L(θ* + αδ + βη) around CHECKPOINT and write it to OUTPUT (HDF5).
 
     \b
@@ -66,11 +66,12 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     check_grid_memory(grid)
     model, meta = load_checkpoint(checkpoint, model_name)
     directions = load_directions(directions_file) if directions_file else None
-    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed)
+    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed,
+                                        normalize)
     bn_data = None
     if bn == "recompute":
         bn_data, _ = options.load_data(dataset, data_root, download, "train", bn_samples,
-                                       data_seed)
+                                       data_seed, normalize)
     result = compute_surface(
         model, data, grid, directions=directions, path=output, split=split, device=device,
         bn=bn, bn_data=bn_data, data_info=data_meta,  # type: ignore[arg-type]

@@ -27,6 +27,9 @@ __all__ = [
     "DATASETS",
     "EMBEDDED_CLASSES",
     "EMBEDDED_SIZES",
+    "NORMALIZATIONS",
+    "REFERENCE_CIFAR10_STATS",
+    "cifar_stats",
     "embedded_dataset",
     "evaluation_tensors",
     "load_dataset",
@@ -49,6 +52,11 @@ CIFAR_STATS = {
     "cifar10": ((0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)),
     "cifar100": ((0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)),
 }
+# The constants of the 2018 reference code (Li et al.), CIFAR-10 only: mean 125.3/255, ...
+REFERENCE_CIFAR10_STATS = (tuple(v / 255 for v in (125.3, 123.0, 113.9)),
+                           tuple(v / 255 for v in (63.0, 62.1, 66.7)))
+NORMALIZATIONS = ("torchvision", "reference")
+Normalization = Literal["torchvision", "reference"]
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _CIFAR_FILES = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
@@ -187,8 +195,26 @@ def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 
 
 # ---------------------------------------------------------------- CIFAR on disk
 
+def _latin1_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    """`_codecs.encode` as pickles of protocol 0-2 use it for bytes: (str, 'latin1') only."""
+    if not isinstance(text, str) or str(encoding).lower() not in ("latin1", "latin-1"):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode({type(text).__name__}, "
+                                     f"{encoding!r}) in a CIFAR batch file: only latin-1 bytes "
+                                     f"are expected there")
+    return text.encode("latin-1")
+
+
+def _empty_bytes(*args: Any) -> bytes:
+    """`bytes()` as protocol-2 pickles spell an empty bytes object; nothing else."""
+    if args:
+        raise pickle.UnpicklingError("refusing bytes(...) with arguments in a CIFAR batch file")
+    return b""
+
+
 class _ArrayUnpickler(pickle.Unpickler):
-    """Reads CIFAR batch files: builds numpy arrays and plain containers, nothing else."""
+    """Reads CIFAR batch files: numpy arrays, numbers, strings, bytes, lists and dicts, nothing
+    else. Files pickled by Python 3 with protocol 0-2 spell bytes as `_codecs.encode(text,
+    'latin1')` (and empty bytes as `bytes()`): both are allowed in exactly that form."""
 
     _ALLOWED = {
         ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
@@ -196,19 +222,33 @@ class _ArrayUnpickler(pickle.Unpickler):
         ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
         ("numpy", "ndarray"), ("numpy", "dtype"),
     }
+    _REPLACED = {
+        ("_codecs", "encode"): _latin1_encode,
+        ("__builtin__", "bytes"): _empty_bytes, ("builtins", "bytes"): _empty_bytes,
+    }
 
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in self._ALLOWED:
             return super().find_class(module, name)
-        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch file")
+        if (module, name) in self._REPLACED:
+            return self._REPLACED[module, name]
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch "
+                                     f"file: such files hold only arrays, numbers, strings, "
+                                     f"lists and dicts, and this one would call other code")
 
 
 def _read_batch(path: Path) -> dict[str, Any]:
     with open(path, "rb") as f:
         try:
-            return _ArrayUnpickler(f, encoding="latin1").load()
-        except (pickle.UnpicklingError, EOFError, ValueError) as err:
-            raise ValueError(f"{path} is not a CIFAR batch file: {err}") from err
+            entry = _ArrayUnpickler(f, encoding="latin1").load()
+        except (pickle.UnpicklingError, EOFError, ValueError, TypeError) as err:
+            raise ValueError(f"{path} is not a CIFAR batch file: {err}. Replace it with the "
+                             f"original (e.g. delete the folder and pass --download)") from err
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path} is not a CIFAR batch file: it holds a "
+                         f"{type(entry).__name__}, not a dict. Replace it with the original "
+                         f"(e.g. delete the folder and pass --download)")
+    return entry
 
 
 def _cifar_tensors(name: str, split: str, root: Path, download: bool
@@ -268,13 +308,40 @@ def _subset_indices(total: int, n: int | None, seed: int) -> Tensor | None:
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
 
 
+def cifar_stats(name: str, normalize: str = "torchvision"
+                ) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Channel mean and std that normalize a CIFAR data set's pixels (in [0, 1]).
+
+    Args:
+        name: "cifar10" or "cifar100".
+        normalize: "torchvision" (the training set's statistics, e.g. 0.4914 / 0.2470 for
+            CIFAR-10's red channel) or "reference" (the 2018 reference code's 125.3/255,
+            123.0/255, 113.9/255 and 63.0/255, 62.1/255, 66.7/255; CIFAR-10 only), to reproduce
+            its numbers.
+
+    Raises:
+        ValueError: an unknown name or normalization, or "reference" for CIFAR-100.
+    """
+    if name not in CIFAR_STATS:
+        raise ValueError(f"name must be one of {sorted(CIFAR_STATS)}, got {name!r}")
+    if normalize == "torchvision":
+        return CIFAR_STATS[name]
+    if normalize == "reference":
+        if name != "cifar10":
+            raise ValueError(f"the 2018 reference code normalizes CIFAR-10 only; it has no "
+                             f"constants for {name}: use normalize='torchvision' "
+                             f"(--normalize torchvision)")
+        return REFERENCE_CIFAR10_STATS
+    raise ValueError(f"normalize must be one of {list(NORMALIZATIONS)}, got {normalize!r}")
+
+
 def _cifar(name: str, split: str, root: Path, download: bool, augment: bool, n: int | None,
-           seed: int) -> Dataset:
+           seed: int, normalize: str) -> Dataset:
+    mean, std = (torch.tensor(s) for s in cifar_stats(name, normalize))
     images, labels, classes = _cifar_tensors(name, split, root, download)
     index = _subset_indices(len(labels), n, seed)
     if index is not None:
         images, labels = images[index], labels[index]
-    mean, std = (torch.tensor(s) for s in CIFAR_STATS[name])
     if augment:
         dataset: Dataset = _AugmentedImages(images, labels, mean, std)
     else:
@@ -314,7 +381,8 @@ def _image_folder(split: str, root: Path, augment: bool, n: int | None, seed: in
 
 def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str] | None = None,
                  download: bool = False, augment: bool = False, n: int | None = None,
-                 seed: int = 0, image_size: int = 32) -> Dataset:
+                 seed: int = 0, image_size: int = 32, normalize: Normalization | None = None
+                 ) -> Dataset:
     """A data set by name.
 
     Args:
@@ -329,6 +397,8 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
         n: number of items: the first `n` of a seeded permutation (embedded: of the stream).
         seed: picks the `n` items; for the embedded set, generates the images.
         image_size: ImageFolder only: images are resized and centre-cropped to this size.
+        normalize: CIFAR only: "torchvision" (default) or "reference" constants (see
+            `cifar_stats`); other data sets refuse a value.
 
     Returns:
         Without augmentation, CIFAR and embedded data come as a `TensorDataset` (images
@@ -336,12 +406,16 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
         carry a `classes` attribute.
 
     Raises:
-        ValueError: unknown name or split, bad `n`, or augmentation of the embedded set.
+        ValueError: unknown name or split, bad `n`, augmentation of the embedded set, or a
+            normalization the data set does not have.
         FileNotFoundError: CIFAR absent (the message names the folder and `--download`), or no
             image folder.
     """
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    if normalize is not None and name not in ("cifar10", "cifar100"):
+        raise ValueError(f"normalize (--normalize) chooses CIFAR's constants; the {name} data "
+                         f"set has its own, so leave it out")
     if name == "embedded":
         if augment:
             raise ValueError("the embedded data set has no augmentation: flips would change its "
@@ -349,7 +423,7 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
         return embedded_dataset(split, n, seed=seed)
     if name in ("cifar10", "cifar100"):
         return _cifar(name, split, Path(root if root is not None else "data"), download,
-                      augment, n, seed)
+                      augment, n, seed, normalize or "torchvision")
     if name == "imagefolder":
         if root is None:
             raise ValueError("the imagefolder data set needs root= (--data-root): a folder with "
@@ -360,18 +434,19 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
 
 def evaluation_tensors(name: str = "embedded", split: str = "train", *,
                        samples: int | None = None, seed: int = 0,
-                       root: str | os.PathLike[str] | None = None, download: bool = False
-                       ) -> tuple[Tensor, Tensor]:
+                       root: str | os.PathLike[str] | None = None, download: bool = False,
+                       normalize: Normalization | None = None) -> tuple[Tensor, Tensor]:
     """A seeded evaluation subset as two stacked CPU tensors, without augmentation.
 
     The items are exactly those of `load_dataset(name, split, n=samples, seed=seed)`, so with the
-    same seed they are a subset of a training set of `n >= samples` items.
+    same seed they are a subset of a training set of `n >= samples` items. `normalize` picks
+    CIFAR's constants (see `cifar_stats`).
 
     Returns:
         inputs float32 (N, 3, H, W) and targets int64 (N,).
     """
     dataset = load_dataset(name, split, root=root, download=download, augment=False,
-                           n=samples, seed=seed)
+                           n=samples, seed=seed, normalize=normalize)
     if isinstance(dataset, TensorDataset):
         inputs, targets = dataset.tensors[0], dataset.tensors[1]
     else:

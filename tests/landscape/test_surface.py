@@ -119,12 +119,12 @@ def test_two_gloo_ranks_write_the_single_process_file(tmp_path):
         f["done"][...] = done
         loss = f["train_loss"][()]
         loss[~done] = np.nan
-        loss.flat[1] = 123.0  # a done point: recomputing it would restore the true value
+        loss.flat[1] = 123.0  # a done point (file [j=0, i=1]): recomputing would restore it
         f["train_loss"][...] = loss
     result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     c = load_surface(sharded)
-    assert c.done.all() and c.loss.flat[1] == 123.0
+    assert c.done.all() and c.loss[1, 0] == 123.0
     want = a.loss.copy()
-    want.flat[1] = 123.0
+    want[1, 0] = 123.0
     np.testing.assert_allclose(c.loss, want, rtol=1e-12)

@@ -8,19 +8,25 @@ from pathlib import Path
 import numpy as np
 
 
-def write_fake_cifar(root: Path, name: str = "cifar10", per_file: int = 20, seed: int = 0) -> Path:
+def write_fake_cifar(root: Path, name: str = "cifar10", per_file: int = 20, seed: int = 0,
+                     protocol: int | None = None) -> Path:
     """CIFAR-10 (`cifar-10-batches-py/`) or CIFAR-100 (`cifar-100-python/`) in torchvision's
-    on-disk format: pickled dicts with a uint8 `data` array (N, 3072) and label lists."""
+    on-disk format: pickled dicts with a uint8 `data` array (N, 3072), label lists, and the
+    batch label and file names as bytes, as in the original files.
+
+    `protocol` is the pickle protocol (default: Python's); 2 is what many converters write
+    from Python 3, and spells bytes and arrays through `_codecs.encode`.
+    """
     rng = np.random.default_rng(seed)
 
     def dump(path: Path, entry: dict) -> None:
         with open(path, "wb") as f:
-            pickle.dump(entry, f)
+            pickle.dump(entry, f, protocol=protocol)
 
     def batch(n: int, labels_key: str, classes: int) -> dict:
         return {"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
                 labels_key: [int(c) for c in rng.integers(0, classes, n)],
-                "batch_label": "fake"}
+                "batch_label": b"fake", "filenames": [f"img_{i}.png".encode() for i in range(n)]}
 
     if name == "cifar10":
         folder = root / "cifar-10-batches-py"
