@@ -288,6 +288,22 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
              ) -> tuple[_Inputs, SurfaceSpec, Surface | None]:
     """Resolve the request into tensors on the device and a spec; check it against the file
     being resumed. Nothing is written here."""
+    # The file being resumed (read on rank 0, shared with the others, errors included).
+    found: tuple[Surface | None, list[Params] | None, str | None] = (None, None, None)
+    if rank == 0 and opts.resume and opts.path is not None and opts.path.exists():
+        try:
+            existing = store.load_surface(opts.path)
+            _check_same_grid(existing, grid, request.split, opts.path)
+            _recorded_spec(existing, opts.path)
+            found = (existing, store.load_directions(opts.path), None)
+        except ValueError as err:
+            found = (None, None, str(err))
+    if world > 1:
+        found = _broadcast(found)
+    existing, file_directions, error = found
+    if error is not None:
+        raise ValueError(error)
+
     dev = opts.device
     params = get_params(model, request.dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
@@ -299,21 +315,6 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
         bn_data = as_data(request.bn_data, dev)
         if isinstance(bn_data, tuple) and request.bn_samples is not None:
             bn_data = (bn_data[0][:request.bn_samples], bn_data[1][:request.bn_samples])
-
-    # The file being resumed (read on rank 0, shared with the others, errors included).
-    found: tuple[Surface | None, list[Params] | None, str | None] = (None, None, None)
-    if rank == 0 and opts.resume and opts.path is not None and opts.path.exists():
-        try:
-            existing = store.load_surface(opts.path)
-            _check_same_grid(existing, grid, request.split, opts.path)
-            found = (existing, store.load_directions(opts.path), None)
-        except ValueError as err:
-            found = (None, None, str(err))
-    if world > 1:
-        found = _broadcast(found)
-    existing, file_directions, error = found
-    if error is not None:
-        raise ValueError(error)
 
     drawn = existing is None and request.directions is None
     seed, norm, ignore = request.seed, request.norm, request.ignore
@@ -536,12 +537,7 @@ def _check_same_grid(existing: Surface, grid: Grid, split: str, path: Any) -> No
 def _check_same_spec(existing: Surface, spec: SurfaceSpec, request: _Request,
                      path: Any) -> SurfaceSpec:
     """The spec of this run resumed into `existing`, or a ValueError naming every difference."""
-    try:
-        recorded = SurfaceSpec.from_dict(existing.meta.get("spec"))  # type: ignore[arg-type]
-    except (ValueError, TypeError):
-        raise ValueError(f"cannot resume {path}: it records no fingerprint of what decided its "
-                         f"values (written by an older version, or damaged), so this run cannot "
-                         f"be checked against its points; start anew with --overwrite") from None
+    recorded = _recorded_spec(existing, path)
     if request.directions is None:  # the file's own directions go on: its recipe stands,
         spec = dataclasses.replace(   # unless this run names one of its parts
             spec, directions=recorded.directions,
@@ -556,6 +552,16 @@ def _check_same_spec(existing: Surface, spec: SurfaceSpec, request: _Request,
                          f"file holds ({listed}). Rerun with what the file was made with, or "
                          f"--overwrite to start anew")
     return spec
+
+
+def _recorded_spec(existing: Surface, path: Any) -> SurfaceSpec:
+    try:
+        return SurfaceSpec.from_dict(existing.meta.get("spec"))  # type: ignore[arg-type]
+    except (ValueError, TypeError):
+        raise ValueError(f"cannot resume {path}: it records no fingerprint of what decided its "
+                         f"values (written by another program or an older version, or damaged), "
+                         f"so this run cannot be checked against its points; start anew with "
+                         f"--overwrite") from None
 
 
 def _short(value: Any) -> str:

@@ -110,6 +110,18 @@ def test_a_file_without_a_spec_is_not_resumed(tmp_path, tiny_data):
         _resume(path, make_tiny(), tiny_data)
 
 
+def test_a_reference_file_is_not_resumed(tmp_path, tiny_data):
+    import shutil
+
+    from tests.paths import REFERENCE
+
+    path = tmp_path / "partial.h5"
+    shutil.copy(REFERENCE / "surf_partial_3x3.h5", path)
+    grid = Grid(Axis(-1, 1, 3), Axis(-1, 1, 3))
+    with pytest.raises(ValueError, match="no fingerprint.*another program"):
+        compute_surface(make_tiny(), tiny_data, grid, path=path, resume=True, progress=False)
+
+
 def test_given_directions_record_no_seed_norm_or_ignore(tmp_path, tiny_data):
     drawn = _first(tmp_path, data=tiny_data, seed=5)
     dirs = load_directions(drawn)
