@@ -254,21 +254,43 @@ def _fit_or_raise(model: nn.Module, state_dict: dict[str, Tensor], path: Path,
     # checkpoints from before torch 0.4.1 have no BN counters; keep the model's own
     state_dict = {**state_dict, **{k: own[k] for k in missing if k.endswith("num_batches_tracked")}}
     missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
+    unexpected = [k if k.isprintable() else repr(k) for k in state_dict if k not in own]
     shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
     if missing or unexpected or shapes:
 
-        def listing(title: str, items: list[str]) -> str:
+        def listing(title: str, items: list[str]) -> list[str]:
             shown = items[:12] + ([f"... and {len(items) - 12} more"] if len(items) > 12 else [])
-            return f"\n  {title} ({len(items)}): " + ", ".join(shown) if items else ""
+            return [f"{title} ({len(items)}): " + ", ".join(shown)] if items else []
 
         label = arch or type(model).__name__
-        raise ValueError(f"checkpoint {str(path)!r} does not fit model {label!r}"
-                         + listing("missing keys", missing)
-                         + listing("unexpected keys", unexpected)
-                         + listing("shape mismatches", shapes))
+        raise ValueError(f"checkpoint {str(path)!r} does not fit model {label!r}: " + "; ".join(
+            listing("missing keys", missing) + listing("unexpected keys", unexpected)
+            + listing("shape mismatches", shapes))
+            + "; pass the architecture it was saved from with --model NAME (model= in Python)")
     return state_dict
+
+
+def _rebuild(path: Path, name: Any, kwargs: Any, state_dict: dict[str, Tensor], *,
+             allow_import: bool) -> nn.Module:
+    """The model a checkpoint's metadata records, refused unless the file may choose it.
+
+    The model is first built on the meta device (no memory, no initialisation) and checked
+    against the stored weights, so recorded sizes that do not fit them allocate nothing.
+    """
+    from . import rebuild_model
+
+    try:
+        with torch.device("meta"):
+            shell = rebuild_model(name, kwargs, allow_import=allow_import)
+    except ValueError as err:
+        raise ValueError(
+            f"checkpoint {str(path)!r} was refused: its metadata field {err}. A file may name "
+            f"only the zoo's models (`landscape models`, wrn<depth>-<k>, torchvision:<name>) "
+            f"with keyword arguments of their own types; if you trust the file, name the "
+            f"architecture yourself: --model NAME (model= in Python)") from None
+    _fit_or_raise(shell, _match_keys(state_dict, set(shell.state_dict())), path, name)
+    return rebuild_model(name, kwargs, allow_import=allow_import)
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None = None, *,
@@ -299,21 +321,21 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
     path = Path(path)
     state_dict, stored, fmt = _unpack(read_checkpoint(path, map_location=map_location), path)
     stored_arch = stored.get("arch") if fmt == "toolkit" else None
-    arch_kwargs = dict(stored.get("arch_kwargs") or {}) if stored_arch else {}
+    arch_kwargs = (stored.get("arch_kwargs") or {}) if stored_arch else {}
     if isinstance(model, nn.Module):
-        net, arch = model, _arch_of(model)[0] or stored_arch
-        if _arch_of(model)[0]:
-            arch_kwargs = _arch_of(model)[1]
-    elif isinstance(model, str):
-        if model != stored_arch:
-            arch_kwargs = {}
-        net, arch = create_model(model, **arch_kwargs), model
-    elif model is None:
+        net, (arch, arch_kwargs) = model, _arch_of(model)
+    elif isinstance(model, str) and model != stored_arch:
+        net, arch, arch_kwargs = create_model(model), model, {}
+    elif isinstance(model, str) or model is None:
         if not stored_arch:
             raise ValueError(f"checkpoint {str(path)!r} ({fmt}) records no architecture; pass a "
                              f"model name (--model NAME on the command line, e.g. --model "
                              f"resnet20; model='resnet20' in Python)")
-        net, arch = create_model(stored_arch, **arch_kwargs), stored_arch
+        # the file chose this architecture: only the zoo's own names, checked keywords; an
+        # import path only when the user typed the same name
+        net, arch = _rebuild(path, stored_arch, arch_kwargs, state_dict,
+                             allow_import=model is not None), stored_arch
+        arch_kwargs = net.arch["kwargs"]
     else:
         raise TypeError(f"model must be an nn.Module, a model name or None, "
                         f"got {type(model).__name__}")
