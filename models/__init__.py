@@ -36,7 +36,7 @@ from torch import nn
 
 from . import cifar, resnet
 
-__all__ = ["NOSKIP_SUFFIX", "create_model", "list_models", "rebuild_model",
+__all__ = ["NOSKIP_SUFFIX", "check_record", "create_model", "list_models", "rebuild_model",
            "register_model"]
 
 NOSKIP_SUFFIX = "-noskip"
@@ -346,17 +346,27 @@ def rebuild_model(name: Any, kwargs: Any, *, allow_import: bool = False) -> nn.M
         ValueError: a name or keyword argument the file may not choose; the message names the
             field ("arch" or "arch_kwargs[...]").
     """
+    builder, full_kwargs = _check_record(name, kwargs, allow_import=allow_import)
+    return _build(name, builder, full_kwargs, None)
+
+
+def check_record(name: Any, kwargs: Any) -> None:
+    """Raise ValueError unless a file may record this architecture (see `rebuild_model`);
+    nothing is imported or built."""
+    _check_record(name, kwargs, allow_import=False)
+
+
+def _check_record(name: Any, kwargs: Any, *, allow_import: bool
+                  ) -> tuple[Callable[..., nn.Module], dict[str, Any]]:
     if not isinstance(name, str) or not name:
         raise ValueError(f"arch = {_shown(name)} is not a model name")
     if not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
         raise ValueError(f"arch_kwargs = {_shown(kwargs)} is not a dict of keyword arguments")
     try:
-        builder, full_kwargs = _resolve(name, dict(kwargs), allow_import=allow_import,
-                                        check=True)
+        return _resolve(name, dict(kwargs), allow_import=allow_import, check=True)
     except ValueError as err:
         message = str(err)
         raise ValueError(message if message.startswith("arch") else f"arch: {message}") from None
-    return _build(name, builder, full_kwargs, None)
 
 
 def _build(name: str, builder: Callable[..., nn.Module], kwargs: dict[str, Any],

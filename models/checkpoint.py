@@ -191,8 +191,15 @@ def read_checkpoint(path: str | os.PathLike[str], *,
             f"with torch.load(weights_only=False) and save its state_dict with torch.save."
         ) from err
     except Exception as err:  # zip/pickle format errors come as many types
-        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: "
-                         f"{type(err).__name__}: {err}") from err
+        what = ("it is empty (0 bytes)" if path.stat().st_size == 0 else
+                f"torch.load failed with {type(err).__name__}: {_first_line(err)}")
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: {what}; pass a "
+                         f"file written by torch.save (e.g. a .pt of `landscape train`)") from err
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else "no message")[:200]
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -260,7 +267,7 @@ def _fit_or_raise(model: nn.Module, state_dict: dict[str, Tensor], path: Path,
     if missing or unexpected or shapes:
 
         def listing(title: str, items: list[str]) -> list[str]:
-            shown = items[:12] + ([f"... and {len(items) - 12} more"] if len(items) > 12 else [])
+            shown = items[:5] + ([f"... and {len(items) - 5} more"] if len(items) > 5 else [])
             return [f"{title} ({len(items)}): " + ", ".join(shown)] if items else []
 
         label = arch or type(model).__name__
@@ -284,13 +291,17 @@ def _rebuild(path: Path, name: Any, kwargs: Any, state_dict: dict[str, Tensor], 
         with torch.device("meta"):
             shell = rebuild_model(name, kwargs, allow_import=allow_import)
     except ValueError as err:
-        raise ValueError(
-            f"checkpoint {str(path)!r} was refused: its metadata field {err}. A file may name "
-            f"only the zoo's models (`landscape models`, wrn<depth>-<k>, torchvision:<name>) "
-            f"with keyword arguments of their own types; if you trust the file, name the "
-            f"architecture yourself: --model NAME (model= in Python)") from None
+        raise _refused(path, err, "name the architecture yourself: --model NAME (model= in "
+                                  "Python)") from None
     _fit_or_raise(shell, _match_keys(state_dict, set(shell.state_dict())), path, name)
     return rebuild_model(name, kwargs, allow_import=allow_import)
+
+
+def _refused(path: Path, err: ValueError, fix: str) -> ValueError:
+    return ValueError(
+        f"checkpoint {str(path)!r} was refused: its metadata field {err}. A file may name only "
+        f"the zoo's models (`landscape models`, wrn<depth>-<k>, torchvision:<name>) with "
+        f"keyword arguments of their own types; if you trust the file, {fix}")
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None = None, *,
@@ -300,9 +311,10 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
 
     Args:
         path: a checkpoint in any accepted format (see the module docstring).
-        model: None to rebuild the architecture recorded in the file, a name for
-            `models.create_model` (needed for files without metadata: bare state_dicts, the
-            reference code's `.t7`), or a model to load into.
+        model: None to rebuild the architecture recorded in the file (only the zoo's own
+            names; never an import path), a name for `models.create_model` (needed for files
+            without metadata: bare state_dicts, the reference code's `.t7`; an import path
+            given here is imported and run), or a model to load into.
         map_location: where the tensors go, and the model too when it is a device.
 
     Returns:
@@ -312,11 +324,14 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a refused (code-running) pickle, an unreadable file, no model name where the
-            file has no metadata, a weights hash that does not match the recorded one, or a
-            state_dict that does not fit the model (missing/unexpected keys, shape mismatches).
+        ValueError: a refused (code-running) pickle, an unreadable file, metadata that names an
+            architecture a file may not choose (an import path, keyword arguments that do not
+            fit the builder: see `models.rebuild_model`; refused even when `model` is a
+            different name), no model name where the file has no metadata, a weights hash
+            that does not match the recorded one, or a state_dict that does not fit the model
+            (missing/unexpected keys, shape mismatches).
     """
-    from . import create_model
+    from . import check_record, create_model
 
     path = Path(path)
     state_dict, stored, fmt = _unpack(read_checkpoint(path, map_location=map_location), path)
@@ -325,6 +340,12 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
     if isinstance(model, nn.Module):
         net, (arch, arch_kwargs) = model, _arch_of(model)
     elif isinstance(model, str) and model != stored_arch:
+        if stored_arch:  # the file's record is not used, but one that tries to run code is
+            try:        # not trusted for its weights either
+                check_record(stored_arch, arch_kwargs)
+            except ValueError as err:
+                raise _refused(path, err, "load it in Python into a model you built: "
+                                          "load_checkpoint(path, model)") from None
         net, arch, arch_kwargs = create_model(model), model, {}
     elif isinstance(model, str) or model is None:
         if not stored_arch:

@@ -245,3 +245,20 @@ def test_file_arch_is_not_echoed_when_loading_into_a_given_model(tmp_path: Path)
     del plain.arch
     _, meta = load_checkpoint(tmp_path / "a.pt", plain)
     assert meta["arch"] is None  # the file's claim is not passed on as if a user had typed it
+
+
+def test_a_record_that_would_run_code_is_refused_even_under_another_name(tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    net = create_model("resnet20", width=0.125)
+    save_checkpoint("evil.pt", net, meta={"arch": "os:system",
+                                          "arch_kwargs": {"command": "touch pwned"}})
+    with pytest.raises(ValueError, match=r"^checkpoint 'evil.pt' was refused: its metadata "
+                                         r"field arch: the model 'os:system' is an import path.*"
+                                         r"load_checkpoint\(path, model\)$"):
+        load_checkpoint("evil.pt", "resnet20")
+    assert not (tmp_path / "pwned").exists()
+    # a plain record of another zoo model is only ignored: the user's name decides
+    save_checkpoint("other.pt", create_model("resnet20"), meta={"arch": "resnet56"})
+    loaded, meta = load_checkpoint("other.pt", "resnet20")
+    assert meta["arch"] == "resnet20" and loaded.linear.in_features == 64
