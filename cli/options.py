@@ -281,6 +281,11 @@ def check_samples(dataset: str, split: str, samples: int | None, option: str) ->
 _CLASSES = {"embedded": 10, "cifar10": 10, "cifar100": 100}
 
 
+def known_classes(dataset: str) -> int | None:
+    """The number of classes of `dataset`, where it is known without reading it."""
+    return _CLASSES.get(dataset)
+
+
 def check_classes(dataset: str, num_classes: int, option: str = "--num-classes") -> None:
     """Refuse, before any data is built, a head with fewer outputs than `dataset` has classes."""
     classes = _CLASSES.get(dataset)

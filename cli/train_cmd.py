@@ -12,7 +12,7 @@ from cli import options
 
 @click.command()
 @click.argument("model_name", metavar="MODEL")
-@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Folder for the checkpoints [default: runs/MODEL].")
 @click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100", "imagefolder"]),
               default="embedded", show_default=True, help="Training data.")
@@ -30,10 +30,13 @@ from cli import options
 @click.option("--augment/--no-augment", default=None,
               help="Random crop and flip [default: on for CIFAR and image folders].")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--lr", type=float, default=None, help="Initial learning rate [default: 0.1].")
-@click.option("--momentum", type=float, default=None, help="SGD momentum [default: 0.9].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Initial learning rate [default: 0.1].")
+@click.option("--momentum", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
+              help="SGD momentum [default: 0.9].")
 @click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum [default: off].")
-@click.option("--weight-decay", type=float, default=None, help="[default: 5e-4].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="[default: 5e-4].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 128].")
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None,
               help="Learning-rate schedule [default: cosine].")
@@ -76,18 +79,22 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
         options.check_classes(dataset, num_classes)
     options.check_samples(dataset, "train", samples, "--samples")
     options.check_samples(dataset, "test", test_samples, "--test-samples")
-    if resume:
-        model = _resumed(resume, model_name, epochs)
+    user_factory = ":" in model_name and not model_name.startswith("torchvision:")
+
+    def build(classes: int | None) -> Any:
+        return create_model(model_name, seed=seed, **options.drop_none(
+            width=width, num_classes=None if user_factory else num_classes or classes))
+
+    # the model before the data where its head size is known, so a bad name costs nothing
+    classes = options.known_classes(dataset)
+    model = (_resumed(resume, model_name, epochs) if resume else
+             build(classes) if classes or user_factory else None)
     augment = dataset != "embedded" if augment is None else augment
     data = {"root": data_root, "download": download, "seed": data_seed}
     train_set = load_dataset(dataset, "train", augment=augment, n=samples, **data)
     test_set = load_dataset(dataset, "test", n=test_samples, **data)
-    classes = len(train_set.classes)  # type: ignore[attr-defined]
-    if not resume:
-        user_factory = ":" in model_name and not model_name.startswith("torchvision:")
-        kwargs = options.drop_none(width=width,
-                                   num_classes=None if user_factory else num_classes or classes)
-        model = create_model(model_name, seed=seed, **kwargs)
+    if model is None:
+        model = build(len(train_set.classes))  # type: ignore[attr-defined]
     options.check_head(model, train_set, dataset)
     meta = {"dataset": dataset, "data": {**data, "n": samples, "test_n": test_samples,
                                          "augment": augment, "download": None}}
@@ -110,9 +117,9 @@ def _resumed(path: str, model_name: str, epochs: int) -> Any:
     stored = blob.get("meta") if isinstance(blob, dict) else None
     stored = stored if isinstance(stored, dict) else {}
     if stored.get("arch") != model_name:
-        raise ValueError(f"--resume {path!r} holds a checkpoint of {stored.get('arch')!r:.80}, "
-                         f"not of {model_name!r}; resume it with the MODEL it was trained as, "
-                         f"or start a new run without --resume")
+        raise ValueError(f"--resume {path!r} was refused: it holds a checkpoint of "
+                         f"{stored.get('arch')!r:.80}, not of {model_name!r}; resume it with the "
+                         f"MODEL it was trained as, or start a new run without --resume")
     epoch = stored.get("epoch")
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= epochs:
         raise ValueError(f"--resume {path!r} is at epoch {epoch} already; pass --epochs "

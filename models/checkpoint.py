@@ -175,6 +175,17 @@ def read_checkpoint(path: str | os.PathLike[str], *,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: it is empty "
+                         f"(0 bytes); pass a file written by torch.save (e.g. a .pt of "
+                         f"`landscape train`)")
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: it is neither the "
+                         f"zip archive torch.save writes nor a pickle (it starts with "
+                         f"{head!r}); pass a file written by torch.save (e.g. a .pt of "
+                         f"`landscape train`)")
     try:
         with warnings.catch_warnings():  # torch's note on foreign pickle protocols is noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -191,10 +202,9 @@ def read_checkpoint(path: str | os.PathLike[str], *,
             f"with torch.load(weights_only=False) and save its state_dict with torch.save."
         ) from err
     except Exception as err:  # zip/pickle format errors come as many types
-        what = ("it is empty (0 bytes)" if path.stat().st_size == 0 else
-                f"torch.load failed with {type(err).__name__}: {_first_line(err)}")
-        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: {what}; pass a "
-                         f"file written by torch.save (e.g. a .pt of `landscape train`)") from err
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: torch.load failed "
+                         f"with {type(err).__name__}: {_first_line(err)}; pass a file written "
+                         f"by torch.save (e.g. a .pt of `landscape train`)") from err
 
 
 def _first_line(err: BaseException) -> str:

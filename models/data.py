@@ -173,9 +173,12 @@ def _check_memory(nbytes: int, what: str) -> None:
     """Refuse, before anything is built, data that would not fit in the memory available."""
     available = _available_memory()
     if available is not None and nbytes > available:
-        raise ValueError(f"{what} would take about {nbytes / 2**30:.1f} GiB of memory, more than "
-                         f"the {available / 2**30:.1f} GiB available; use fewer samples "
-                         f"(--samples)")
+        raise ValueError(f"{what} would take about {_size(nbytes)} of memory, more than the "
+                         f"{_size(available)} available; use fewer samples (--samples)")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
 
 
 def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 0

@@ -132,11 +132,17 @@ def test_code_running_pickle_is_refused(tmp_path: Path) -> None:
 
 def test_unreadable_and_absent_files(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a plain-tensor checkpoint.*not a checkpoint at all"):
+    with pytest.raises(ValueError, match=r"not a readable torch checkpoint: it is neither the zip "
+                                         r"archive torch.save writes nor a pickle \(it starts "
+                                         r"with b'not '\); pass a file written by torch.save"):
         load_checkpoint(tmp_path / "junk.pt", "resnet20")
     (tmp_path / "empty.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+    with pytest.raises(ValueError, match=r"not a readable torch checkpoint: it is empty "
+                                         r"\(0 bytes\)"):
         load_checkpoint(tmp_path / "empty.pt", "resnet20")
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04xx")
+    with pytest.raises(ValueError, match="not a readable torch checkpoint: torch.load failed"):
+        load_checkpoint(tmp_path / "cut.pt", "resnet20")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt", "resnet20")
     torch.save({"weights": [1, 2]}, tmp_path / "odd.pt")

@@ -179,11 +179,11 @@ def test_more_than_the_memory_available_is_refused_with_the_figures(tmp_path: Pa
 
     monkeypatch.setattr(data, "_available_memory", lambda: 10 * 2**20)  # 10 MiB
     monkeypatch.setattr(data, "_generate_block", lambda gen: pytest.fail("generated"))
-    with pytest.raises(ValueError, match=r"2,000 embedded train images would take about 0.0 GiB "
-                                         r"of memory, more than the 0.0 GiB available; use fewer "
+    with pytest.raises(ValueError, match=r"2,000 embedded train images would take about 47 MiB "
+                                         r"of memory, more than the 10 MiB available; use fewer "
                                          r"samples \(--samples\)"):
         embedded_dataset("train", 2000)
-    with pytest.raises(ValueError, match=r"50,000 cifar10 train images would take about 0.7 GiB"):
+    with pytest.raises(ValueError, match=r"50,000 cifar10 train images would take about 732 MiB"):
         load_dataset("cifar10", root=tmp_path / "never-read")
     monkeypatch.setattr(data, "_available_memory", lambda: None)  # no /proc/meminfo: no limit
     write_fake_cifar(tmp_path, "cifar10", per_file=4)
