@@ -14,6 +14,7 @@ from cli.options import (
     drop_none,
     errors_as_click,
     output_dir_opt,
+    refuse_existing,
 )
 from cli.outputs import save_figure, write_text
 
@@ -56,6 +57,7 @@ def _depths(ctx: click.Context, param: click.Parameter, value: str) -> list[int]
               help="γ = 0 for each residual branch's last BN (library default: on; He et al.: "
                    "off).")
 @click.option("--save-checkpoints", is_flag=True, help="Keep each net's checkpoints in OUTPUT.")
+@click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run.")
 @device_opt
 @output_dir_opt
 @errors_as_click
@@ -63,12 +65,14 @@ def degradation(depths: list[int], width: float | None, epochs: int | None, samp
                 test_samples: int | None, dataset: str | None, root: str | None,
                 lr: float | None, batch_size: int | None, schedule: str | None,
                 weight_decay: float | None, seed: int, zero_init_residual: bool | None,
-                save_checkpoints: bool,
+                save_checkpoints: bool, overwrite: bool,
                 device: str | None, output: str) -> None:
     """Train plain-D and ResNet-D for each depth D on the same data (He et al. Fig. 1 and 6).
 
     Writes OUTPUT/degradation.json (the curves) and OUTPUT/degradation.png.
     """
+    refuse_existing(output, ("degradation.json", "degradation.png", "checkpoints/*/*.pt"),
+                    overwrite=overwrite)
     check_samples(dataset or "embedded", "train", samples, "--samples")
     check_samples(dataset or "embedded", "test", test_samples, "--test-samples")
     from models.degradation import degradation_figure, run_degradation

@@ -170,6 +170,20 @@ def prepare_output(path: str | os.PathLike[str], *, folder: bool = False,
         ctx.meta.setdefault(_NEW_FOLDERS, []).append(first_new.absolute())
 
 
+def refuse_existing(folder: str | os.PathLike[str], patterns: tuple[str, ...], *,
+                    overwrite: bool, fix: str = "pass --overwrite to replace them") -> None:
+    """Refuse to write into `folder` when it already holds files matching `patterns` (earlier
+    results that would be replaced or, worse, mixed with new ones), unless `overwrite`."""
+    if overwrite or not Path(folder).is_dir():
+        return
+    found = sorted({str(p.relative_to(folder)) for pattern in patterns
+                    for p in Path(folder).glob(pattern)})
+    if found:
+        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        raise FileExistsError(f"{folder} already holds {shown} from an earlier run; {fix}, or "
+                              f"choose another -o")
+
+
 def _remove_new_empty_folders() -> None:
     ctx = click.get_current_context(silent=True)
     for folder in ctx.meta.pop(_NEW_FOLDERS, []) if ctx is not None else []:

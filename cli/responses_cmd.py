@@ -17,6 +17,7 @@ from cli.options import (
     drop_none,
     errors_as_click,
     output_dir_opt,
+    refuse_existing,
 )
 from cli.outputs import save_figure, write_text
 
@@ -46,17 +47,19 @@ def _label(meta: dict[str, Any], path: str) -> str:
               help="std over all values (default) or per channel, averaged.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run.")
 @device_opt
 @output_dir_opt
 @errors_as_click
 def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
               samples: int, reduce: str | None, batch_size: int | None, seed: int,
-              device: str | None, output: str) -> None:
+              overwrite: bool, device: str | None, output: str) -> None:
     """Std of each 3x3 layer's response (after BN, before the addition) for every checkpoint,
     e.g. plain and residual nets of the same depth (He et al. 2015, Fig. 7).
 
     Writes OUTPUT/responses.json and OUTPUT/responses.png.
     """
+    refuse_existing(output, ("responses.json", "responses.png"), overwrite=overwrite)
     check_samples(dataset, split, samples, "--samples")
     import torch
     from tqdm.auto import tqdm

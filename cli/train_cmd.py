@@ -52,13 +52,15 @@ from cli import options
 @options.device_opt
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a checkpoint written by `landscape train`.")
+@click.option("--overwrite", is_flag=True,
+              help="Delete the checkpoints of an earlier run in OUTPUT and start again.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @options.errors_as_click
 def train(model_name: str, output: str | None, dataset: str, data_root: str | None,
           download: bool, samples: int | None, test_samples: int | None, data_seed: int,
           augment: bool | None, epochs: int, seed: int, width: float | None,
-          num_classes: int | None, device: str | None, resume: str | None, progress: bool,
-          **tuning: object) -> None:
+          num_classes: int | None, device: str | None, resume: str | None, overwrite: bool,
+          progress: bool, **tuning: object) -> None:
     """Train MODEL (see `landscape models`) and write epoch_XXX.pt and final.pt checkpoints.
 
     MODEL may be an import path package.module:factory: that module is imported and the
@@ -75,6 +77,13 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
 
     out = Path(output or Path("runs") / model_name)
     options.prepare_output(out, folder=True)
+    if not resume:  # a new run's epochs must not mix with an earlier run's
+        options.refuse_existing(out, ("epoch_*.pt", "final.pt"), overwrite=overwrite,
+                                fix="pass --resume CHECKPOINT to continue it, --overwrite to "
+                                    "start again (its checkpoints are deleted)")
+        if overwrite:
+            for old in [*out.glob("epoch_*.pt"), out / "final.pt"]:
+                old.unlink(missing_ok=True)
     if num_classes is not None:
         options.check_classes(dataset, num_classes)
     options.check_samples(dataset, "train", samples, "--samples")
@@ -116,6 +125,10 @@ def _resumed(path: str, model_name: str, epochs: int) -> Any:
     blob = read_checkpoint(path)
     stored = blob.get("meta") if isinstance(blob, dict) else None
     stored = stored if isinstance(stored, dict) else {}
+    if not stored.get("arch"):
+        raise ValueError(f"--resume {path!r} was refused: it records no model, so it was not "
+                         f"written by `landscape train`; resume only such checkpoints, or start "
+                         f"a new run without --resume")
     if stored.get("arch") != model_name:
         raise ValueError(f"--resume {path!r} was refused: it holds a checkpoint of "
                          f"{stored.get('arch')!r:.80}, not of {model_name!r}; resume it with the "

@@ -65,8 +65,8 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
                overwrite: bool,
                device: str | None, output: str) -> None:
-    """Training path through CHECKPOINTS (in order, the final one last; a folder stands for its
-    epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
+    """Training path through CHECKPOINTS (in order, the final one last, 4 or more; a folder
+    stands for its epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
 
     Writes OUTPUT/trajectory.h5 (the surface), trajectory.json (explained variance,
     coordinates), trajectory.png and, with --html, trajectory.html.
@@ -75,13 +75,13 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     prepare_output(out / "trajectory.h5", resume=resume, overwrite=overwrite)
     check_samples(dataset, split, samples, "--samples")
     files = _expand(checkpoints)
-    if len(files) < 3:
-        raise click.BadParameter(f"need at least 3 checkpoints for a PCA plane, got "
-                                 f"{len(files)}", param_hint="CHECKPOINTS")
+    if len(files) < 4:
+        raise click.BadParameter(f"need at least 4 checkpoints for a PCA plane (the final one "
+                                 f"and 3 before it), got {len(files)}", param_hint="CHECKPOINTS")
     from landscape.params import get_params
     from landscape.surface import resolve_device
     from landscape.trajectory import trajectory_figure, trajectory_surface, trajectory_view
-    from models.checkpoint import load_checkpoint
+    from models.checkpoint import load_checkpoint, state_dict_sha256
     from models.data import evaluation_tensors
 
     dev = resolve_device(device)
@@ -89,8 +89,17 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     for f in files:
         net, meta = load_checkpoint(f, model, map_location="cpu")
         path.append({k: t.clone() for k, t in get_params(net).items()})
+        if len(path) > 1 and _shapes(path[-1]) != _shapes(path[0]):
+            raise ValueError(f"{str(f)!r} is not the same network as {str(files[0])!r} (their "
+                             f"parameters differ in names or shapes); a training path is one "
+                             f"network's checkpoints")
         epoch = meta.get("epoch")
         labels.append(str(epoch) if isinstance(epoch, int) else _printable(f.stem))
+    distinct = len({state_dict_sha256(theta) for theta in path[:-1]})
+    if distinct < 3:
+        raise ValueError(f"the checkpoints before the final one hold only {distinct} distinct "
+                         f"set{'' if distinct == 1 else 's'} of weights; a PCA plane needs 3 or "
+                         f"more (the same file given twice, or epochs saved without training?)")
     out.mkdir(parents=True, exist_ok=True)
     net.to(dev)  # the final checkpoint's model: θ_n and its BN statistics
     data = evaluation_tensors(dataset, split, samples=samples, seed=seed)
@@ -114,6 +123,10 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                        tmp)
     click.echo(f"explained variance {100 * traj.explained[0]:.1f}% + "
                f"{100 * traj.explained[1]:.1f}%  -> {out / 'trajectory.png'}")
+
+
+def _shapes(params: dict) -> dict:
+    return {k: tuple(t.shape) for k, t in params.items()}
 
 
 def _printable(text: str) -> str:

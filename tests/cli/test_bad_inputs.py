@@ -127,7 +127,8 @@ LOADERS: dict[str, tuple[Callable[[Workspace, str], list[str]], bool]] = {
     "interp B": (lambda ws, evil: ["interp", ws.checkpoint(), evil, "-o", "out/i.h5",
                                    "--x", "0:1:3", "--samples", "8"], False),
     "trajectory": (lambda ws, evil: ["trajectory", ws.checkpoint("a.pt"), evil,
-                                     ws.checkpoint("c.pt", seed=2), "-o", "out/t",
+                                     ws.checkpoint("c.pt", seed=2),
+                                     ws.checkpoint("d.pt", seed=3), "-o", "out/t",
                                      "--samples", "8", "--num", "3"], False),
     "hessian": (lambda ws, evil: ["hessian", evil, "-o", "out/h", "--samples", "8"], False),
     "responses": (lambda ws, evil: ["responses", ws.checkpoint(), evil, "-o", "out/r",
@@ -307,9 +308,10 @@ def test_more_samples_than_the_data_set_holds(ws: Workspace, args: list[str],
 def test_more_samples_than_the_memory_available(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
                                                 command: str) -> None:
     monkeypatch.setattr(models.data, "_available_memory", lambda: 10 * 2**20)
-    ws.checkpoint()
+    for i, name in enumerate(("a.pt", "b.pt", "c.pt", "good.pt")):
+        ws.checkpoint(name, seed=i)
     args = {"surface": ["surface", "good.pt", "-o", "s.h5", *GRID, "--samples", "2000"],
-            "trajectory": ["trajectory", "good.pt", "good.pt", "good.pt", "-o", "t",
+            "trajectory": ["trajectory", "a.pt", "b.pt", "c.pt", "good.pt", "-o", "t",
                            "--samples", "2000"],
             "responses": ["responses", "good.pt", "-o", "r", "--samples", "2000", "--split",
                           "train"],
@@ -367,15 +369,19 @@ CARELESS = [  # (what, arguments, fragment, exit code)
      "image folder 'absent' does not exist", 1),
     ("misfit --model", ["surface", "good.pt", "--model", "resnet56", "-o", "s.h5", *GRID],
      "does not fit model 'resnet56': missing keys (180)", 1),
-    ("trajectory of two", ["trajectory", "good.pt", "good.pt", "-o", "t"],
-     "need at least 3 checkpoints for a PCA plane, got 2", 2),
+    ("trajectory of three", ["trajectory", "good.pt", "good.pt", "good.pt", "-o", "t"],
+     "need at least 4 checkpoints for a PCA plane (the final one and 3 before it), got 3", 2),
+    ("trajectory of one file four times", ["trajectory", *["good.pt"] * 4, "-o", "t"],
+     "hold only 1 distinct set of weights; a PCA plane needs 3 or more", 1),
+    ("trajectory of two networks", ["trajectory", "a.pt", "b.pt", "c.pt", "wide.pt", "-o",
+                                    "t"], "'wide.pt' is not the same network as 'a.pt'", 1),
     ("trajectory --num 1", ["trajectory", "good.pt", "good.pt", "good.pt", "-o", "t", "--num",
                             "1"], "1 is not in the range x>=2", 2),
     ("trajectory negative samples", ["trajectory", "good.pt", "good.pt", "good.pt", "-o", "t",
                                      "--samples", "-5"], "-5 is not in the range x>=1", 2),
     ("trajectory --margin -1", ["trajectory", "good.pt", "good.pt", "good.pt", "-o", "t",
                                 "--margin", "-1"], "not in the range x>=0", 2),
-    ("trajectory text checkpoint", ["trajectory", "good.pt", "notes.txt", "good.pt", "-o",
+    ("trajectory text checkpoint", ["trajectory", "a.pt", "notes.txt", "b.pt", "c.pt", "-o",
                                     "t"], "'notes.txt' is not a readable torch checkpoint", 1),
     ("responses --batch-size 0", ["responses", "good.pt", "-o", "r", "--batch-size", "0"],
      "0 is not in the range x>=1", 2),
@@ -397,6 +403,14 @@ CARELESS = [  # (what, arguments, fragment, exit code)
     ("train --resume a finished run", ["train", "resnet20", "-o", "t", "--epochs", "3",
                                        "--resume", "done.pt"],
      "is at epoch 3 already; pass --epochs 4 or more", 1),
+    ("train --resume a bare state_dict", ["train", "resnet20", "-o", "t", "--resume",
+                                          "bare.pt"], "it records no model", 1),
+    ("train over an earlier run", ["train", "resnet20", "-o", "run"],
+     "run already holds epoch_000.pt, final.pt from an earlier run; pass --resume", 1),
+    ("responses over earlier results", ["responses", "good.pt", "-o", "run"],
+     "run already holds responses.json from an earlier run; pass --overwrite", 1),
+    ("degradation over earlier results", ["degradation", "-o", "run"],
+     "run already holds degradation.png from an earlier run; pass --overwrite", 1),
     ("info of a text file", ["info", "notes.txt"], "cannot open notes.txt", 1),
 ]
 
@@ -406,10 +420,16 @@ CARELESS = [  # (what, arguments, fragment, exit code)
 def test_careless_input(ws: Workspace, what: str, args: list[str], fragment: str,
                         code: int) -> None:
     ws.checkpoint()
+    for i, name in enumerate(("a.pt", "b.pt", "c.pt")):
+        ws.checkpoint(name, seed=i + 1)
+    ws.checkpoint("wide.pt", width=0.25)
     ws.checkpoint("done.pt", meta={"epoch": 3})
+    torch.save(create_model("resnet20", width=0.125).state_dict(), ws.path / "bare.pt")
     ws.file("notes.txt", "not a checkpoint\n")
     ws.file("empty.pt")
     (ws.path / "folder").mkdir()
+    for name in ("epoch_000.pt", "final.pt", "responses.json", "degradation.png"):
+        ws.file(f"run/{name}", "earlier results")
     ws.refused(args, fragment, codes=(code,))
 
 
@@ -448,8 +468,9 @@ def test_error_lines_escape_what_a_file_put_in_them(ws: Workspace) -> None:
 FAILING = {  # command -> (arguments, the function that fails, where it is looked up)
     "train": (["train", "resnet20", "-o", "new/run", "--samples", "16", "--epochs", "1",
                "--no-progress"], "models.train", "train_model"),
-    "trajectory": (["trajectory", "a.pt", "b.pt", "c.pt", "-o", "new/traj", "--samples", "8",
-                    "--num", "3"], "landscape.trajectory", "trajectory_surface"),
+    "trajectory": (["trajectory", "a.pt", "b.pt", "c.pt", "d.pt", "-o", "new/traj",
+                    "--samples", "8", "--num", "3"], "landscape.trajectory",
+                   "trajectory_surface"),
     "responses": (["responses", "a.pt", "-o", "new/resp", "--samples", "8"],
                   "models.responses", "layer_responses"),
     "degradation": (["degradation", "-o", "new/deg", "--depths", "8", "--epochs", "1",
@@ -463,7 +484,7 @@ def test_a_failed_run_leaves_no_new_folder(ws: Workspace, monkeypatch: pytest.Mo
                                            command: str, interrupt: bool) -> None:
     import importlib
 
-    for i, name in enumerate(("a.pt", "b.pt", "c.pt")):
+    for i, name in enumerate(("a.pt", "b.pt", "c.pt", "d.pt")):
         ws.checkpoint(name, seed=i)
     args, module, attr = FAILING[command]
 
