@@ -156,6 +156,15 @@ def test_no_checkpoint_runs_code(ws: Workspace, command: str, variant: str) -> N
     assert "refused" in line
 
 
+def test_verbose_keeps_the_traceback_and_still_leaves_nothing(ws: Workspace) -> None:
+    ws.checkpoint("evil.pt", meta=HOSTILE["os:system"][0])
+    before = snapshot(ws.path)
+    result = ws.run(["-v", "hessian", "evil.pt", "-o", "out/h", "--samples", "8"])
+    assert isinstance(result.exception, ValueError), result.output  # raised, traceback and all
+    assert "is an import path" in str(result.exception)
+    assert snapshot(ws.path) == before and not (ws.path / "pwned").exists()
+
+
 def test_an_import_path_runs_only_when_the_user_types_it(ws: Workspace) -> None:
     name = "tests.models.test_registry:tiny_factory"
     ckpt = ws.checkpoint("mine.pt", model=name, num_classes=10)
