@@ -41,6 +41,7 @@ __all__ = ["NOSKIP_SUFFIX", "check_record", "create_model", "list_models", "rebu
 
 NOSKIP_SUFFIX = "-noskip"
 _WIDE = re.compile(r"^wrn(\d+)-(\d+(?:\.\d+)?)$")
+_DEEPEST_RECORDED = 2000  # He et al.'s deepest CIFAR ResNet has 1202 layers
 
 F = TypeVar("F", bound=Callable[..., nn.Module])
 
@@ -119,6 +120,9 @@ def _resolve(name: str, kwargs: dict[str, Any], *, allow_import: bool = True,
             _check_kwargs(name, _REGISTRY[base], kwargs)
         else:
             _check_kwargs(name, cifar.cifar_resnet, kwargs, supplied=("depth",))
+            if int(wide.group(1)) > _DEEPEST_RECORDED:  # building it alone would take minutes
+                raise ValueError(f"arch: {name!r} is deeper than the {_DEEPEST_RECORDED} layers "
+                                 f"a file may record")
     if noskip and kwargs.get("skip", False):
         raise ValueError(f"model {name!r} has no shortcuts; it cannot take skip=True")
     kwargs = {**kwargs, "skip": bool(kwargs.get("skip", True)) and not noskip}

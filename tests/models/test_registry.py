@@ -149,6 +149,7 @@ def test_rebuild_model_never_imports_a_recorded_path(tmp_path, monkeypatch) -> N
     ("torchvision:resnet18", {"progress": True}, r"takes no keyword 'progress'"),
     ("torchvision:resnet18", {"norm_layer": "x"}, r"norm_layer"),
     ("torchvision:os", {}, r"unknown torchvision classification model 'os'"),
+    ("wrn600002-1", {}, r"^arch: 'wrn600002-1' is deeper than the 2000 layers"),
     ("resnet20\x1b[2J", {}, r"unknown model 'resnet20\\x1b\[2J'"),
     (7, {}, r"^arch = 7 is not a model name"),
     ("resnet20", [("width", 1)], r"^arch_kwargs = .* is not a dict"),
