@@ -6,6 +6,7 @@ import click
 import numpy as np
 
 from cli import options
+from cli.options import printable
 
 
 @click.command()
@@ -18,8 +19,8 @@ def info(path: str) -> None:
     s = load_surface(path)
     grid = f"{len(s.x)}" if s.y is None else f"{len(s.x)} x {len(s.y)}"
     done = int(s.done.sum())
-    click.echo(f"{path}")
-    click.echo(f"  format      {s.meta.get('format', 'toolkit')}")
+    click.echo(printable(path))
+    click.echo(f"  format      {printable(s.meta.get('format', 'toolkit'))}")
     click.echo(f"  grid        {grid}  (x {s.x[0]:g}..{s.x[-1]:g}"
                + ("" if s.y is None else f", y {s.y[0]:g}..{s.y[-1]:g}") + ")")
     click.echo(f"  progress    {done} of {s.done.size} points ({100 * done / s.done.size:.0f}%)")
@@ -35,6 +36,6 @@ def info(path: str) -> None:
     if se is not None and finite.any():
         rel = se[finite] / np.abs(loss[finite])
         click.echo(f"  std. error  median relative {np.nanmedian(rel):.2%} of the loss")
-    for key in sorted(s.meta):
+    for key in sorted(s.meta, key=str):
         if key not in ("format",):
-            click.echo(f"  {key:<18} {s.meta[key]}")
+            click.echo(f"  {printable(key):<18} {printable(s.meta[key])}")

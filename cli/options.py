@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -18,17 +21,20 @@ def errors_as_click(func: F) -> F:
 
     The library raises ValueError, TypeError, FileNotFoundError, FileExistsError, OSError, ...
     with a message that names the problem and the fix; a user sees that message, not a
-    traceback. Under `landscape -v ...` the exception propagates, traceback and all.
+    traceback. Under `landscape -v ...` the exception propagates, traceback and all. On any
+    failure, the output folders the command created (see `prepare_output`) are removed again
+    when they hold no file.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (click.ClickException, click.exceptions.Exit, click.Abort):
-            raise
-        except Exception as err:  # noqa: BLE001 - every error becomes one line
-            if _verbosity() > 0:
+        except BaseException as err:
+            if not (isinstance(err, click.exceptions.Exit) and err.exit_code == 0):
+                _remove_new_empty_folders()
+            if (isinstance(err, (click.ClickException, click.exceptions.Exit, click.Abort))
+                    or not isinstance(err, Exception) or _verbosity() > 0):
                 raise
             raise click.ClickException(error_line(err)) from err
 
@@ -37,7 +43,12 @@ def errors_as_click(func: F) -> F:
 
 def error_line(err: BaseException) -> str:
     """The message a user sees for `err`: the library's own message for the errors it raises on
-    purpose, the exception's type and first line (and where to find more) for anything else."""
+    purpose, the exception's type and first line (and where to find more) for anything else;
+    always one line, with control characters escaped (`printable`)."""
+    return printable(_message(err), longest=4000)
+
+
+def _message(err: BaseException) -> str:
     if isinstance(err, (ValueError, TypeError, FileNotFoundError, FileExistsError,
                         FileBusyError)):
         return str(err)
@@ -46,6 +57,15 @@ def error_line(err: BaseException) -> str:
     first = str(err).strip().splitlines()[0] if str(err).strip() else ""
     return (f"{type(err).__name__}: {first} (rerun as `landscape -v ...` for the traceback)"
             if first else f"{type(err).__name__} (rerun as `landscape -v ...` for the traceback)")
+
+
+def printable(value: Any, longest: int = 2000) -> str:
+    """`value` as one line of text that is safe on a terminal: control and format characters
+    (ESC, CR, newline, backspace, bidi overrides, ...) are shown as escapes like `\\x1b`,
+    never sent, and text beyond `longest` characters is cut."""
+    text = str(value)
+    shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[:longest])
+    return shown + (f"... ({len(text):,} characters)" if len(text) > longest else "")
 
 
 def _verbosity() -> int:
@@ -58,10 +78,126 @@ def drop_none(**kwargs: Any) -> dict[str, Any]:
     return {k: v for k, v in kwargs.items() if v is not None}
 
 
+def available_devices() -> list[str]:
+    """The torch devices this machine can run on, e.g. ['cpu', 'cuda', 'cuda:0']."""
+    import torch
+
+    found = ["cpu"]
+    if torch.cuda.is_available():
+        found += ["cuda"] + [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        found.append("mps")
+    return found
+
+
+def check_device(text: str) -> None:
+    """Raise ValueError, naming the devices there are, unless `text` is a usable torch device."""
+    import torch
+
+    where = f"available here: {', '.join(available_devices())}"
+    try:
+        dev = torch.device(text)
+    except (RuntimeError, ValueError, TypeError):
+        raise ValueError(f"unknown device {text!r}; {where}") from None
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"{text!r}: CUDA is not available on this machine (no GPU visible "
+                             f"to torch, or a CPU-only torch); {where}")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"{text!r}: this machine has {count} CUDA device"
+                             f"{'' if count == 1 else 's'}; {where}")
+        return
+    if dev.type == "mps" and "mps" in available_devices():
+        return
+    raise ValueError(f"device {text!r} is not available; {where}")
+
+
+def _device_callback(ctx: click.Context, param: click.Parameter, value: str | None
+                     ) -> str | None:
+    if value is not None:
+        try:
+            check_device(value)
+        except ValueError as err:
+            raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+    return value
+
+
 device_opt = click.option(
-    "--device", default=None,
+    "--device", default=None, callback=_device_callback,
     help="torch device, e.g. cpu, cuda, cuda:1 (default: cuda if available).",
 )
+
+
+# ---------------------------------------------------------------- outputs
+
+_NEW_FOLDERS = "landscape.new_folders"
+
+
+def prepare_output(path: str | os.PathLike[str], *, folder: bool = False,
+                   resume: bool | None = None, overwrite: bool = False) -> None:
+    """Check before any work that `path` (a file, or with `folder=True` a folder) can be
+    written, and remember the folders on its way that do not exist yet: should the command
+    fail, `errors_as_click` removes those it created and left without a file.
+
+    Args:
+        path: the output.
+        folder: `path` is a folder (else a file).
+        resume, overwrite: for a file that can be resumed: unless one of them is set, an
+            existing `path` is refused (None: the command has no --resume, only --overwrite).
+
+    Raises:
+        ValueError: `path` cannot be written (the reason and what to do instead).
+        FileExistsError: `path` exists and neither --resume nor --overwrite was given.
+    """
+    from cli.outputs import check_writable
+
+    check_writable(path, folder=folder)
+    if not folder and Path(path).exists() and not (resume or overwrite):
+        raise FileExistsError(f"{path} exists; pass "
+                              + ("" if resume is None else "--resume to continue it or ")
+                              + "--overwrite to replace it")
+    first_new = None
+    for parent in ([Path(path)] if folder else []) + list(Path(path).parents):
+        if parent.exists():
+            break
+        first_new = parent
+    ctx = click.get_current_context(silent=True)
+    if first_new is not None and ctx is not None:
+        ctx.meta.setdefault(_NEW_FOLDERS, []).append(first_new.absolute())
+
+
+def refuse_existing(folder: str | os.PathLike[str], patterns: tuple[str, ...], *,
+                    overwrite: bool, fix: str = "pass --overwrite to replace them") -> None:
+    """Refuse to write into `folder` when it already holds files matching `patterns` (earlier
+    results that would be replaced or, worse, mixed with new ones), unless `overwrite`."""
+    if overwrite or not Path(folder).is_dir():
+        return
+    found = sorted({str(p.relative_to(folder)) for pattern in patterns
+                    for p in Path(folder).glob(pattern)})
+    if found:
+        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        raise FileExistsError(f"{folder} already holds {shown} from an earlier run; {fix}, or "
+                              f"choose another -o")
+
+
+def _remove_new_empty_folders() -> None:
+    ctx = click.get_current_context(silent=True)
+    for folder in ctx.meta.pop(_NEW_FOLDERS, []) if ctx is not None else []:
+        if folder.is_dir() and not any(p.is_file() or p.is_symlink()
+                                       for p in folder.rglob("*")):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _output_dir_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        prepare_output(value, folder=True)
+    except ValueError as err:
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
+    return value
 
 
 def main_process() -> bool:
@@ -87,8 +223,8 @@ def speed_opts(func: F) -> F:
 
 
 output_dir_opt = click.option(
-    "-o", "--output", "output", type=click.Path(file_okay=False), default=".", show_default=True,
-    help="Folder to write into (created if missing).",
+    "-o", "--output", "output", type=click.Path(), default=".", show_default=True,
+    callback=_output_dir_callback, help="Folder to write into (created if missing).",
 )
 
 
@@ -119,20 +255,25 @@ def grid_opts(x_default: str = "-1:1:21") -> Callable[[F], F]:
     return decorate
 
 
+# models.data.DATASETS, here without importing torch for `--help`
+DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder")
+
+SAMPLES_HELP = ("Evaluate on a seeded subset of this many samples [default: all; the embedded "
+                "set has at most 50,000 train and 10,000 test images, CIFAR as many].")
+
+
 def data_opts(func: F) -> F:
     """The evaluation data: --dataset --data-root --download --split --samples --data-seed
     --normalize."""
     options = [
-        click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100",
-                                                     "imagefolder"]),
-                     default="embedded", show_default=True, help="Evaluation data set."),
+        click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
+                     show_default=True, help="Evaluation data set."),
         click.option("--data-root", type=click.Path(file_okay=False), default=None,
                      help="Folder holding the data set (CIFAR or an ImageFolder)."),
         click.option("--download", is_flag=True, help="Download CIFAR if it is not there."),
         click.option("--split", type=click.Choice(["train", "test"]), default="train",
                      show_default=True, help="Which split the loss is measured on."),
-        click.option("--samples", type=click.IntRange(min=1), default=None,
-                     help="Evaluate on a seeded subset of this many samples (default: all)."),
+        click.option("--samples", type=click.IntRange(min=1), default=None, help=SAMPLES_HELP),
         click.option("--data-seed", type=int, default=0, show_default=True,
                      help="Seed of the evaluation subset."),
         click.option("--normalize", type=click.Choice(["torchvision", "reference"]),
@@ -146,6 +287,60 @@ def data_opts(func: F) -> F:
     return func
 
 
+def check_samples(dataset: str, split: str, samples: int | None, option: str) -> None:
+    """Refuse, before any data is built, more samples than `dataset`'s `split` can give."""
+    from models.data import max_samples
+
+    most = max_samples(dataset, split)
+    if samples is not None and most is not None and samples > most:
+        raise click.BadParameter(
+            f"{samples:,} is more than the {most:,} {split} images of the {dataset} data set; "
+            f"pass {option} {most} or fewer", param_hint=f"'{option}'")
+
+
+_CLASSES = {"embedded": 10, "cifar10": 10, "cifar100": 100}
+
+
+def known_classes(dataset: str) -> int | None:
+    """The number of classes of `dataset`, where it is known without reading it."""
+    return _CLASSES.get(dataset)
+
+
+def check_classes(dataset: str, num_classes: int, option: str = "--num-classes") -> None:
+    """Refuse, before any data is built, a head with fewer outputs than `dataset` has classes."""
+    classes = _CLASSES.get(dataset)
+    if classes is not None and num_classes < classes:
+        raise click.BadParameter(
+            f"{num_classes} outputs cannot classify the {classes} classes of {dataset} (its "
+            f"labels go up to {classes - 1}); pass {option} {classes} or more, or leave it out",
+            param_hint=f"'{option}'")
+
+
+def check_head(model: Any, dataset: Any, name: str) -> None:
+    """Refuse a model whose head has fewer outputs than `dataset` has classes (labels up to
+    classes - 1 would index past it); one forward pass of one item, in eval mode."""
+    import torch
+
+    classes = len(getattr(dataset, "classes", ()))
+    if not classes or not len(dataset):
+        return
+    x = dataset[0][0]
+    param = next(iter(model.parameters()), None)
+    training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            out = model(x[None].to(param.device if param is not None else "cpu"))
+    finally:
+        model.train(training)
+    outputs = out.shape[-1] if out.ndim == 2 else None
+    if outputs is None or outputs < classes:
+        raise ValueError(f"the model gives {tuple(out.shape[1:])} outputs per image, but "
+                         f"{name} has {classes} classes (labels up to {classes - 1}); build it "
+                         f"with at least {classes} outputs (--num-classes {classes}, or "
+                         f"num_classes={classes} in your factory)")
+
+
 def load_data(dataset: str, data_root: str | None, download: bool, split: str,
               samples: int | None, data_seed: int, normalize: str | None = None
               ) -> tuple[Any, dict[str, Any]]:
@@ -153,6 +348,7 @@ def load_data(dataset: str, data_root: str | None, download: bool, split: str,
     normalization constants)."""
     from models.data import evaluation_tensors
 
+    check_samples(dataset, split, samples, "--samples")
     data = evaluation_tensors(dataset, split, samples=samples, seed=data_seed, root=data_root,
                               download=download, normalize=normalize)  # type: ignore[arg-type]
     meta = {"dataset": dataset, "data_seed": data_seed, "samples": len(data[0])}
@@ -169,6 +365,9 @@ def checkpoint_meta(meta: dict[str, Any]) -> dict[str, Any]:
             "trained_on": meta.get("dataset")}
 
 
-model_opt = click.option("--model", "model_name", default=None,
-                         help="Architecture name for a checkpoint without metadata, e.g. "
-                              "resnet56 (see `landscape models`).")
+MODEL_HELP = ("Architecture of the checkpoint, e.g. resnet56 (see `landscape models`); needed "
+              "when the file records none. An import path package.module:factory imports that "
+              "module and runs the factory: name only code you trust. A name recorded in a file "
+              "is never imported.")
+
+model_opt = click.option("--model", "model_name", default=None, help=MODEL_HELP)

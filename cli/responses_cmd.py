@@ -9,40 +9,58 @@ from typing import Any
 
 import click
 
-from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
+from cli.options import (
+    DATASETS,
+    MODEL_HELP,
+    check_samples,
+    device_opt,
+    drop_none,
+    errors_as_click,
+    output_dir_opt,
+    refuse_existing,
+)
+from cli.outputs import save_figure, write_text
 
 
 def _label(meta: dict[str, Any], path: str) -> str:
-    """'plain-20' / 'resnet-20' from the checkpoint's architecture, else the file name."""
+    """'plain-20' / 'resnet-20' from the checkpoint's architecture, else the file name (made
+    printable, `$` escaped: it is a legend entry, and `$..$` would be mathtext)."""
     match = re.match(r"(?:resnet|wrn)(\d+)", str(meta.get("arch") or ""))
     if match:
         return f"{'resnet' if meta.get('skip', True) else 'plain'}-{match.group(1)}"
-    return Path(path).stem
+    stem = "".join(c if c.isprintable() else "?" for c in Path(path).stem)
+    return stem.replace("$", r"\$")
 
 
 @click.command()
 @click.argument("checkpoints", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
-@click.option("--dataset", default="embedded", show_default=True)
+@click.option("--model", default=None, help=MODEL_HELP)
+@click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
+              show_default=True)
 @click.option("--split", type=click.Choice(["train", "test"]), default="test",
               show_default=True)
-@click.option("--samples", type=int, default=500, show_default=True)
+@click.option("--samples", type=click.IntRange(min=1), default=500, show_default=True,
+              help="Images the responses are measured on (the embedded set has at most 50,000 "
+                   "train and 10,000 test images, CIFAR as many).")
 @click.option("--reduce", type=click.Choice(["all", "channel"]), default=None,
               help="std over all values (default) or per channel, averaged.")
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run.")
 @device_opt
 @output_dir_opt
 @errors_as_click
 def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
               samples: int, reduce: str | None, batch_size: int | None, seed: int,
-              device: str | None, output: str) -> None:
+              overwrite: bool, device: str | None, output: str) -> None:
     """Std of each 3x3 layer's response (after BN, before the addition) for every checkpoint,
     e.g. plain and residual nets of the same depth (He et al. 2015, Fig. 7).
 
     Writes OUTPUT/responses.json and OUTPUT/responses.png.
     """
+    refuse_existing(output, ("responses.json", "responses.png"), overwrite=overwrite)
+    check_samples(dataset, split, samples, "--samples")
     import torch
     from tqdm.auto import tqdm
 
@@ -51,22 +69,25 @@ def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, spl
     from models.responses import layer_responses, responses_figure
 
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    nets = {}  # every checkpoint is loaded (and checked) before any data is built
+    for path in checkpoints:
+        net, meta = load_checkpoint(path, model, map_location=dev)
+        label = _label(meta, path)
+        while label in nets:
+            label += "'"
+        nets[label] = net
     x, _ = evaluation_tensors(dataset, split, samples=samples, seed=seed)
     x = x.to(dev)
     results: dict[str, dict[str, float]] = {}
-    for path in tqdm(checkpoints, desc="responses", unit="net"):
-        net, meta = load_checkpoint(path, model, map_location=dev)
-        label = _label(meta, path)
-        while label in results:
-            label += "'"
+    for label, net in tqdm(nets.items(), desc="responses", unit="net"):
         results[label] = layer_responses(net, x, **drop_none(reduce=reduce,
                                                              batch_size=batch_size))
-    (out / "responses.json").write_text(json.dumps(
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "responses.json", json.dumps(
         {"checkpoints": list(checkpoints), "dataset": dataset, "split": split,
          "samples": samples, "reduce": reduce or "all", "responses": results}, indent=2) + "\n")
-    responses_figure(results).savefig(out / "responses.png", dpi=120)
+    save_figure(responses_figure(results), out / "responses.png", dpi=120)
     for label, stds in results.items():
         values = list(stds.values())
         click.echo(f"{label:>12}: {len(values)} layers, mean std {sum(values) / len(values):.3f}")

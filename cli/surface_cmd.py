@@ -52,6 +52,11 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     Example:
       landscape surface runs/r56/final.pt -o r56.h5 --x -1:1:51 --y -1:1:51 --samples 5000
     """
+    options.prepare_output(output, resume=bool(tuning.get("resume")),
+                           overwrite=bool(tuning.get("overwrite")))
+    options.check_samples(dataset, split, samples, "--samples")
+    if bn == "recompute":
+        options.check_samples(dataset, "train", bn_samples, "--bn-samples")
     from landscape import Grid, compute_surface, load_directions
     from landscape.surface import check_grid_memory
     from models.checkpoint import load_checkpoint

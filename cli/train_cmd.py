@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -11,7 +12,7 @@ from cli import options
 
 @click.command()
 @click.argument("model_name", metavar="MODEL")
-@click.option("-o", "--output", type=click.Path(file_okay=False), default=None,
+@click.option("-o", "--output", type=click.Path(), default=None,
               help="Folder for the checkpoints [default: runs/MODEL].")
 @click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100", "imagefolder"]),
               default="embedded", show_default=True, help="Training data.")
@@ -19,18 +20,23 @@ from cli import options
               help="Folder holding the data set (CIFAR or an ImageFolder).")
 @click.option("--download", is_flag=True, help="Download CIFAR if it is not there.")
 @click.option("--samples", type=click.IntRange(min=1), default=None,
-              help="Train on this many samples [default: all; embedded: 5,000].")
+              help="Train on this many samples [default: all; embedded: 5,000, at most "
+                   "50,000].")
 @click.option("--test-samples", type=click.IntRange(min=1), default=None,
-              help="Evaluate each epoch on this many test samples [default: all].")
+              help="Evaluate each epoch on this many test samples [default: all; embedded: "
+                   "1,000, at most 10,000].")
 @click.option("--data-seed", type=int, default=0, show_default=True,
               help="Seed of the data subset (and of the embedded images).")
 @click.option("--augment/--no-augment", default=None,
               help="Random crop and flip [default: on for CIFAR and image folders].")
 @click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--lr", type=float, default=None, help="Initial learning rate [default: 0.1].")
-@click.option("--momentum", type=float, default=None, help="SGD momentum [default: 0.9].")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Initial learning rate [default: 0.1].")
+@click.option("--momentum", type=click.FloatRange(min=0, max=1, max_open=True), default=None,
+              help="SGD momentum [default: 0.9].")
 @click.option("--nesterov/--no-nesterov", default=None, help="Nesterov momentum [default: off].")
-@click.option("--weight-decay", type=float, default=None, help="[default: 5e-4].")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None,
+              help="[default: 5e-4].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 128].")
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None,
               help="Learning-rate schedule [default: cosine].")
@@ -38,21 +44,27 @@ from cli import options
               help="Seed of the initial weights and the shuffling.")
 @click.option("--save-every", type=click.IntRange(min=1), default=None,
               help="Write a checkpoint every this many epochs [default: 1].")
-@click.option("--width", type=float, default=None,
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=None,
               help="CIFAR nets: channel multiplier of 16/32/64 (e.g. 0.5 or 2).")
 @click.option("--num-classes", type=click.IntRange(min=1), default=None,
-              help="Outputs of the head [default: the data set's number of classes].")
+              help="Outputs of the head, at least the data set's number of classes "
+                   "[default: that number].")
 @options.device_opt
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a checkpoint written by `landscape train`.")
+@click.option("--overwrite", is_flag=True,
+              help="Delete the checkpoints of an earlier run in OUTPUT and start again.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @options.errors_as_click
 def train(model_name: str, output: str | None, dataset: str, data_root: str | None,
           download: bool, samples: int | None, test_samples: int | None, data_seed: int,
           augment: bool | None, epochs: int, seed: int, width: float | None,
-          num_classes: int | None, device: str | None, resume: str | None, progress: bool,
-          **tuning: object) -> None:
+          num_classes: int | None, device: str | None, resume: str | None, overwrite: bool,
+          progress: bool, **tuning: object) -> None:
     """Train MODEL (see `landscape models`) and write epoch_XXX.pt and final.pt checkpoints.
+
+    MODEL may be an import path package.module:factory: that module is imported and the
+    factory run, so name only code you trust.
 
     \b
     Example:
@@ -60,29 +72,70 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
       landscape train resnet56-noskip --dataset cifar10 --download --epochs 100
     """
     from models import create_model
-    from models.checkpoint import load_checkpoint
     from models.data import load_dataset
     from models.train import train_model
 
+    out = Path(output or Path("runs") / model_name)
+    options.prepare_output(out, folder=True)
+    if not resume:  # a new run's epochs must not mix with an earlier run's
+        options.refuse_existing(out, ("epoch_*.pt", "final.pt"), overwrite=overwrite,
+                                fix="pass --resume CHECKPOINT to continue it, --overwrite to "
+                                    "start again (its checkpoints are deleted)")
+        if overwrite:
+            for old in [*out.glob("epoch_*.pt"), out / "final.pt"]:
+                old.unlink(missing_ok=True)
+    if num_classes is not None:
+        options.check_classes(dataset, num_classes)
+    options.check_samples(dataset, "train", samples, "--samples")
+    options.check_samples(dataset, "test", test_samples, "--test-samples")
+    user_factory = ":" in model_name and not model_name.startswith("torchvision:")
+
+    def build(classes: int | None) -> Any:
+        return create_model(model_name, seed=seed, **options.drop_none(
+            width=width, num_classes=None if user_factory else num_classes or classes))
+
+    # the model before the data where its head size is known, so a bad name costs nothing
+    classes = options.known_classes(dataset)
+    model = (_resumed(resume, model_name, epochs) if resume else
+             build(classes) if classes or user_factory else None)
     augment = dataset != "embedded" if augment is None else augment
     data = {"root": data_root, "download": download, "seed": data_seed}
     train_set = load_dataset(dataset, "train", augment=augment, n=samples, **data)
     test_set = load_dataset(dataset, "test", n=test_samples, **data)
-    if resume:
-        model, _ = load_checkpoint(resume, model_name)
-    else:
-        classes = num_classes or len(train_set.classes)  # type: ignore[attr-defined]
-        user_factory = ":" in model_name and not model_name.startswith("torchvision:")
-        kwargs = options.drop_none(width=width, num_classes=None if user_factory else classes)
-        model = create_model(model_name, seed=seed, **kwargs)
-    out = Path(output or Path("runs") / model_name)
+    if model is None:
+        model = build(len(train_set.classes))  # type: ignore[attr-defined]
+    options.check_head(model, train_set, dataset)
     meta = {"dataset": dataset, "data": {**data, "n": samples, "test_n": test_samples,
                                          "augment": augment, "download": None}}
     history = train_model(model, train_set, test_set, epochs=epochs, seed=seed,
                           checkpoint_dir=out, device=device, progress=progress,
                           resume_from=resume, meta=meta, **options.drop_none(**tuning))
     saved = sorted(p.name for p in out.glob("epoch_*.pt"))
-    click.echo(f"checkpoints in {out}/: {', '.join(saved)}, final.pt")
+    click.echo(f"checkpoints in {out}/: {', '.join(saved + ['final.pt'])}")
     if history["epoch"]:
         click.echo(f"final: {out / 'final.pt'} (epoch {history['epoch'][-1]}, train acc "
                    f"{history['train_acc'][-1]:.1f}%, test acc {history['test_acc'][-1]:.1f}%)")
+
+
+def _resumed(path: str, model_name: str, epochs: int) -> Any:
+    """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's
+    and has epochs left to train."""
+    from models.checkpoint import load_checkpoint, read_checkpoint
+
+    blob = read_checkpoint(path)
+    stored = blob.get("meta") if isinstance(blob, dict) else None
+    stored = stored if isinstance(stored, dict) else {}
+    if not stored.get("arch"):
+        raise ValueError(f"--resume {path!r} was refused: it records no model, so it was not "
+                         f"written by `landscape train`; resume only such checkpoints, or start "
+                         f"a new run without --resume")
+    if stored.get("arch") != model_name:
+        raise ValueError(f"--resume {path!r} was refused: it holds a checkpoint of "
+                         f"{stored.get('arch')!r:.80}, not of {model_name!r}; resume it with the "
+                         f"MODEL it was trained as, or start a new run without --resume")
+    epoch = stored.get("epoch")
+    if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= epochs:
+        raise ValueError(f"--resume {path!r} is at epoch {epoch} already; pass --epochs "
+                         f"{epoch + 1} or more to train further")
+    model, _ = load_checkpoint(path, model_name)
+    return model

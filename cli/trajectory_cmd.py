@@ -8,7 +8,17 @@ from pathlib import Path
 
 import click
 
-from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
+from cli.options import (
+    DATASETS,
+    MODEL_HELP,
+    check_samples,
+    device_opt,
+    drop_none,
+    errors_as_click,
+    output_dir_opt,
+    prepare_output,
+)
+from cli.outputs import atomic_path, save_figure, write_text
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:
@@ -27,21 +37,26 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 
 @click.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
-@click.option("--dataset", default="embedded", show_default=True)
+@click.option("--model", default=None, help=MODEL_HELP)
+@click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
+              show_default=True)
 @click.option("--split", type=click.Choice(["train", "test"]), default="train",
               show_default=True)
-@click.option("--samples", type=int, default=1000, show_default=True)
-@click.option("--num", type=int, default=None, help="Grid points per axis (library default 21).")
-@click.option("--margin", type=float, default=None, help="Grid margin around the path.")
+@click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Evaluation samples (the embedded set has at most 50,000 train and 10,000 "
+                   "test images, CIFAR as many).")
+@click.option("--num", type=click.IntRange(min=2), default=None,
+              help="Grid points per axis (library default 21).")
+@click.option("--margin", type=click.FloatRange(min=0), default=None,
+              help="Grid margin around the path, as a fraction of its extent.")
 @click.option("--ignore", type=click.Choice(["biasbn", "none"]), default=None)
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True, help="Picks the samples.")
 @click.option("--log", is_flag=True, help="Logarithmic contour levels (losses spanning decades).")
 @click.option("--html/--no-html", default=True, show_default=True,
               help="Also write the interactive viewer.")
-@click.option("--resume", is_flag=True)
-@click.option("--overwrite", is_flag=True)
+@click.option("--resume", is_flag=True, help="Continue an interrupted OUTPUT/trajectory.h5.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing OUTPUT/trajectory.h5.")
 @device_opt
 @output_dir_opt
 @errors_as_click
@@ -50,29 +65,42 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
                overwrite: bool,
                device: str | None, output: str) -> None:
-    """Training path through CHECKPOINTS (in order, the final one last; a folder stands for its
-    epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
+    """Training path through CHECKPOINTS (in order, the final one last, 4 or more; a folder
+    stands for its epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
 
     Writes OUTPUT/trajectory.h5 (the surface), trajectory.json (explained variance,
     coordinates), trajectory.png and, with --html, trajectory.html.
     """
+    out = Path(output)
+    prepare_output(out / "trajectory.h5", resume=resume, overwrite=overwrite)
+    check_samples(dataset, split, samples, "--samples")
+    files = _expand(checkpoints)
+    if len(files) < 4:
+        raise click.BadParameter(f"need at least 4 checkpoints for a PCA plane (the final one "
+                                 f"and 3 before it), got {len(files)}", param_hint="CHECKPOINTS")
     from landscape.params import get_params
     from landscape.surface import resolve_device
     from landscape.trajectory import trajectory_figure, trajectory_surface, trajectory_view
-    from models.checkpoint import load_checkpoint
+    from models.checkpoint import load_checkpoint, state_dict_sha256
     from models.data import evaluation_tensors
 
-    files = _expand(checkpoints)
-    if len(files) < 3:
-        raise click.BadParameter(f"need at least 3 checkpoints for a PCA plane, got {len(files)}")
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     path, labels = [], []
     for f in files:
         net, meta = load_checkpoint(f, model, map_location="cpu")
         path.append({k: t.clone() for k, t in get_params(net).items()})
-        labels.append(meta.get("epoch") if meta.get("epoch") is not None else f.stem)
+        if len(path) > 1 and _shapes(path[-1]) != _shapes(path[0]):
+            raise ValueError(f"{str(f)!r} is not the same network as {str(files[0])!r} (their "
+                             f"parameters differ in names or shapes); a training path is one "
+                             f"network's checkpoints")
+        epoch = meta.get("epoch")
+        labels.append(str(epoch) if isinstance(epoch, int) else _printable(f.stem))
+    distinct = len({state_dict_sha256(theta) for theta in path[:-1]})
+    if distinct < 3:
+        raise ValueError(f"the checkpoints before the final one hold only {distinct} distinct "
+                         f"set{'' if distinct == 1 else 's'} of weights; a PCA plane needs 3 or "
+                         f"more (the same file given twice, or epochs saved without training?)")
+    out.mkdir(parents=True, exist_ok=True)
     net.to(dev)  # the final checkpoint's model: θ_n and its BN statistics
     data = evaluation_tensors(dataset, split, samples=samples, seed=seed)
     traj = trajectory_surface(
@@ -80,16 +108,26 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
         overwrite=overwrite,
         meta={"checkpoint": str(files[-1]), "dataset": dataset, "samples": samples},
         **drop_none(num=num, margin=margin, ignore=ignore, batch_size=batch_size))
-    summary = {"checkpoints": [str(f) for f in files], "labels": [str(v) for v in labels],
+    summary = {"checkpoints": [str(f) for f in files], "labels": labels,
                "explained_variance": traj.explained.tolist(), "coords": traj.coords.tolist(),
                "path_loss": traj.path_loss.tolist(), "surface": str(out / "trajectory.h5")}
-    (out / "trajectory.json").write_text(json.dumps(summary, indent=2) + "\n")
-    trajectory_figure(traj.surface, traj.coords, explained=traj.explained,
-                      labels=labels, log=log).savefig(out / "trajectory.png", dpi=120)
+    write_text(out / "trajectory.json", json.dumps(summary, indent=2) + "\n")
+    drawn = [label.replace("$", r"\$") for label in labels]  # `$..$` would be mathtext
+    save_figure(trajectory_figure(traj.surface, traj.coords, explained=traj.explained,
+                                  labels=drawn, log=log), out / "trajectory.png", dpi=120)
     if html:
         from landscape.viewer import write_html
 
-        write_html(trajectory_view(traj.surface, traj.coords, traj.path_loss, labels=labels),
-                   out / "trajectory.html")
+        with atomic_path(out / "trajectory.html") as tmp:
+            write_html(trajectory_view(traj.surface, traj.coords, traj.path_loss, labels=labels),
+                       tmp)
     click.echo(f"explained variance {100 * traj.explained[0]:.1f}% + "
                f"{100 * traj.explained[1]:.1f}%  -> {out / 'trajectory.png'}")
+
+
+def _shapes(params: dict) -> dict:
+    return {k: tuple(t.shape) for k, t in params.items()}
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else "?" for c in text)

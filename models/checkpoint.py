@@ -175,6 +175,17 @@ def read_checkpoint(path: str | os.PathLike[str], *,
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not head:
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: it is empty "
+                         f"(0 bytes); pass a file written by torch.save (e.g. a .pt of "
+                         f"`landscape train`)")
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: it is neither the "
+                         f"zip archive torch.save writes nor a pickle (it starts with "
+                         f"{head!r}); pass a file written by torch.save (e.g. a .pt of "
+                         f"`landscape train`)")
     try:
         with warnings.catch_warnings():  # torch's note on foreign pickle protocols is noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -191,8 +202,14 @@ def read_checkpoint(path: str | os.PathLike[str], *,
             f"with torch.load(weights_only=False) and save its state_dict with torch.save."
         ) from err
     except Exception as err:  # zip/pickle format errors come as many types
-        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: "
-                         f"{type(err).__name__}: {err}") from err
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: torch.load failed "
+                         f"with {type(err).__name__}: {_first_line(err)}; pass a file written "
+                         f"by torch.save (e.g. a .pt of `landscape train`)") from err
+
+
+def _first_line(err: BaseException) -> str:
+    lines = str(err).strip().splitlines()
+    return (lines[0] if lines else "no message")[:200]
 
 
 def _is_state_dict(obj: Any) -> bool:
@@ -254,21 +271,47 @@ def _fit_or_raise(model: nn.Module, state_dict: dict[str, Tensor], path: Path,
     # checkpoints from before torch 0.4.1 have no BN counters; keep the model's own
     state_dict = {**state_dict, **{k: own[k] for k in missing if k.endswith("num_batches_tracked")}}
     missing = [k for k in own if k not in state_dict]
-    unexpected = [k for k in state_dict if k not in own]
+    unexpected = [k if k.isprintable() else repr(k) for k in state_dict if k not in own]
     shapes = [f"{k}: checkpoint {tuple(state_dict[k].shape)} vs model {tuple(own[k].shape)}"
               for k in own if k in state_dict and state_dict[k].shape != own[k].shape]
     if missing or unexpected or shapes:
 
-        def listing(title: str, items: list[str]) -> str:
-            shown = items[:12] + ([f"... and {len(items) - 12} more"] if len(items) > 12 else [])
-            return f"\n  {title} ({len(items)}): " + ", ".join(shown) if items else ""
+        def listing(title: str, items: list[str]) -> list[str]:
+            shown = items[:5] + ([f"... and {len(items) - 5} more"] if len(items) > 5 else [])
+            return [f"{title} ({len(items)}): " + ", ".join(shown)] if items else []
 
         label = arch or type(model).__name__
-        raise ValueError(f"checkpoint {str(path)!r} does not fit model {label!r}"
-                         + listing("missing keys", missing)
-                         + listing("unexpected keys", unexpected)
-                         + listing("shape mismatches", shapes))
+        raise ValueError(f"checkpoint {str(path)!r} does not fit model {label!r}: " + "; ".join(
+            listing("missing keys", missing) + listing("unexpected keys", unexpected)
+            + listing("shape mismatches", shapes))
+            + "; pass the architecture it was saved from with --model NAME (model= in Python)")
     return state_dict
+
+
+def _rebuild(path: Path, name: Any, kwargs: Any, state_dict: dict[str, Tensor], *,
+             allow_import: bool) -> nn.Module:
+    """The model a checkpoint's metadata records, refused unless the file may choose it.
+
+    The model is first built on the meta device (no memory, no initialisation) and checked
+    against the stored weights, so recorded sizes that do not fit them allocate nothing.
+    """
+    from . import rebuild_model
+
+    try:
+        with torch.device("meta"):
+            shell = rebuild_model(name, kwargs, allow_import=allow_import)
+    except ValueError as err:
+        raise _refused(path, err, "name the architecture yourself: --model NAME (model= in "
+                                  "Python)") from None
+    _fit_or_raise(shell, _match_keys(state_dict, set(shell.state_dict())), path, name)
+    return rebuild_model(name, kwargs, allow_import=allow_import)
+
+
+def _refused(path: Path, err: ValueError, fix: str) -> ValueError:
+    return ValueError(
+        f"checkpoint {str(path)!r} was refused: its metadata field {err}. A file may name only "
+        f"the zoo's models (`landscape models`, wrn<depth>-<k>, torchvision:<name>) with "
+        f"keyword arguments of their own types; if you trust the file, {fix}")
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None = None, *,
@@ -278,9 +321,10 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
 
     Args:
         path: a checkpoint in any accepted format (see the module docstring).
-        model: None to rebuild the architecture recorded in the file, a name for
-            `models.create_model` (needed for files without metadata: bare state_dicts, the
-            reference code's `.t7`), or a model to load into.
+        model: None to rebuild the architecture recorded in the file (only the zoo's own
+            names; never an import path), a name for `models.create_model` (needed for files
+            without metadata: bare state_dicts, the reference code's `.t7`; an import path
+            given here is imported and run), or a model to load into.
         map_location: where the tensors go, and the model too when it is a device.
 
     Returns:
@@ -290,30 +334,39 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a refused (code-running) pickle, an unreadable file, no model name where the
-            file has no metadata, a weights hash that does not match the recorded one, or a
-            state_dict that does not fit the model (missing/unexpected keys, shape mismatches).
+        ValueError: a refused (code-running) pickle, an unreadable file, metadata that names an
+            architecture a file may not choose (an import path, keyword arguments that do not
+            fit the builder: see `models.rebuild_model`; refused even when `model` is a
+            different name), no model name where the file has no metadata, a weights hash
+            that does not match the recorded one, or a state_dict that does not fit the model
+            (missing/unexpected keys, shape mismatches).
     """
-    from . import create_model
+    from . import check_record, create_model
 
     path = Path(path)
     state_dict, stored, fmt = _unpack(read_checkpoint(path, map_location=map_location), path)
     stored_arch = stored.get("arch") if fmt == "toolkit" else None
-    arch_kwargs = dict(stored.get("arch_kwargs") or {}) if stored_arch else {}
+    arch_kwargs = (stored.get("arch_kwargs") or {}) if stored_arch else {}
     if isinstance(model, nn.Module):
-        net, arch = model, _arch_of(model)[0] or stored_arch
-        if _arch_of(model)[0]:
-            arch_kwargs = _arch_of(model)[1]
-    elif isinstance(model, str):
-        if model != stored_arch:
-            arch_kwargs = {}
-        net, arch = create_model(model, **arch_kwargs), model
-    elif model is None:
+        net, (arch, arch_kwargs) = model, _arch_of(model)
+    elif isinstance(model, str) and model != stored_arch:
+        if stored_arch:  # the file's record is not used, but one that tries to run code is
+            try:        # not trusted for its weights either
+                check_record(stored_arch, arch_kwargs)
+            except ValueError as err:
+                raise _refused(path, err, "load it in Python into a model you built: "
+                                          "load_checkpoint(path, model)") from None
+        net, arch, arch_kwargs = create_model(model), model, {}
+    elif isinstance(model, str) or model is None:
         if not stored_arch:
             raise ValueError(f"checkpoint {str(path)!r} ({fmt}) records no architecture; pass a "
                              f"model name (--model NAME on the command line, e.g. --model "
                              f"resnet20; model='resnet20' in Python)")
-        net, arch = create_model(stored_arch, **arch_kwargs), stored_arch
+        # the file chose this architecture: only the zoo's own names, checked keywords; an
+        # import path only when the user typed the same name
+        net, arch = _rebuild(path, stored_arch, arch_kwargs, state_dict,
+                             allow_import=model is not None), stored_arch
+        arch_kwargs = net.arch["kwargs"]
     else:
         raise TypeError(f"model must be an nn.Module, a model name or None, "
                         f"got {type(model).__name__}")

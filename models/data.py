@@ -26,6 +26,7 @@ __all__ = [
     "CIFAR_STATS",
     "DATASETS",
     "EMBEDDED_CLASSES",
+    "EMBEDDED_LIMITS",
     "EMBEDDED_SIZES",
     "NORMALIZATIONS",
     "REFERENCE_CIFAR10_STATS",
@@ -33,6 +34,7 @@ __all__ = [
     "embedded_dataset",
     "evaluation_tensors",
     "load_dataset",
+    "max_samples",
 ]
 
 DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder")
@@ -43,6 +45,8 @@ EMBEDDED_CLASSES = (
     "rings", "blob", "pinwheel", "texture",
 )
 EMBEDDED_SIZES = {"train": 5000, "test": 1000}
+EMBEDDED_LIMITS = {"train": 50_000, "test": 10_000}
+"""The most images the embedded set generates per split (CIFAR-10's sizes); more is refused."""
 _BLOCK = 500          # images generated per seeded block (the stream is a sequence of blocks)
 _SIZE = 32
 _SCALE = 1.0 / 0.57   # brings the generated pixels to about unit variance
@@ -57,6 +61,7 @@ REFERENCE_CIFAR10_STATS = (tuple(v / 255 for v in (125.3, 123.0, 113.9)),
                            tuple(v / 255 for v in (63.0, 62.1, 66.7)))
 NORMALIZATIONS = ("torchvision", "reference")
 Normalization = Literal["torchvision", "reference"]
+_CIFAR_SIZES = {"train": 50_000, "test": 10_000}  # images per split, CIFAR-10 and CIFAR-100
 _IMAGENET_STATS = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 _CIFAR_FILES = {
     "cifar10": ("cifar-10-batches-py", [f"data_batch_{i}" for i in range(1, 6)], ["test_batch"],
@@ -157,6 +162,33 @@ def _one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
+_IMAGE_BYTES = 3 * _SIZE * _SIZE * 4   # one float32 (3, 32, 32) image
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to new allocations (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _check_memory(nbytes: int, what: str) -> None:
+    """Refuse, before anything is built, data that would not fit in the memory available."""
+    available = _available_memory()
+    if available is not None and nbytes > available:
+        raise ValueError(f"{what} would take about {_size(nbytes)} of memory, more than the "
+                         f"{_size(available)} available; use fewer samples (--samples)")
+
+
+def _size(nbytes: int) -> str:
+    return f"{nbytes / 2**30:.1f} GiB" if nbytes >= 2**30 else f"{nbytes / 2**20:.0f} MiB"
+
+
 def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 0
                      ) -> TensorDataset:
     """The embedded data set: CIFAR-shaped synthetic images generated in code, no download.
@@ -171,18 +203,28 @@ def embedded_dataset(split: str = "train", n: int | None = None, *, seed: int = 
 
     Args:
         split: "train" or "test".
-        n: number of images; default 5,000 for train, 1,000 for test.
+        n: number of images; default 5,000 for train, 1,000 for test; at most
+            `EMBEDDED_LIMITS` (50,000 and 10,000).
         seed: which data set; the same seed always gives the same images.
 
     Returns:
         TensorDataset of images (n, 3, 32, 32) float32 and labels (n,) int64, with a `classes`
         attribute.
+
+    Raises:
+        ValueError: an unknown split, `n` out of range, or more than the memory available.
     """
     if split not in EMBEDDED_SIZES:
         raise ValueError(f"split must be one of {sorted(EMBEDDED_SIZES)}, got {split!r}")
     n = EMBEDDED_SIZES[split] if n is None else int(n)
     if n < 1:
         raise ValueError(f"n must be a positive number of images, got {n}")
+    if n > EMBEDDED_LIMITS[split]:
+        raise ValueError(f"the embedded data set has at most {EMBEDDED_LIMITS[split]:,} {split} "
+                         f"images, got a request for {n:,}; pass --samples "
+                         f"{EMBEDDED_LIMITS[split]} or fewer (n= in Python)")
+    # the blocks and their concatenation are in memory together
+    _check_memory(2 * n * _IMAGE_BYTES, f"{n:,} embedded {split} images")
     with _one_thread():
         blocks = [_generate_block(_block_generator(seed, split, b))
                   for b in range((n + _BLOCK - 1) // _BLOCK)]
@@ -304,7 +346,9 @@ def _subset_indices(total: int, n: int | None, seed: int) -> Tensor | None:
     if n is None:
         return None
     if not 1 <= n <= total:
-        raise ValueError(f"n must be between 1 and the data set size {total}, got {n}")
+        raise ValueError(f"asked for {n:,} samples, but the data set has {total:,}; pass "
+                         f"--samples {total} or fewer (n= in Python)" if n > total else
+                         f"n must be a positive number of samples, got {n}")
     return torch.randperm(total, generator=torch.Generator().manual_seed(seed))[:n]
 
 
@@ -406,8 +450,9 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
         carry a `classes` attribute.
 
     Raises:
-        ValueError: unknown name or split, bad `n`, augmentation of the embedded set, or a
-            normalization the data set does not have.
+        ValueError: unknown name or split, bad `n` (more than the data set holds: the message
+            gives its size), more images than the memory available, augmentation of the
+            embedded set, or a normalization the data set does not have.
         FileNotFoundError: CIFAR absent (the message names the folder and `--download`), or no
             image folder.
     """
@@ -422,6 +467,11 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
                              "oriented classes; use augment=False")
         return embedded_dataset(split, n, seed=seed)
     if name in ("cifar10", "cifar100"):
+        total = _CIFAR_SIZES[split]
+        if n is not None and n > total:
+            _subset_indices(total, n, seed)  # raises: more than the whole split
+        _check_memory(total * 3 * 32 * 32 + (n or total) * _IMAGE_BYTES,
+                      f"{n or total:,} {name} {split} images")
         return _cifar(name, split, Path(root if root is not None else "data"), download,
                       augment, n, seed, normalize or "torchvision")
     if name == "imagefolder":
@@ -430,6 +480,16 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
                              "one subfolder of images per class")
         return _image_folder(split, Path(root), augment, n, seed, image_size)
     raise ValueError(f"data set must be one of {', '.join(DATASETS)}, got {name!r}")
+
+
+def max_samples(name: str, split: str) -> int | None:
+    """The most items `name`'s `split` can give: the embedded set's bound (`EMBEDDED_LIMITS`),
+    a CIFAR split's size; None for an image folder (known once its files are listed)."""
+    if name == "embedded":
+        return EMBEDDED_LIMITS.get(split)
+    if name in ("cifar10", "cifar100"):
+        return _CIFAR_SIZES.get(split)
+    return None
 
 
 def evaluation_tensors(name: str = "embedded", split: str = "train", *,
@@ -444,13 +504,20 @@ def evaluation_tensors(name: str = "embedded", split: str = "train", *,
 
     Returns:
         inputs float32 (N, 3, H, W) and targets int64 (N,).
+
+    Raises:
+        ValueError: as `load_dataset`: more samples than the data set holds (the message gives
+            its size) or than the memory available (the message gives both figures).
     """
     dataset = load_dataset(name, split, root=root, download=download, augment=False,
                            n=samples, seed=seed, normalize=normalize)
     if isinstance(dataset, TensorDataset):
         inputs, targets = dataset.tensors[0], dataset.tensors[1]
     else:
-        items = [dataset[i] for i in range(len(dataset))]  # type: ignore[arg-type]
+        count = len(dataset)  # type: ignore[arg-type]
+        if count:  # the decoded items and their stack are in memory together
+            _check_memory(2 * count * dataset[0][0].numel() * 4, f"{count:,} {name} images")
+        items = [dataset[i] for i in range(count)]
         inputs = torch.stack([x for x, _ in items])
         targets = torch.as_tensor([int(y) for _, y in items])
     return inputs.float().cpu().contiguous(), targets.long().cpu().contiguous()

@@ -75,6 +75,25 @@ def test_trajectory_draws_the_path_on_its_pca_plane(tmp_path, path_ckpts):
     s = load_surface(out / "trajectory.h5")
     assert s.shape == (3, 3) and s.done.all()
     assert (out / "trajectory.png").stat().st_size > 0
+    assert sorted(p.name for p in out.iterdir()) == ["trajectory.h5", "trajectory.json",
+                                                     "trajectory.png"]  # no temporary left
+
+
+def test_trajectory_labels_a_path_by_file_name_when_epochs_are_missing(tmp_path, path_ckpts):
+    """Labels from file names stay as written: `$..$` is not read as (broken) mathtext."""
+    folder = tmp_path / "named"
+    folder.mkdir()
+    names = [f"e{i}$\\frac{{$" for i in range(4)]  # matplotlib's mathtext cannot parse this
+    for name, f in zip(names, sorted(path_ckpts.glob("epoch_*.pt")), strict=True):
+        blob = torch.load(f, weights_only=True)
+        blob["meta"]["epoch"] = None
+        torch.save(blob, folder / f"{name}.pt")
+    r = run("trajectory", *[folder / f"{n}.pt" for n in names], "-o", tmp_path / "t",
+            "--samples", "4", "--num", "3")
+    assert r.exit_code == 0, r.output
+    summary = json.loads((tmp_path / "t" / "trajectory.json").read_text())
+    assert summary["labels"] == names
+    assert (tmp_path / "t" / "trajectory.png").stat().st_size > 0
 
 
 def test_responses_compares_plain_and_residual(tmp_path):
@@ -90,6 +109,15 @@ def test_responses_compares_plain_and_residual(tmp_path):
     assert list(result["responses"]) == ["plain-20", "resnet-20"]
     assert all(len(v) == 19 for v in result["responses"].values())
     assert (out / "responses.png").stat().st_size > 0
+    # a second run neither mixes with nor silently replaces the first one's results
+    again = run("responses", paths[1], "-o", out, "--samples", "8")
+    assert again.exit_code == 1 and "pass --overwrite" in again.output
+    assert list(json.loads((out / "responses.json").read_text())["responses"]) == [
+        "plain-20", "resnet-20"]
+    again = run("responses", paths[1], "-o", out, "--samples", "8", "--overwrite")
+    assert again.exit_code == 0, again.output
+    assert list(json.loads((out / "responses.json").read_text())["responses"]) == ["resnet-20"]
+    assert sorted(p.name for p in out.iterdir()) == ["responses.json", "responses.png"]
 
 
 def test_degradation_trains_both_kinds_and_writes_curves(tmp_path):

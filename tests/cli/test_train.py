@@ -72,3 +72,18 @@ def test_train_errors_are_clean(tmp_path: Path) -> None:
                                       "--data-root", str(tmp_path / "none")])
     assert result.exit_code != 0
     assert "--download" in result.output and "cifar-10-batches-py" in result.output
+
+
+def test_a_new_run_never_mixes_with_an_earlier_one(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    assert run("train", "resnet20", "-o", out, "--epochs", "2", *TINY).exit_code == 0
+    result = CliRunner().invoke(cli, ["train", "resnet20", "-o", str(out), "--epochs", "1",
+                                      *TINY])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "already holds epoch_000.pt, epoch_001.pt, epoch_002.pt, final.pt" in result.output
+    assert load_checkpoint(out / "final.pt")[1]["epoch"] == 2  # untouched
+    result = run("train", "resnet20", "-o", out, "--epochs", "1", "--overwrite", *TINY)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["epoch_000.pt", "epoch_001.pt",
+                                                     "final.pt"]  # epoch_002 of the old run: gone
+    assert load_checkpoint(out / "final.pt")[1]["epoch"] == 1

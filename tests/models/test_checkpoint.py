@@ -132,11 +132,17 @@ def test_code_running_pickle_is_refused(tmp_path: Path) -> None:
 
 def test_unreadable_and_absent_files(tmp_path: Path) -> None:
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(ValueError, match="not a plain-tensor checkpoint.*not a checkpoint at all"):
+    with pytest.raises(ValueError, match=r"not a readable torch checkpoint: it is neither the zip "
+                                         r"archive torch.save writes nor a pickle \(it starts "
+                                         r"with b'not '\); pass a file written by torch.save"):
         load_checkpoint(tmp_path / "junk.pt", "resnet20")
     (tmp_path / "empty.pt").write_bytes(b"")
-    with pytest.raises(ValueError, match="not a readable torch checkpoint"):
+    with pytest.raises(ValueError, match=r"not a readable torch checkpoint: it is empty "
+                                         r"\(0 bytes\)"):
         load_checkpoint(tmp_path / "empty.pt", "resnet20")
+    (tmp_path / "cut.pt").write_bytes(b"PK\x03\x04xx")
+    with pytest.raises(ValueError, match="not a readable torch checkpoint: torch.load failed"):
+        load_checkpoint(tmp_path / "cut.pt", "resnet20")
     with pytest.raises(FileNotFoundError, match="does not exist"):
         load_checkpoint(tmp_path / "nothing.pt", "resnet20")
     torch.save({"weights": [1, 2]}, tmp_path / "odd.pt")
@@ -190,3 +196,75 @@ def test_map_location_and_optimizer_state(tmp_path: Path) -> None:
     assert blob["optimizer"]["param_groups"][0]["momentum"] == 0.9
     loaded, _ = load_checkpoint(tmp_path / "a.pt", map_location=torch.device("cpu"))
     assert next(loaded.parameters()).device.type == "cpu"
+
+
+@pytest.mark.parametrize(("arch", "kwargs", "field"), [
+    ("os:system", {"command": "touch pwned"}, "arch: the model 'os:system' is an import path"),
+    ("builtins:eval", {"source": "open('pwned', 'w')"}, "arch: the model 'builtins:eval'"),
+    ("resnet20", {"width": "touch pwned"}, "arch_kwargs['width'] = 'touch pwned'"),
+])
+def test_recorded_code_is_refused_and_never_runs(tmp_path: Path, monkeypatch, arch, kwargs,
+                                                 field) -> None:
+    monkeypatch.chdir(tmp_path)
+    save_checkpoint("evil.pt", create_model("resnet20", width=0.125),
+                    meta={"arch": arch, "arch_kwargs": kwargs})
+    with pytest.raises(ValueError) as err:
+        load_checkpoint("evil.pt")
+    assert str(err.value).startswith(f"checkpoint 'evil.pt' was refused: its metadata field "
+                                     f"{field}")
+    assert "--model NAME" in str(err.value) and "\n" not in str(err.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evil.pt"]
+
+
+def test_import_path_loads_only_when_the_user_names_it(tmp_path: Path) -> None:
+    name = "tests.models.test_registry:tiny_factory"
+    net = create_model(name, num_classes=2, seed=0)
+    save_checkpoint(tmp_path / "mine.pt", net)
+    with pytest.raises(ValueError, match="import path"):
+        load_checkpoint(tmp_path / "mine.pt")
+    loaded, meta = load_checkpoint(tmp_path / "mine.pt", name)
+    assert same_weights(net, loaded) and meta["arch_kwargs"] == {"num_classes": 2}
+    # a user-named path still gets the file's keywords checked
+    save_checkpoint(tmp_path / "odd.pt", net, meta={"arch_kwargs": {"num_classes": "2"}})
+    with pytest.raises(ValueError, match=r"arch_kwargs\['num_classes'\] = '2'"):
+        load_checkpoint(tmp_path / "odd.pt", name)
+
+
+def test_recorded_sizes_are_checked_before_anything_is_allocated(tmp_path: Path) -> None:
+    net = create_model("resnet20", width=0.125)
+    save_checkpoint(tmp_path / "big.pt", net,
+                    meta={"arch_kwargs": {"width": 0.125, "num_classes": 10**12}})
+    with pytest.raises(ValueError, match=r"does not fit model 'resnet20': shape mismatches "
+                                         r"\(2\): linear.weight: checkpoint \(10, 8\) vs model "
+                                         r"\(1000000000000, 8\)"):
+        load_checkpoint(tmp_path / "big.pt")
+
+
+def test_file_arch_is_not_echoed_when_loading_into_a_given_model(tmp_path: Path) -> None:
+    net = create_model("resnet20", width=0.125)
+    save_checkpoint(tmp_path / "a.pt", net, meta={"arch": "os:system", "arch_kwargs": {}})
+    target = torch.nn.Sequential()
+    target.add_module("inner", create_model("resnet20", width=0.125))
+    with pytest.raises(ValueError, match="does not fit model 'Sequential'"):
+        load_checkpoint(tmp_path / "a.pt", target)
+    plain = create_model("resnet20", width=0.125)
+    del plain.arch
+    _, meta = load_checkpoint(tmp_path / "a.pt", plain)
+    assert meta["arch"] is None  # the file's claim is not passed on as if a user had typed it
+
+
+def test_a_record_that_would_run_code_is_refused_even_under_another_name(tmp_path: Path,
+                                                                          monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    net = create_model("resnet20", width=0.125)
+    save_checkpoint("evil.pt", net, meta={"arch": "os:system",
+                                          "arch_kwargs": {"command": "touch pwned"}})
+    with pytest.raises(ValueError, match=r"^checkpoint 'evil.pt' was refused: its metadata "
+                                         r"field arch: the model 'os:system' is an import path.*"
+                                         r"load_checkpoint\(path, model\)$"):
+        load_checkpoint("evil.pt", "resnet20")
+    assert not (tmp_path / "pwned").exists()
+    # a plain record of another zoo model is only ignored: the user's name decides
+    save_checkpoint("other.pt", create_model("resnet20"), meta={"arch": "resnet56"})
+    loaded, meta = load_checkpoint("other.pt", "resnet20")
+    assert meta["arch"] == "resnet20" and loaded.linear.in_features == 64

@@ -90,7 +90,8 @@ def test_cifar_subsets_are_seeded_and_nested(tmp_path: Path) -> None:
     large = load_dataset("cifar10", root=tmp_path, n=40, seed=3).tensors[0]
     assert torch.equal(small, large[:10])
     assert not torch.equal(small, load_dataset("cifar10", root=tmp_path, n=10, seed=4).tensors[0])
-    with pytest.raises(ValueError, match="between 1 and"):
+    with pytest.raises(ValueError, match="asked for 101 samples, but the data set has 100; "
+                                         "pass --samples 100 or fewer"):
         load_dataset("cifar10", root=tmp_path, n=101)
 
 
@@ -157,3 +158,50 @@ def test_evaluation_tensors_cifar(tmp_path: Path) -> None:
     assert inputs.shape == (8, 3, 32, 32) and targets.dtype == torch.int64
     again = evaluation_tensors("cifar10", "test", samples=8, seed=1, root=tmp_path)
     assert torch.equal(inputs, again[0])
+
+
+def test_embedded_set_has_a_stated_bound_checked_before_generating(monkeypatch) -> None:
+    import models.data as data
+
+    calls = []
+    monkeypatch.setattr(data, "_generate_block", lambda gen: calls.append(gen))
+    for split, limit in (("train", 50_000), ("test", 10_000)):
+        assert data.EMBEDDED_LIMITS[split] == limit
+        with pytest.raises(ValueError, match=f"at most {limit:,} {split} images, got a request "
+                                             f"for 99,999,999; pass --samples {limit} or fewer"):
+            evaluation_tensors("embedded", split, samples=99_999_999)
+    assert calls == []  # refused before a single block was generated
+
+
+def test_more_than_the_memory_available_is_refused_with_the_figures(tmp_path: Path,
+                                                                     monkeypatch) -> None:
+    import models.data as data
+
+    monkeypatch.setattr(data, "_available_memory", lambda: 10 * 2**20)  # 10 MiB
+    monkeypatch.setattr(data, "_generate_block", lambda gen: pytest.fail("generated"))
+    with pytest.raises(ValueError, match=r"2,000 embedded train images would take about 47 MiB "
+                                         r"of memory, more than the 10 MiB available; use fewer "
+                                         r"samples \(--samples\)"):
+        embedded_dataset("train", 2000)
+    with pytest.raises(ValueError, match=r"50,000 cifar10 train images would take about 732 MiB"):
+        load_dataset("cifar10", root=tmp_path / "never-read")
+    monkeypatch.setattr(data, "_available_memory", lambda: None)  # no /proc/meminfo: no limit
+    write_fake_cifar(tmp_path, "cifar10", per_file=4)
+    assert len(load_dataset("cifar10", root=tmp_path)) == 20
+
+
+def test_available_memory_reads_meminfo() -> None:
+    import models.data as data
+
+    available = data._available_memory()
+    if Path("/proc/meminfo").exists():
+        assert available is not None and 2**20 < available < 2**50
+    else:
+        assert available is None
+
+
+def test_more_cifar_samples_than_a_split_holds_are_refused_before_reading(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="asked for 50,001 samples, but the data set has 50,000"):
+        load_dataset("cifar10", "train", root=tmp_path / "absent", n=50_001)
+    with pytest.raises(ValueError, match="asked for 10,001 samples, but the data set has 10,000"):
+        load_dataset("cifar100", "test", root=tmp_path / "absent", n=10_001)

@@ -100,3 +100,62 @@ def test_register_model_rejects_duplicates_and_bad_names() -> None:
     with pytest.raises(ValueError, match="':'"):
         register_model(lambda **kw: nn.Identity(), name="a:b")
     assert "mine-noskip" not in models.list_models()
+
+
+@pytest.mark.parametrize(("name", "kwargs"), [
+    ("resnet20", {"width": 0.25, "num_classes": 4}),
+    ("resnet56-noskip", {"width": 0.125}),
+    ("wrn20-2", {"zero_init_residual": False}),
+    ("resnet18", {"num_classes": 3}),
+    ("torchvision:resnet18", {"num_classes": 5, "replace_stride_with_dilation": [False] * 3}),
+])
+def test_rebuild_model_accepts_what_create_model_records(name: str, kwargs: dict) -> None:
+    net = create_model(name, **kwargs)
+    again = models.rebuild_model(net.arch["name"], net.arch["kwargs"])
+    assert again.arch == net.arch
+    assert [p.shape for p in again.parameters()] == [p.shape for p in net.parameters()]
+
+
+def test_rebuild_model_never_imports_a_recorded_path(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, kwargs in [("os:system", {"command": "touch pwned"}),
+                         ("builtins:eval", {"source": "open('pwned', 'w')"}),
+                         ("this:x", {})]:  # importing `this` prints the Zen of Python
+        with pytest.raises(ValueError, match=r"^arch: the model .* is an import path"):
+            models.rebuild_model(name, kwargs)
+    assert not (tmp_path / "pwned").exists()
+    import sys
+
+    assert "this" not in sys.modules
+    # the user names it: imported, and the recorded keywords still checked
+    net = models.rebuild_model("tests.models.test_registry:tiny_factory", {"num_classes": 2},
+                               allow_import=True)
+    assert net(torch.randn(1, 3, 32, 32)).shape == (1, 2)
+    with pytest.raises(ValueError, match=r"arch_kwargs\['hidden'\] = 'x'.*hidden: int"):
+        models.rebuild_model("tests.models.test_registry:tiny_factory", {"hidden": "x"},
+                             allow_import=True)
+
+
+@pytest.mark.parametrize(("name", "kwargs", "message"), [
+    ("resnet20", {"command": "touch pwned"}, r"takes no keyword 'command' \(it takes: norm"),
+    ("resnet20", {"width": "touch pwned"}, r"\['width'\] = 'touch pwned'.*width: float"),
+    ("resnet20", {"num_classes": "10"}, r"num_classes: int"),
+    ("resnet20", {"num_classes": 2.5}, r"num_classes: int"),
+    ("resnet20", {"skip": "yes"}, r"skip: bool"),
+    ("resnet20", {"norm_layer": "os.system"}, r"norm_layer: a Python object .* or None"),
+    ("resnet20-noskip", {"skip": True}, r"no shortcuts"),
+    ("wrn20-2", {"depth": 110}, r"takes no keyword 'depth'"),
+    ("torchvision:resnet18", {"weights": "DEFAULT"}, r"\['weights'\] = 'DEFAULT'.*downloaded"),
+    ("torchvision:resnet18", {"progress": True}, r"takes no keyword 'progress'"),
+    ("torchvision:resnet18", {"norm_layer": "x"}, r"norm_layer"),
+    ("torchvision:os", {}, r"unknown torchvision classification model 'os'"),
+    ("wrn600002-1", {}, r"^arch: 'wrn600002-1' is deeper than the 2000 layers"),
+    ("resnet20\x1b[2J", {}, r"unknown model 'resnet20\\x1b\[2J'"),
+    (7, {}, r"^arch = 7 is not a model name"),
+    ("resnet20", [("width", 1)], r"^arch_kwargs = .* is not a dict"),
+    ("resnet20", {1: 2}, r"^arch_kwargs = .* is not a dict"),
+])
+def test_rebuild_model_refuses_what_a_file_may_not_choose(name, kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message) as err:
+        models.rebuild_model(name, kwargs)
+    assert "\n" not in str(err.value) and "\x1b" not in str(err.value)
