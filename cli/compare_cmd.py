@@ -1,4 +1,4 @@
-"""`landscape compare`: two surfaces side by side, in pictures and in numbers."""
+"""`landscape compare`: two surfaces side by side, in pictures and in numbers, with a verdict."""
 
 from __future__ import annotations
 
@@ -8,8 +8,39 @@ from typing import Any
 import click
 
 from cli import options
+from cli.outputs import atomic_path, check_writable, output_folder, save_figure, write_text
 from cli.plot_cmd import parse_floats, scale_opts
 from cli.view_cmd import labels_for
+
+
+def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
+                     kind: str = "contourf", metric_args: dict[str, Any] | None = None,
+                     scale: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Path]]:
+    """compare.png, compare.html, compare.json and compare.md of two surfaces in `out` (each
+    file whole or not at all); returns the comparison (`landscape.metrics.compare`, which
+    `metric_args` go to) and the files. Surfaces on different grids are compared on the
+    points they share."""
+    from landscape import metrics, viewer
+    from landscape import plot as pictures
+
+    result = metrics.compare(*surfaces, names, **(metric_args or {}))
+    if result["region"]["cropped"]:
+        click.echo(f"Warning: {result['region']['message']}", err=True)
+        surfaces, _ = metrics.common_region(surfaces)
+    scale = scale or {}
+    written = [out / "compare.png", out / "compare.html", out / "compare.json",
+               out / "compare.md"]
+    fig = pictures.side_by_side(surfaces, names, kind=kind, **scale)  # type: ignore[arg-type]
+    save_figure(fig, written[0], dpi=150, bbox_inches="tight")
+    page_log, _ = pictures.resolve_log(surfaces, "loss", scale.get("log"), scale.get("zmax"))
+    page = viewer.compare_figure(surfaces, names, log=page_log, zmax=scale.get("zmax"))
+    with atomic_path(written[1]) as tmp:
+        viewer.write_html(page, tmp)
+    write_text(written[2], metrics.to_json(result))
+    title = (f"# {metrics.markdown_escape(names[0])} vs {metrics.markdown_escape(names[1])}"
+             f"\n\n")
+    write_text(written[3], title + metrics.format_markdown(result))
+    return result, written
 
 
 @click.command()
@@ -17,9 +48,10 @@ from cli.view_cmd import labels_for
 @click.argument("file_b", type=click.Path(dir_okay=False))
 @options.output_dir_opt
 @click.option("--labels", default=None, metavar="A,B",
-              help="Names of the two surfaces (default: model and skip / no skip).")
-@click.option("--eps", type=float, default=None,
-              help="Basin level above L(θ*), in loss units (default 0.1).")
+              help="Names of the two surfaces (default: the model, and no skip, from the "
+                   "files).")
+@click.option("--factor", type=click.FloatRange(min=1, min_open=True), default=None,
+              help="The basin is where L <= FACTOR · L(θ*) (default 2).")
 @click.option("--radii", default=None, callback=parse_floats, metavar="R1,R2,...",
               help="Sharpness radii in α-β units (default 0.1,0.25,0.5).")
 @click.option("--window", type=click.IntRange(min=1), default=None,
@@ -28,35 +60,30 @@ from cli.view_cmd import labels_for
               default="contourf", show_default=True, help="Picture of the 2-D surfaces.")
 @scale_opts
 @options.errors_as_click
-def compare(file_a: str, file_b: str, output: str, labels: str | None, eps: float | None,
+def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: float | None,
             radii: tuple[float, ...] | None, window: int | None, kind: str,
-            vmin: float | None, vmax: float | None, levels: Any, log: bool,
+            vmin: float | None, vmax: float | None, levels: Any, log: bool | None,
             zmax: float | None) -> None:
     """Compare FILE_A with FILE_B (e.g. a ResNet and its no-skip twin).
 
     Writes compare.png (same levels and colour scale), compare.html (interactive, linked
-    cameras), compare.json and compare.md (the metrics) into the output folder, and prints
-    the table and the files.
+    cameras), compare.json and compare.md (the metrics, ending with a verdict: which metrics
+    support "the no-skip surface is sharper / less convex" and which do not) into the output
+    folder, and prints the table and the files. Surfaces on different grids are compared on
+    the grid points they share (with a warning).
     """
-    from landscape import metrics, viewer
-    from landscape import plot as pictures
     from landscape.store import load_surface
 
+    check_writable(output, folder=True)
     surfaces = [load_surface(file_a), load_surface(file_b)]
     names = labels_for(surfaces, [file_a, file_b], labels)
-    result = metrics.compare(*surfaces, names, **options.drop_none(radii=radii, eps=eps,
-                                                                    window=window))
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    scale = options.drop_none(vmin=vmin, vmax=vmax, levels=levels, zmax=zmax, log=log or None)
-    written = [out / "compare.png", out / "compare.html", out / "compare.json",
-               out / "compare.md"]
-    pictures.side_by_side(surfaces, names, kind=kind, **scale).savefig(written[0], dpi=150,
-                                                                    bbox_inches="tight")
-    viewer.write_html(viewer.compare_figure(surfaces, names, log=log, zmax=zmax), written[1])
-    written[2].write_text(metrics.to_json(result), encoding="utf-8")
-    title = f"# {names[0]} vs {names[1]}\n\n"
-    written[3].write_text(title + metrics.format_markdown(result), encoding="utf-8")
+    metric_args = options.drop_none(radii=radii, factor=factor, window=window)
+    scale = options.drop_none(vmin=vmin, vmax=vmax, levels=levels, zmax=zmax, log=log)
+    with output_folder(output) as out:
+        result, written = write_comparison(surfaces, names, out, kind=kind,
+                                           metric_args=metric_args, scale=scale)
+    from landscape import metrics
+
     click.echo(metrics.format_table(result))
     click.echo("")
     for path in written:

@@ -1,100 +1,371 @@
-"""`landscape demo`: the whole story on the embedded data, in a few minutes on a laptop CPU.
+"""`landscape demo`: the whole story on the embedded data, in a few minutes on 2 CPU cores.
 
-Train a deep ResNet and its no-skip twin, compute both loss surfaces around their minima with
-the same directions seed, draw them, compare them in numbers and write the interactive viewer.
+Train a ResNet and its no-skip twin, compute both loss surfaces around their minima with the
+same directions seed, draw them, compare them in numbers and write the interactive viewer.
+The no-skip twin learns more slowly (He et al.'s degradation problem), so it trains twice as
+many epochs by default: the two minima are then at a comparable training loss, and their
+shapes can be compared.
+
+The two models run side by side in two processes of one thread each (the spawn start method,
+so nothing of this process is inherited): on a shared CPU one thread per process is the robust
+choice, and two processes beat one process of two threads. Everything is seeded: a second run
+on the same machine gives the same numbers. The command ends with a table of the time each
+stage took and writes the same into OUTPUT/demo.json.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
+import os
+import platform
+import queue as queue_module
+import signal
+import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
 from cli import options
+from cli.outputs import check_writable, write_text
+
+STAGES = ("train", "surface", "pictures")
+LEARNED = 50.0  # train accuracy (%) below which a net of the demo has not learned its task
+
+
+# --------------------------------------------------------------------------- one model
+
+def model_job(name: str, out: Path, settings: dict[str, Any]) -> dict[str, Any]:
+    """Everything `run_model` needs for one model, as plain data (it crosses processes)."""
+    return {"name": name, "out": str(out), **settings}
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the parent process is gone (killed), so that no orphan goes on computing."""
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
+
+
+def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
+    """Train one model, compute its surface and draw it; return what happened and how long.
+
+    Args:
+        job: from `model_job`: name, out, depth, width, epochs, lr, batch_size,
+            train_samples, eval_samples, points, extent, refine, seed, device, threads,
+            resume.
+        report: called with one line of progress at a time (default: print).
+
+    Returns:
+        {'name', 'train': {loss, accuracy, test_accuracy, epochs, reused}, 'surface' (path),
+        'pictures' (paths), 'seconds': {train, surface, pictures}}.
+    """
+    import torch
+
+    from cli.plot_cmd import write_pictures
+    from landscape import Axis, Grid, compute_surface
+    from models import create_model
+    from models.checkpoint import load_checkpoint
+    from models.data import embedded_dataset, evaluation_tensors
+    from models.train import evaluate, train_model
+
+    say = report or print
+    torch.set_num_threads(int(job["threads"]))
+    name, out, seed = job["name"], Path(job["out"]), int(job["seed"])
+    seconds: dict[str, float] = {}
+    final = out / name / "final.pt"
+    train_set = embedded_dataset("train", job["train_samples"], seed=seed)
+
+    tick = time.perf_counter()
+    if job["resume"] and final.exists():
+        model, meta = load_checkpoint(final)
+        history = meta.get("history") or {}
+        loss, acc = evaluate(model, train_set, device=job["device"])
+        info = {"loss": loss, "accuracy": acc,
+                "test_accuracy": (history.get("test_acc") or [None])[-1],
+                "epochs": meta.get("epoch"), "reused": True}
+        say(f"[{name}] reusing {final}")
+    else:
+        say(f"[{name}] training {job['epochs']} epochs on {job['train_samples']} images")
+        model = create_model(name, width=job["width"], seed=seed)
+        test_set = embedded_dataset("test", 500, seed=seed)
+        history = train_model(model, train_set, test_set, epochs=job["epochs"], lr=job["lr"],
+                              batch_size=job["batch_size"], seed=seed,
+                              checkpoint_dir=out / name, device=job["device"],
+                              save_every=max(1, job["epochs"] // 4), progress=False,
+                              meta={"dataset": "embedded", "demo": True})
+        loss, acc = evaluate(model, train_set, device=job["device"])
+        info = {"loss": loss, "accuracy": acc, "test_accuracy": history["test_acc"][-1],
+                "epochs": job["epochs"], "reused": False}
+        model, meta = load_checkpoint(final)
+    seconds["train"] = time.perf_counter() - tick
+    say(f"[{name}] train loss {info['loss']:.3f}, train accuracy {info['accuracy']:.1f}%, "
+        f"held-out accuracy {info['test_accuracy'] or float('nan'):.1f}% "
+        f"({seconds['train']:.0f} s)")
+
+    tick = time.perf_counter()
+    path = out / f"{name}.h5"
+    points, extent = job["points"], job["extent"]
+    data = evaluation_tensors("embedded", "train", samples=job["eval_samples"], seed=seed)
+    axis = Axis(-extent, extent, points)
+    surface = compute_surface(
+        model, data, Grid(axis, axis), seed=seed, path=path, device=job["device"],
+        resume=job["resume"], overwrite=not job["resume"], progress=False,
+        **options.drop_none(refine=job["refine"]),
+        meta={**options.checkpoint_meta(meta), "dataset": "embedded", "data_seed": seed,
+              "samples": job["eval_samples"]})
+    seconds["surface"] = time.perf_counter() - tick
+    say(f"[{name}] surface {points}x{points} on {job['eval_samples']} images: "
+        f"{int(surface.done.sum())} points computed ({seconds['surface']:.0f} s)")
+
+    tick = time.perf_counter()
+    pictures = write_pictures(surface, out / "pictures", name, dpi=120)
+    seconds["pictures"] = time.perf_counter() - tick
+    return {"name": name, "train": info, "surface": str(path),
+            "pictures": [str(p) for p in pictures], "seconds": seconds}
+
+
+def _child(index: int, job: dict[str, Any], messages: Any, parent: int) -> None:
+    """The body of a model's process: run it, and send its lines, result or error home."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`s, then go
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    try:
+        result = run_model(job, report=lambda line: messages.put(("log", index, line)))
+    except BaseException as err:  # noqa: BLE001 - everything goes home as one line
+        messages.put(("error", index, options.error_line(err)))
+        raise SystemExit(1) from None
+    messages.put(("done", index, result))
+
+
+# --------------------------------------------------------------------------- the processes
+
+def _verbose() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return bool(ctx is not None and ctx.find_root().params.get("verbose"))
+
+
+def run_jobs(jobs: list[dict[str, Any]], processes: int) -> list[dict[str, Any]]:
+    """`run_model` for every job, `processes` at a time (1: here, in this process).
+
+    An error in one job stops the others and is raised here as one `click.ClickException`
+    naming the model; Ctrl-C (KeyboardInterrupt) stops every process before it propagates.
+    """
+    if processes <= 1:
+        results = []
+        for job in jobs:
+            try:
+                results.append(run_model(job, report=click.echo))
+            except (KeyboardInterrupt, click.ClickException):
+                raise
+            except Exception as err:
+                if _verbose():
+                    raise
+                raise click.ClickException(f"[{job['name']}] {options.error_line(err)}") from err
+        return results
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    pending = list(enumerate(jobs))
+    running: dict[int, Any] = {}
+    results: list[dict[str, Any] | None] = [None] * len(jobs)
+    try:
+        while pending or running:
+            while pending and len(running) < processes:
+                index, job = pending.pop(0)
+                proc = context.Process(target=_child, args=(index, job, messages, os.getpid()),
+                                       name=f"landscape-demo-{job['name']}", daemon=True)
+                proc.start()
+                running[index] = proc
+            try:
+                kind, index, payload = messages.get(timeout=0.5)
+            except queue_module.Empty:
+                _check_alive(running, jobs, messages, results)
+                continue
+            if kind == "log":
+                click.echo(payload)
+            elif kind == "error":
+                raise click.ClickException(f"[{jobs[index]['name']}] {payload}")
+            else:
+                results[index] = payload
+                running.pop(index).join()
+    finally:
+        _stop(running.values())
+        messages.close()
+    return [r for r in results if r is not None]
+
+
+def _check_alive(running: dict[int, Any], jobs: list[dict[str, Any]], messages: Any,
+                 results: list[Any]) -> None:
+    """A process that ended without a word (killed, out of memory) is an error."""
+    for index, proc in list(running.items()):
+        if proc.is_alive():
+            continue
+        with contextlib.suppress(queue_module.Empty):  # its last words may still be in transit
+            while True:
+                kind, i, payload = messages.get(timeout=1.0)
+                if kind == "error":
+                    raise click.ClickException(f"[{jobs[i]['name']}] {payload}")
+                if kind == "done":
+                    results[i] = payload
+                    running.pop(i).join()
+                elif kind == "log":
+                    click.echo(payload)
+        if index in running:
+            raise click.ClickException(f"[{jobs[index]['name']}] its process ended with exit code "
+                               f"{proc.exitcode} without finishing (killed, or out of memory?)")
+
+
+def _stop(procs: Any) -> None:
+    procs = list(procs)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()
+    for proc in procs:
+        proc.join(timeout=10)
+        if proc.is_alive():
+            proc.kill()
+            proc.join()
+
+
+# --------------------------------------------------------------------------- the command
+
+def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float) -> str:
+    names = [r["name"] for r in records]
+    width = max(12, *(len(n) for n in names))
+    lines = ["stage".ljust(10) + "".join(n.rjust(width + 2) for n in names)]
+    for stage in STAGES:
+        lines.append(stage.ljust(10) + "".join(f"{r['seconds'][stage]:.1f} s".rjust(width + 2)
+                                               for r in records))
+    lines.append("compare".ljust(10) + f"{compare_s:.1f} s".rjust(width + 2))
+    lines.append(f"total     {total_s:.1f} s = {total_s / 60:.1f} min (wall clock, the models "
+                 f"side by side)")
+    return "\n".join(lines)
 
 
 @click.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="demo-out",
               show_default=True, help="Folder for checkpoints, surfaces and pictures.")
-@click.option("--depth", type=click.Choice(["20", "32", "44", "56", "110"]), default="56",
-              show_default=True, help="Depth of the CIFAR ResNet pair.")
+@click.option("--depth", type=click.Choice(["20", "32", "44", "56", "110"]), default="20",
+              show_default=True, help="Depth of the CIFAR ResNet pair (at 56 and deeper the "
+                                      "no-skip net does not train in the demo's budget).")
 @click.option("--width", type=click.FloatRange(min=0.125), default=0.25, show_default=True,
               help="Width multiplier of the 16/32/64 channels (1 is He et al.'s).")
-@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.1,
+@click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Training epochs of the ResNet.")
+@click.option("--noskip-epochs", type=click.IntRange(min=1), default=None,
+              help="Training epochs of the no-skip twin, which learns more slowly [default: "
+                   "twice --epochs, so that both reach a comparable training loss].")
+@click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True,
+              help="Mini-batch size of the training.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
               show_default=True, help="Peak learning rate (cosine schedule, SGD + momentum).")
 @click.option("--train-samples", type=click.IntRange(min=64), default=2000, show_default=True)
-@click.option("--eval-samples", type=click.IntRange(min=16), default=256, show_default=True,
+@click.option("--eval-samples", type=click.IntRange(min=16), default=512, show_default=True,
               help="Training samples the loss is averaged over at each grid point.")
-@click.option("--grid", "points", type=click.IntRange(min=3), default=21, show_default=True,
-              help="Points per axis of the square grid.")
+@click.option("--grid", "points", type=click.IntRange(min=3), default=17, show_default=True,
+              help="Points per axis of the square grid (odd, so that θ* is a grid point).")
 @click.option("--range", "extent", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="The grid spans [-RANGE, RANGE] on α and β.")
+@click.option("--refine", type=click.FloatRange(min=0), default=None, metavar="TOL",
+              help="Coarse to fine: compute only where interpolation misses by more than TOL "
+                   "in log-loss (the metrics then use interpolated points too).")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of the initialization, the data order and the directions.")
+              help="Seed of the initialization, the data, the data order and the directions.")
+@click.option("--processes", type=click.IntRange(min=1, max=2), default=2, show_default=True,
+              help="Models trained and evaluated side by side (1: one after the other, here).")
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True,
+              help="torch threads per process (1 is the robust choice on a busy machine).")
 @options.device_opt
 @click.option("--resume", is_flag=True,
               help="Reuse finished checkpoints and continue unfinished surfaces in OUTPUT.")
-@click.pass_context
 @options.errors_as_click
-def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int, lr: float,
-         train_samples: int, eval_samples: int, points: int, extent: float, seed: int,
-         device: str | None, resume: bool) -> None:
+def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int | None,
+         batch_size: int, lr: float,
+         train_samples: int, eval_samples: int, points: int, extent: float,
+         refine: float | None, seed: int, processes: int, threads: int, device: str | None,
+         resume: bool) -> None:
     """Train ResNet-DEPTH with and without skip connections on the embedded data, compute both
-    loss surfaces, draw and compare them, and write the interactive viewer.
+    loss surfaces, draw and compare them, write the interactive viewer, and say how long each
+    stage took.
     """
-    import torch
-
-    from cli.compare_cmd import compare
-    from cli.plot_cmd import plot
-    from landscape import Axis, Grid, compute_surface
-    from models import create_model
-    from models.checkpoint import load_checkpoint
-    from models.data import embedded_dataset, evaluation_tensors
-    from models.train import train_model
-
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    if points % 2 == 0:
+        raise click.BadParameter(f"use an odd number of points, so that θ* is a grid point; got "
+                                 f"{points}", param_hint="--grid")
     started = time.monotonic()
-    train_set = embedded_dataset("train", train_samples, seed=seed)
-    test_set = embedded_dataset("test", 500, seed=seed)
-    data = evaluation_tensors("embedded", "train", samples=eval_samples, seed=seed)
-    axis = Axis(-extent, extent, points)
-    files = []
-    for skip in (True, False):
-        name = f"resnet{depth}" + ("" if skip else "-noskip")
-        final = out / name / "final.pt"
-        if resume and final.exists():
-            model, _ = load_checkpoint(final)
-            click.echo(f"[{name}] reusing {final}")
-        else:
-            click.echo(f"[{name}] training {epochs} epochs on {train_samples} images")
-            torch.manual_seed(seed)
-            model = create_model(name, width=width)
-            history = train_model(model, train_set, test_set, epochs=epochs, lr=lr, seed=seed,
-                                  checkpoint_dir=out / name, device=device,
-                                  save_every=max(1, epochs // 4),
-                                  meta={"dataset": "embedded", "demo": True})
-            click.echo(f"[{name}] train loss {history['train_loss'][-1]:.3f}, test accuracy "
-                       f"{history['test_acc'][-1]:.1f}%")
-            model, _ = load_checkpoint(final)
-        path = out / f"{name}.h5"
-        click.echo(f"[{name}] surface {points}x{points} on {eval_samples} images")
-        _, meta = load_checkpoint(final)
-        compute_surface(model, data, Grid(axis, axis), seed=seed, path=path, device=device,
-                        resume=resume, overwrite=not resume,
-                        meta={**options.checkpoint_meta(meta), "dataset": "embedded",
-                              "data_seed": seed})
-        files.append(str(path))
-        ctx.invoke(plot, file=str(path), output=str(out / "pictures"), fmt="png",
-                   quantity="loss", kind="all", vmin=None, vmax=None, levels=None, log=True,
-                   zmax=None, dpi=120)
-    ctx.invoke(compare, file_a=files[0], file_b=files[1], output=str(out / "compare"),
-               labels=f"ResNet-{depth},ResNet-{depth} no skip", eps=None, radii=None,
-               window=None, kind="contourf", vmin=None, vmax=None, levels=None, log=True,
-               zmax=None)
-    minutes = (time.monotonic() - started) / 60
-    click.echo(f"\ndone in {minutes:.1f} min. Open {out / 'compare' / 'compare.html'} in a "
-               f"browser; pictures in {out / 'pictures'}, numbers in "
-               f"{out / 'compare' / 'compare.md'}.")
+    check_writable(output, folder=True)
+    out = Path(output)
+    if out.exists() and not resume and any(out.iterdir()):
+        raise click.ClickException(f"{output} is not empty; pass --resume to reuse what is "
+                                   f"there, or choose another -o")
+    load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    settings = {"depth": int(depth), "width": width, "epochs": epochs, "lr": lr,
+                "batch_size": batch_size, "train_samples": train_samples,
+                "eval_samples": eval_samples, "points": points, "extent": extent,
+                "refine": refine, "seed": seed, "device": device, "threads": threads,
+                "resume": resume}
+    noskip_epochs = noskip_epochs or 2 * epochs
+    settings["noskip_epochs"] = noskip_epochs
+    names = [f"resnet{depth}", f"resnet{depth}-noskip"]
+    jobs = [model_job(names[0], out, settings),
+            model_job(names[1], out, {**settings, "epochs": noskip_epochs})]
+    created = not out.exists()
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        records = run_jobs(jobs, processes)
+    except BaseException:
+        if created and not any(out.rglob("*.pt")):  # nothing worth keeping for --resume
+            import shutil
+
+            shutil.rmtree(out, ignore_errors=True)
+        elif out.exists():
+            click.echo(f"(what is finished is kept in {output}; rerun with --resume to "
+                       f"continue)", err=True)
+        raise
+    tick = time.perf_counter()
+    from cli.compare_cmd import write_comparison
+    from landscape import metrics
+    from landscape.store import load_surface
+
+    step = 2 * extent / (points - 1)
+    surfaces = [load_surface(r["surface"]) for r in records]
+    labels = [f"ResNet-{depth}", f"ResNet-{depth} no skip"]
+    untrained = [f"{label} did not learn (train accuracy {r['train']['accuracy']:.0f}%, "
+                 f"chance is 10%): its θ* is a plateau, not a minimum comparable with the other"
+                 for label, r in zip(labels, records, strict=True)
+                 if r["train"]["accuracy"] < LEARNED]
+    result, written = write_comparison(
+        surfaces, labels, out / "compare",
+        metric_args={"radii": tuple(round(k * step, 12) for k in (1, 2, 4)),
+                     "cautions": untrained})
+    compare_s = time.perf_counter() - tick
+    total = time.monotonic() - started
+    click.echo("")
+    for r in records:
+        t = r["train"]
+        click.echo(f"{r['name']}: {t['epochs']} epochs, train loss {t['loss']:.3f}, train "
+                   f"accuracy {t['accuracy']:.1f}%")
+    click.echo("")
+    click.echo(result["verdict"]["text"])
+    click.echo("")
+    click.echo(_time_table(records, compare_s, total))
+    load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    click.echo(f"{processes} process(es) of {threads} thread(s), {os.cpu_count()} CPU cores, "
+               f"load average {load_start:.1f} at the start and {load_end:.1f} at the end")
+    summary = {"settings": {**settings, "processes": processes},
+               "models": {r["name"]: {"train": r["train"], "seconds": r["seconds"]}
+                          for r in records},
+               "seconds": {"compare": compare_s, "total": total},
+               "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
+                           "python": platform.python_version(),
+                           "load_average_start": load_start, "load_average_end": load_end},
+               "verdict": {k: [i["metric"] for i in result["verdict"][k]]
+                           for k in ("supports", "contradicts", "inconclusive")}}
+    write_text(out / "demo.json", metrics.to_json(summary))
+    click.echo(f"\nOpen {written[1]} in a browser; pictures in {out / 'pictures'}, numbers in "
+               f"{written[3]}, timings in {out / 'demo.json'}.")

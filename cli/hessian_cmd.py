@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
 from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
+from cli.outputs import atomic_path, check_writable, save_figure, write_text
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,12 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--save-directions", is_flag=True,
               help="Also write the top-2 eigenvectors to OUTPUT/hessian_directions.h5, for "
                    "`landscape surface --directions`.")
+@click.option("--ratio-max", type=click.FloatRange(min=0, min_open=True), default=0.5,
+              show_default=True,
+              help="Top of the |λ_min/λ_max| colour scale (Li et al. use 0.5, so that maps "
+                   "compare).")
+@click.option("--relative-ratio", is_flag=True,
+              help="Scale the |λ_min/λ_max| colours to this map's largest ratio instead.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing eigenvalue map.")
 @click.option("--batch-size", type=int, default=None)
@@ -55,15 +63,40 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @errors_as_click
 def hessian(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
-            x: Any, y: Any, save_directions: bool, resume: bool, overwrite: bool,
-            batch_size: int | None, seed: int, device: str | None, output: str) -> None:
+            x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
+            resume: bool, overwrite: bool, batch_size: int | None, seed: int,
+            device: str | None, output: str) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
 
-    Writes OUTPUT/hessian.json, and with --x OUTPUT/eigen.h5 and OUTPUT/eigen_ratio.png.
+    Writes OUTPUT/hessian.json, and with --x OUTPUT/eigen.h5 (written point by point, so that
+    --resume continues it; `eig_converged` says where Lanczos met its tolerance) and
+    OUTPUT/eigen_ratio.png (points that did not converge crossed out).
     """
     if save_directions and k < 2:
         raise click.BadParameter("--save-directions needs --k 2 or more", param_hint="--k")
+    check_writable(output, folder=True)
+    if x is not None and (Path(output) / "eigen.h5").exists() and not (resume or overwrite):
+        raise click.ClickException(f"{Path(output) / 'eigen.h5'} exists; pass --resume to "
+                                   f"continue it or --overwrite to replace it")
+    out = Path(output)
+    created = next((p for p in (out, *out.parents)[::-1] if not p.exists()), None)
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
+             x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
+             batch_size, seed, device, out)
+    except BaseException:
+        # a folder this run made goes again, unless it holds an eigenvalue map to --resume
+        if created is not None and not (out / "eigen.h5").exists():
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
+         method: str | None, iters: int | None, tol: float | None, trace_samples: int, x: Any,
+         y: Any, save_directions: bool, ratio_max: float | None, resume: bool, overwrite: bool,
+         batch_size: int | None, seed: int, device: str | None, out: Path) -> None:
     from tqdm.auto import tqdm
 
     from landscape.grid import Grid
@@ -78,8 +111,6 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     from models.checkpoint import load_checkpoint
     from models.data import evaluation_tensors
 
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
     dev = resolve_device(device)
     net, meta = load_checkpoint(checkpoint, model, map_location=dev)
     data = as_data(evaluation_tensors(dataset, split, samples=samples, seed=seed), dev)
@@ -113,9 +144,18 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
                             meta={"checkpoint": str(checkpoint), "dataset": dataset,
                                   "sha256": meta.get("sha256")},
                             **drop_none(iters=iters, tol=tol, batch_size=batch_size))
-        eigen_map_figure(surface).savefig(out / "eigen_ratio.png", dpi=120)
+        save_figure(eigen_map_figure(surface, vmax=ratio_max), out / "eigen_ratio.png",
+                    dpi=120)
         result["eigen_map"] = str(out / "eigen.h5")
-    (out / "hessian.json").write_text(json.dumps(result, indent=2) + "\n")
+        done = surface.extras["eig_done"] == 1.0
+        loose = done & (surface.extras["eig_converged"] == 0.0)
+        result["eigen_map_points"] = int(done.sum())
+        result["eigen_map_not_converged"] = int(loose.sum())
+        if loose.any():
+            click.echo(f"Warning: Lanczos did not converge at {int(loose.sum())} of "
+                       f"{int(done.sum())} grid points (crossed out in eigen_ratio.png); "
+                       f"raise --iters", err=True)
+    write_text(out / "hessian.json", json.dumps(result, indent=2) + "\n")
     click.echo(f"λ_max {result['top_eigenvalues'][0]:.6g}  λ_min {result['min_eigenvalue']:.6g}"
                + (f"  trace {result['trace']:.6g}" if "trace" in result else "")
                + f"  -> {out / 'hessian.json'}")
@@ -134,4 +174,5 @@ def _save_directions(net: Any, data: Any, top: Any, path: Path, info: dict[str, 
                     done=np.zeros(1, dtype=bool),
                     meta={"dir_type": "hessian", "eigenvalues": info["top_eigenvalues"][:2],
                           "checkpoint": info["checkpoint"], "samples": info["samples"]})
-    save_surface(path, empty, directions=dirs, overwrite=True)
+    with atomic_path(path) as tmp:
+        save_surface(tmp, empty, directions=dirs, overwrite=True)

@@ -27,7 +27,11 @@ def info(path: str) -> None:
     loss = s.values("loss")
     finite = np.isfinite(loss)
     if finite.any():
-        click.echo(f"  loss        centre {loss[s.center_index]:.4g}, "
+        origin = s.origin_index
+        c = s.center_index if origin is None else origin
+        where = ("at θ*" if origin is not None else "nearest θ* (not a grid point) at ("
+                 + ", ".join(f"{v[i]:.4g}" for v, i in zip((s.x, s.y), c, strict=False)) + ")")
+        click.echo(f"  loss        {where} {loss[c]:.4g}, "
                    f"min {loss[finite].min():.4g}, max {loss[finite].max():.4g}")
     diverged = int((s.done & ~np.isfinite(s.loss)).sum())
     if diverged:

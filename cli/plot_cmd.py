@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cli import options
+from cli.outputs import check_writable, output_folder, save_figure
 
 KIND_CHOICES = ["contour", "contourf", "heatmap", "3d", "error", "all"]
 
@@ -38,19 +39,51 @@ def parse_floats(ctx: click.Context, param: click.Parameter, value: str | None) 
 
 
 def scale_opts(func: Any) -> Any:
-    """--vmin --vmax --levels --log --zmax, shared by plot and compare."""
+    """--vmin --vmax --levels --log/--linear --zmax, shared by plot and compare."""
     for option in reversed([
         click.option("--vmin", type=float, default=None, help="Bottom of the colour scale."),
         click.option("--vmax", type=float, default=None, help="Top of the colour scale."),
         click.option("--levels", default=None, callback=parse_levels, metavar="N|L1,L2,...",
                      help="About N contour levels (round values), or the levels themselves."),
-        click.option("--log", is_flag=True, help="Logarithmic colour / z scale (for losses "
-                                                 "spanning decades)."),
+        click.option("--log/--linear", "log", default=None,
+                     help="Logarithmic or linear colour / z scale [default: log when the "
+                          "values span more than 2 decades; the colour bar says so]."),
         click.option("--zmax", type=float, default=None,
                      help="Draw values above this as this value (clip)."),
     ]):
         func = option(func)
     return func
+
+
+def write_pictures(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
+                   quantity: str = "loss", kind: str = "all", vmin: float | None = None,
+                   vmax: float | None = None, levels: Any = None, log: bool | None = None,
+                   zmax: float | None = None, dpi: int = 150) -> list[Path]:
+    """Draw `surface` into `folder` as STEM_KIND[_log].FMT (each file written whole or not at
+    all) and return the paths; `_log` marks the pictures drawn on a log scale."""
+    from landscape import plot as pictures
+
+    stem = stem + ("_accuracy" if quantity == "accuracy" else "")
+    has_se = f"{surface.split}_loss_se" in surface.extras
+    kinds = (["line"] if surface.y is None
+             else [k for k in KIND_CHOICES[:-1] if k != "error" or has_se] if kind == "all"
+             else [kind])
+    used_log, _ = pictures.resolve_log([surface], "loss" if surface.y is None else quantity,
+                                       log, zmax)
+    suffix = ("_log" if used_log else "") + f".{fmt}"
+    scale = options.drop_none(vmin=vmin, vmax=vmax, zmax=zmax)
+    written = []
+    for name in kinds:
+        if name == "line":
+            fig = pictures.line(surface, log=log, **scale)
+        elif name == "error":
+            fig = pictures.error_map(surface)
+        else:
+            fig = pictures.draw(surface, name, quantity=quantity, log=log,
+                                **options.drop_none(levels=levels, **scale))
+        path = folder / (f"{stem}_error.{fmt}" if name == "error" else f"{stem}_{name}{suffix}")
+        written.append(save_figure(fig, path, dpi=dpi, bbox_inches="tight"))
+    return written
 
 
 @click.command()
@@ -67,32 +100,20 @@ def scale_opts(func: Any) -> Any:
               help="Resolution of PNG files.")
 @options.errors_as_click
 def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float | None,
-         vmax: float | None, levels: Any, log: bool, zmax: float | None, dpi: int) -> None:
+         vmax: float | None, levels: Any, log: bool | None, zmax: float | None,
+         dpi: int) -> None:
     """Draw the surface in FILE (ours or the 2018 reference code's) and print the files written.
 
-    Points not computed or diverged are left blank and marked, never drawn as zeros.
+    Points not computed or diverged are left blank and marked, never drawn as zeros. Files are
+    named FILE_KIND.FMT, with _log before the suffix when drawn on a log scale.
     """
-    from landscape import plot as pictures
     from landscape.store import load_surface
 
+    check_writable(output, folder=True)
     surface = load_surface(file)
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = Path(file).stem + ("_accuracy" if quantity == "accuracy" else "")
-    suffix = ("_log" if log else "") + f".{fmt}"
-    has_se = f"{surface.split}_loss_se" in surface.extras
-    kinds = (["line"] if surface.y is None
-             else [k for k in KIND_CHOICES[:-1] if k != "error" or has_se] if kind == "all"
-             else [kind])
-    scale = options.drop_none(vmin=vmin, vmax=vmax, zmax=zmax, log=log or None)
-    for name in kinds:
-        if name == "line":
-            fig = pictures.line(surface, **scale)
-        elif name == "error":
-            fig = pictures.error_map(surface)
-        else:
-            fig = pictures.draw(surface, name, quantity=quantity,
-                                **options.drop_none(levels=levels, **scale))
-        path = out / f"{stem}_{name}{suffix}"
-        fig.savefig(path, dpi=dpi, bbox_inches="tight")
+    with output_folder(output) as out:
+        written = write_pictures(surface, out, Path(file).stem, fmt=fmt, quantity=quantity,
+                                 kind=kind, vmin=vmin, vmax=vmax, levels=levels, log=log,
+                                 zmax=zmax, dpi=dpi)
+    for path in written:
         click.echo(str(path))

@@ -84,8 +84,14 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
               "directions_from": directions_file}, **options.drop_none(**tuning))
     if not options.main_process():
         return
-    centre = result.loss[result.center_index]
     filled = int(result.filled.sum())
+    origin = result.origin_index
+    if origin is not None:
+        at = f"loss at θ* {result.loss[origin]:.4g}"
+    else:
+        c = result.center_index
+        point = ", ".join(f"{v[i]:.4g}" for v, i in zip((result.x, result.y), c, strict=False))
+        at = (f"θ* (the origin) is not a grid point; loss at the nearest point ({point}) "
+              f"{result.loss[c]:.4g}")
     click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points computed"
-               + (f", {filled} filled by interpolation" if filled else "")
-               + f", loss at θ* {centre:.4g}")
+               + (f", {filled} filled by interpolation" if filled else "") + f", {at}")

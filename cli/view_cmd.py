@@ -7,27 +7,48 @@ from pathlib import Path
 import click
 
 from cli import options
+from cli.outputs import atomic_path, check_writable, output_folder
+
+
+def clean_label(text: str) -> str:
+    """`text` without control characters (shown as escapes, e.g. \\x1b), safe to print."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(text))
 
 
 def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str]:
-    """--labels a,b or, by default, 'model, skip / no skip' from the files, else file names."""
+    """--labels a,b or, by default, the model (and "no skip") from the files, else file names;
+    control characters are shown as escapes."""
+    from landscape.plot import display_name
+
     if labels is not None:
-        names = [v.strip() for v in labels.split(",")]
+        names = [clean_label(v.strip()) for v in labels.split(",")]
         if len(names) != len(paths):
             raise click.BadParameter(f"{len(paths)} files need {len(paths)} labels, got "
                                      f"{len(names)}: {labels!r}", param_hint="--labels")
+        if len(set(names)) < len(names):
+            raise click.BadParameter(f"the labels must differ, got {labels!r}",
+                                     param_hint="--labels")
         return names
-    names = []
-    for surface, path in zip(surfaces, paths, strict=True):
-        meta = surface.meta
-        parts = [str(meta["model"])] if meta.get("model") else []
-        if meta.get("skip") is not None:
-            parts.append("skip" if meta["skip"] in (True, 1, "true", "True") else "no skip")
-        names.append(" ".join(parts) or Path(path).stem)
+    stems = [clean_label(Path(p).stem) for p in paths]
+    names = [clean_label(display_name(s.meta)) or stem
+             for s, stem in zip(surfaces, stems, strict=True)]
     if len(set(names)) < len(names):  # two runs of one model: tell them apart by file name
-        names = [f"{Path(p).stem} ({n})" if n != Path(p).stem else n
-                 for p, n in zip(paths, names, strict=True)]
+        names = [f"{stem} ({n})" if n != stem else n
+                 for stem, n in zip(stems, names, strict=True)]
+    if len(set(names)) < len(names):  # the same file name in two folders
+        names = [f"{n} [{k + 1}]" for k, n in enumerate(names)]
     return names
+
+
+def common_surfaces(surfaces: list) -> list:
+    """The surfaces on the grid points they share; a warning (stderr) says what was left out."""
+    from landscape.metrics import common_region
+
+    surfaces, region = common_region(surfaces)
+    if region["cropped"]:
+        click.echo(f"Warning: {region['message']}", err=True)
+    return surfaces
 
 
 @click.command()
@@ -35,26 +56,35 @@ def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="view.html",
               show_default=True, help="HTML file to write.")
 @click.option("--labels", default=None, metavar="A,B,...",
-              help="A title per file (default: model and skip / no skip from the files).")
+              help="A title per file (default: model and no skip from the files).")
 @click.option("--quantity", type=click.Choice(["loss", "accuracy"]), default="loss",
               show_default=True, help="The view shown first (the page's menu switches it).")
 @click.option("--log", is_flag=True, help="Start with a log10 z axis.")
 @click.option("--zmax", type=float, default=None, help="Draw losses above this as this value.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in a browser.")
 @options.errors_as_click
 def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str, log: bool,
-         zmax: float | None, open_page: bool) -> None:
+         zmax: float | None, overwrite: bool, open_page: bool) -> None:
     """Write an interactive 3-D page of FILES: side by side on one scale when several.
 
     The page embeds plotly.js and works offline. Drag one surface and the others follow.
+    Surfaces on different grids are shown on the grid points they share (with a warning).
     """
     from landscape import viewer
     from landscape.store import load_surface
 
+    check_writable(output)
+    if Path(output).exists() and not overwrite:
+        raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
     surfaces = [load_surface(f) for f in files]
     names = labels_for(surfaces, list(files), labels)
+    if len(surfaces) > 1:
+        surfaces = common_surfaces(surfaces)
     fig = viewer.compare_figure(surfaces, names, quantity=quantity, log=log, zmax=zmax)
-    path = viewer.write_html(fig, output)
+    path = Path(output)
+    with output_folder(path.parent), atomic_path(path) as tmp:
+        viewer.write_html(fig, tmp)
     click.echo(str(path))
     if open_page:
         click.launch(str(path.resolve()))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -17,7 +18,8 @@ from landscape.params import cosine
 from landscape.types import Params
 
 __all__ = ["Norm", "Ignore", "NORMS", "IGNORES", "random_direction", "normalize_direction",
-           "create_directions", "interpolation_direction", "plane_directions", "match_directions"]
+           "create_directions", "interpolation_direction", "plane_directions", "match_directions",
+           "variance_clamped"]
 
 Norm = Literal["filter", "layer", "model", "none"]
 Ignore = Literal["biasbn", "none"]
@@ -145,3 +147,43 @@ def match_directions(direction: Params, params: Params) -> Params:
                          f"shape mismatches {wrong[:5]}; were they made for another model "
                          "or another --dir-type?")
     return {k: direction[k].to(device=p.device, dtype=p.dtype) for k, p in params.items()}
+
+
+def variance_clamped(base: Params, directions: list[Params], coordinates: np.ndarray
+                     ) -> tuple[np.ndarray, tuple[float, float] | None]:
+    """Where moving BN running statistics along `directions` makes a variance negative.
+
+    With `dir_type='states'` an interpolation moves every `running_var` linearly too; outside
+    [0, 1] (extrapolation) an entry that shrinks from θ_A to θ_B goes below zero at some α,
+    where BN is undefined.
+
+    Args:
+        base: the origin (states, keyed like the model's `state_dict`).
+        directions: one or two directions keyed like `base`.
+        coordinates: (points, len(directions)) grid coordinates (`Grid.coordinates()`).
+
+    Returns:
+        A bool array (points,): True where some running variance is negative; and for one
+        direction the interval [lo, hi] of α where every variance is >= 0 (None otherwise).
+    """
+    keys = [k for k in base if k.endswith("running_var")]
+    coords = np.asarray(coordinates, dtype=np.float64).reshape(len(coordinates), -1)
+    bad = np.zeros(len(coords), dtype=bool)
+    lo, hi = -np.inf, np.inf
+    for k in keys:
+        v = base[k].detach().double().cpu().numpy().ravel()
+        ds = [d[k].detach().double().cpu().numpy().ravel() for d in directions]
+        values = v[None, :] + sum(coords[:, i:i + 1] * d[None, :] for i, d in enumerate(ds))
+        bad |= (values < 0).any(axis=1)
+        if len(ds) == 1:
+            d = ds[0]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                cross = -v / d
+            if (d > 0).any():
+                lo = max(lo, float(cross[d > 0].max()))
+            if (d < 0).any():
+                hi = min(hi, float(cross[d < 0].min()))
+    valid = None
+    if len(directions) == 1 and keys:
+        valid = (float(lo), float(hi))
+    return bad, valid

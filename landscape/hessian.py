@@ -11,9 +11,10 @@ model itself is never changed.
   on the shifted operator σI − H).
 - `hutchinson_trace`: tr(H) ≈ mean of zᵀHz over Rademacher vectors z.
 - `eigen_map`: λ_min and λ_max at every point θ* + αδ + βη of a grid, written into the surface
-  file as `min_eig` and `max_eig` (the names of the 2018 reference code), resumable; the map of
-  |λ_min/λ_max| is Li et al. 2018 (arXiv:1712.09913), Sec. 6: blue where the landscape is convex
-  (positive curvature dominates), yellow where there is significant negative curvature.
+  file as `min_eig` and `max_eig` (the names of the 2018 reference code), with `eig_converged`
+  saying whether the Lanczos run met its tolerance there; resumable. The map of |λ_min/λ_max|
+  is Li et al. 2018 (arXiv:1712.09913), Sec. 6: blue where the landscape is convex (positive
+  curvature dominates), yellow where there is significant negative curvature.
 - `hessian_directions`: the top-2 eigenvectors, usable as `directions=` for `compute_surface`.
 """
 
@@ -50,11 +51,13 @@ if TYPE_CHECKING:
 
 __all__ = ["Eigen", "TraceEstimate", "Method", "METHODS", "hvp", "top_eigenvalues",
            "min_eigenvalue", "hutchinson_trace", "hessian_directions", "eigen_map",
-           "eigen_ratio", "eigen_map_figure", "EIGEN_DATASETS"]
+           "eigen_ratio", "eigen_map_figure", "EIGEN_DATASETS", "RATIO_MAX"]
 
 Method = Literal["lanczos", "power"]
 METHODS = ("lanczos", "power")
-EIGEN_DATASETS = ("min_eig", "max_eig", "eig_done")
+EIGEN_DATASETS = ("min_eig", "max_eig", "eig_done", "eig_converged")
+RATIO_MAX = 0.5
+"""The top of the |λ_min/λ_max| colour scale by default, as in Li et al. 2018, Fig. 7."""
 _Which = Literal["largest", "smallest", "both"]
 MatVec = Callable[[Tensor], Tensor]
 
@@ -389,13 +392,14 @@ def min_eigenvalue(model: nn.Module, data: Data, *, params: Params | None = None
 
 
 def _extremes(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | None,
-              iters: int, tol: float, seed: int, batch_size: int) -> tuple[float, float]:
-    """(λ_min, λ_max) from one Lanczos run that watches both ends of the spectrum."""
+              iters: int, tol: float, seed: int, batch_size: int) -> tuple[float, float, bool]:
+    """(λ_min, λ_max, converged) from one Lanczos run that watches both ends of the spectrum."""
     matvec, keys, _ = _operator(model, point, data, loss_fn, batch_size)
     like = _flat(point, keys)
     generator = torch.Generator().manual_seed(seed)
-    theta, *_ = _lanczos(matvec, like.numel(), like, 1, "both", iters, tol, generator)
-    return float(theta.min()), float(theta.max())
+    theta, _, _, _, converged = _lanczos(matvec, like.numel(), like, 1, "both", iters, tol,
+                                         generator)
+    return float(theta.min()), float(theta.max()), bool(converged)
 
 
 def hutchinson_trace(model: nn.Module, data: Data, *, params: Params | None = None,
@@ -470,9 +474,11 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
 
     First the loss surface itself is computed (or resumed) with `compute_surface`, so the file
     is a complete surface file; then, point by point, one Lanczos run gives both ends of the
-    spectrum, and each finished point is written at once into `path` as `min_eig`, `max_eig`
-    and `eig_done` (1.0 when computed). A rerun with `resume=True` skips points already done; a
-    diverged point holds NaN and counts as done.
+    spectrum, and each finished point is written at once into `path` as `min_eig`, `max_eig`,
+    `eig_done` (1.0 when computed) and `eig_converged` (1.0 when the run met `tol` within
+    `iters` steps, 0.0 when the values are only the best found so far: with too few steps
+    λ_min is often still in the bulk near 0, even of the wrong sign). A rerun with
+    `resume=True` skips points already done; a diverged point holds NaN and counts as done.
 
     Args:
         model, data, grid, directions, base, seed, norm, ignore, loss_fn, batch_size, device,
@@ -481,7 +487,8 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
         iters, tol: the Lanczos budget per point and its relative tolerance.
 
     Returns:
-        The `Surface` with extras `min_eig`, `max_eig` (NaN where not computed) and `eig_done`.
+        The `Surface` with extras `min_eig`, `max_eig` (NaN where not computed), `eig_done` and
+        `eig_converged` (NaN where not known: not computed, or computed by an older version).
     """
     dev = resolve_device(device)
     params = get_params(model)
@@ -516,15 +523,19 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
         for index in todo:
             point = combine(origin, directions, [float(c) for c in coords[index]])
             try:
-                lo, hi = _extremes(model, point, tensors, loss_fn, iters, tol, seed, batch_size)
+                lo, hi, ok = _extremes(model, point, tensors, loss_fn, iters, tol, seed,
+                                       batch_size)
             except (RuntimeError, np.linalg.LinAlgError):  # NaN/inf weights: a diverged point
                 lo = hi = float("nan")
+                ok = False
             maps["min_eig"][index], maps["max_eig"][index] = lo, hi
             maps["eig_done"][index] = 1.0
+            maps["eig_converged"][index] = float(ok)
             if path is not None:
                 store.write_points(path, split, np.array([index]),
                                    {"min_eig": np.array([lo]), "max_eig": np.array([hi]),
-                                    "eig_done": np.array([1.0])})
+                                    "eig_done": np.array([1.0]),
+                                    "eig_converged": np.array([float(ok)])})
             bar.update(1)
     bar.close()
     extras = {**surface.extras, **{k: v.reshape(grid.shape) for k, v in maps.items()}}
@@ -553,19 +564,33 @@ def eigen_ratio(surface: Surface) -> np.ndarray:
     return ratio
 
 
-def eigen_map_figure(surface: Surface, *, vmax: float | None = None, levels: int = 12
-                     ) -> Figure:
+def eigen_map_figure(surface: Surface, *, vmax: float | None = RATIO_MAX,
+                     levels: int = 12) -> Figure:
     """|λ_min/λ_max| as a heat map (Li et al. 2018, Fig. 7 style), loss contours drawn over it.
 
     A 2-D surface gives the map (and beside it λ_max); a 1-D line gives both eigenvalues and
     their ratio along α. Blue (small ratio): convex, positive curvature dominates; yellow:
-    significant negative curvature.
+    significant negative curvature. Points whose Lanczos run did not converge
+    (`eig_converged == 0`) are crossed out: their values are not to be trusted.
+
+    Args:
+        surface: from `eigen_map` (or a file it wrote).
+        vmax: top of the ratio's colour scale: 0.5 by default as in Li et al., so that maps
+            compare; None scales it to this map's largest ratio (relative).
+        levels: number of loss contour levels drawn over the maps.
     """
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     ratio = eigen_ratio(surface)
     hi = np.where(np.isfinite(ratio), np.asarray(surface.extras["max_eig"], float), np.nan)
     lo = np.where(np.isfinite(ratio), np.asarray(surface.extras["min_eig"], float), np.nan)
+    converged = surface.extras.get("eig_converged")
+    done = np.asarray(surface.extras.get("eig_done", np.isfinite(ratio)), dtype=float) == 1.0
+    loose = (done & (np.asarray(converged, dtype=float) == 0.0) if converged is not None
+             else np.zeros(ratio.shape, dtype=bool))
+    loose_style = {"ls": "none", "marker": "x", "color": "red", "ms": 6, "mew": 1.4}
+    loose_label = f"not converged ({int(loose.sum())} of {int(done.sum())} points)"
     if surface.y is None:
         fig = Figure(figsize=(9.6, 4.0), layout="constrained")
         ax1, ax2 = fig.subplots(1, 2)
@@ -574,30 +599,46 @@ def eigen_map_figure(surface: Surface, *, vmax: float | None = None, levels: int
         ax1.axhline(0.0, color="0.6", lw=0.8)
         ax1.set_xlabel("α")
         ax1.set_ylabel("eigenvalue")
-        ax1.legend()
         ax2.plot(surface.x, ratio, color="C2")
         ax2.set_xlabel("α")
         ax2.set_ylabel("|λ_min / λ_max|")
+        if loose.any():
+            ax1.plot(surface.x[loose], lo[loose], label=loose_label, **loose_style)
+            ax2.plot(surface.x[loose], ratio[loose], **loose_style)
+        ax1.legend()
         fig.suptitle("Hessian extreme eigenvalues along the line")
         return fig
-    fig = Figure(figsize=(11.0, 4.6), layout="constrained")
+    fig = Figure(figsize=(11.0, 4.9), layout="constrained")
     axes = fig.subplots(1, 2)
     finite = ratio[np.isfinite(ratio)]
     top = vmax if vmax is not None else (float(finite.max()) if finite.size else 1.0)
     mesh = axes[0].pcolormesh(surface.x, surface.y, ratio.T, shading="nearest", cmap="viridis",
                               vmin=0.0, vmax=max(top, 1e-12))
-    fig.colorbar(mesh, ax=axes[0], label="|λ_min / λ_max|")
+    above = finite.size and vmax is not None and float(finite.max()) > vmax
+    cb = fig.colorbar(mesh, ax=axes[0], extend="max" if above else "neither")
+    cb.set_label("|λ_min / λ_max|" + (" (scaled to this map)" if vmax is None else ""))
     axes[0].set_title("|λ_min / λ_max|: blue convex, yellow not")
     mesh = axes[1].pcolormesh(surface.x, surface.y, hi.T, shading="nearest", cmap="magma")
     fig.colorbar(mesh, ax=axes[1], label="λ_max")
     axes[1].set_title("largest eigenvalue λ_max")
     loss = surface.values("loss")
+    X, Y = np.meshgrid(surface.x, surface.y, indexing="ij")
     for ax in axes:
         if np.isfinite(loss).sum() >= 4 and np.nanmax(loss) > np.nanmin(loss):
             ax.contour(surface.x, surface.y, loss.T, levels=levels, colors="white",
                        linewidths=0.6, alpha=0.8)
         ax.plot([0], [0], marker="*", color="red", ms=10)
+        if loose.any():
+            ax.plot(X[loose], Y[loose], **loose_style)
         ax.set_xlabel("α")
         ax.set_ylabel("β")
         ax.set_aspect("equal", adjustable="box")
+    handles = [Line2D([], [], ls="none", marker="*", color="red", ms=10),
+               Line2D([], [], color="0.3", lw=0.8)]
+    labels = ["θ*", "loss contours (white)"]
+    if loose.any():
+        handles.append(Line2D([], [], **loose_style))
+        labels.append(loose_label + ": raise --iters")
+    fig.legend(handles, labels, loc="outside lower center", ncols=len(handles),
+               fontsize="small", frameon=False)
     return fig

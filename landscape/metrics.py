@@ -1,18 +1,33 @@
-"""Numbers from a surface: value at θ*, sharpness, basin, local minima, curvature, roughness.
+"""Numbers from a surface: the centre, sharpness, basin, curvature, convexity, local minima,
+roughness; two surfaces side by side with a verdict.
+
+The metrics that compare two surfaces are relative, so that they stay meaningful when the two
+minima have different heights (a ResNet at loss 0.1 and its no-skip twin at 0.3):
+
+- sharpness is the rise of log10 L within a radius (decades, i.e. L(p)/L(θ*) on a log scale);
+- the basin is where L <= factor · L(θ*);
+- curvature is the Hessian of ln L fitted around θ* (∇²L / L(θ*) at a minimum);
+- convexity is the share of grid points where the slice's own Hessian is clearly negative (a
+  sign, which no rescaling of L changes);
+- roughness is measured on log10 L.
 
 Every metric reads `surface.values("loss")`, so points not computed (`done == False`) are NaN
-and are skipped, never read as zeros. A point that is computed but diverged (NaN or inf loss)
-counts as "very high" where order matters (sharpness, basin, minima) and is left out where a
-number is averaged or fitted (curvature, roughness). `summarize` says how many points of each
-kind there were and adds a note whenever a metric had to skip something.
+and are skipped, never read as zeros. A diverged point (NaN or inf loss) counts as "very high"
+where order matters (sharpness, basin, minima) and is left out where a number is averaged or
+fitted (curvature, convexity, roughness). Where the surface carries the standard error of each
+point's mean loss (`<split>_loss_se`, written by `compute_surface`), sharpness, curvature and
+convexity come with a standard error; it treats the points as independent, which overstates
+it (neighbouring points share their samples, so their errors partly cancel in a difference).
 
-Distances are measured in the units of α and β from the grid point nearest the origin (θ*).
-The definitions, with their caveats, are in docs/concepts/metrics.md.
+Distances are in the units of α and β from θ*, the origin of the grid. When the origin is not
+a grid point, the point nearest it stands in and every summary says so. The definitions are in
+docs/concepts/metrics.md.
 """
 
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -20,14 +35,21 @@ import numpy as np
 
 from landscape.types import Surface
 
-__all__ = ["DEFAULT_RADII", "DEFAULT_EPS", "center", "sharpness", "basin", "local_minima",
-           "curvature", "roughness", "summarize", "compare", "format_table", "format_markdown",
-           "to_json"]
+__all__ = ["DEFAULT_RADII", "DEFAULT_FACTOR", "DEFAULT_WINDOW", "center", "sharpness",
+           "basin", "local_minima", "curvature", "convexity", "roughness", "summarize",
+           "common_region", "compare", "verdict", "format_table", "format_markdown", "to_json",
+           "markdown_escape"]
 
 DEFAULT_RADII: tuple[float, ...] = (0.1, 0.25, 0.5)
-DEFAULT_EPS = 0.1
+DEFAULT_FACTOR = 2.0
+DEFAULT_WINDOW = 2
 _TOL = 1e-9  # relative slack on distances, so that a grid point at exactly r counts as inside
+_Z = 2.0       # a difference counts when it exceeds this many standard errors
+_MARGIN = 0.1  # ... or, without a standard error, this share of the larger value
+_LN10 = math.log(10.0)
 
+
+# --------------------------------------------------------------------------- helpers
 
 def _coords(surface: Surface) -> tuple[np.ndarray, np.ndarray | None]:
     x = np.asarray(surface.x, dtype=np.float64)
@@ -35,10 +57,15 @@ def _coords(surface: Surface) -> tuple[np.ndarray, np.ndarray | None]:
     return x, y
 
 
+def _centre_index(surface: Surface) -> tuple[int, ...]:
+    origin = surface.origin_index
+    return origin if origin is not None else surface.center_index
+
+
 def _distance(surface: Surface) -> np.ndarray:
     """Distance of every grid point from the centre point (shape of the surface)."""
     x, y = _coords(surface)
-    c = surface.center_index
+    c = _centre_index(surface)
     dx = x - x[c[0]]
     if y is None:
         return np.abs(dx)
@@ -46,102 +73,142 @@ def _distance(surface: Surface) -> np.ndarray:
     return np.hypot(dx[:, None], dy[None, :])
 
 
-def _center_loss(surface: Surface) -> float:
-    return float(surface.values("loss")[surface.center_index])
-
-
 def _diverged(surface: Surface) -> np.ndarray:
     loss = np.asarray(surface.loss, dtype=np.float64)
     return np.asarray(surface.done, dtype=bool) & ~np.isfinite(loss)
 
 
-def center(surface: Surface) -> dict[str, float | None]:
-    """Loss and accuracy at θ*: the grid point nearest the origin.
+def _se(surface: Surface) -> np.ndarray | None:
+    """Standard error of each computed point's mean loss (NaN elsewhere), or None."""
+    se = surface.extras.get(f"{surface.split}_loss_se")
+    if se is None:
+        return None
+    return np.where(np.asarray(surface.done, dtype=bool), np.asarray(se, dtype=np.float64),
+                    np.nan)
+
+
+def _log10(values: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
+
+
+def _nan_or(value: float) -> float:
+    return float(value) if np.isfinite(value) else math.nan
+
+
+# --------------------------------------------------------------------------- one surface
+
+def center(surface: Surface) -> dict[str, Any]:
+    """Loss and accuracy at θ*, the grid's origin, or at the grid point nearest it.
 
     Returns:
-        {'alpha', 'beta' (None for 1-D), 'loss', 'accuracy' (None if not measured)}; NaN where
-        that point is not computed.
+        {'index', 'alpha', 'beta' (None for 1-D), 'on_grid' (False when the origin is not a
+        grid point and the nearest point stands in), 'loss', 'loss_se' (NaN without standard
+        errors), 'accuracy' (None if not measured)}; NaN where that point is not computed.
     """
-    c = surface.center_index
+    c = _centre_index(surface)
     x, y = _coords(surface)
+    se = _se(surface)
     acc = None if surface.accuracy is None else float(surface.values("accuracy")[c])
-    return {"alpha": float(x[c[0]]), "beta": None if y is None else float(y[c[1]]),
-            "loss": _center_loss(surface), "accuracy": acc}
+    return {"index": [int(i) for i in c], "alpha": float(x[c[0]]),
+            "beta": None if y is None else float(y[c[1]]),
+            "on_grid": surface.origin_index is not None,
+            "loss": float(surface.values("loss")[c]),
+            "loss_se": math.nan if se is None else float(se[c]), "accuracy": acc}
 
 
-def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[float, float]:
-    """Largest loss rise within distance r of θ*: max over |p| <= r of L(p) - L(θ*).
+def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[float, dict]:
+    """How many decades the loss rises within distance r of θ*:
+    max over |p| <= r of log10 L(p) − log10 L(θ*).
 
-    Points not computed are skipped; a diverged point inside the disc gives inf. For a bowl
-    a(α² + β²) sampled with a grid point at distance r, this is exactly a·r².
+    Relative, so two minima of different heights compare: a rise from 0.1 to 0.2 and one from
+    1 to 2 are both 0.301 decades. For a bowl c + a(α² + β²) with a grid point at distance r
+    it is exactly log10(1 + a r² / c). Points not computed are skipped; a diverged point inside
+    the disc gives inf.
 
     Args:
         surface: 1-D or 2-D surface.
         radii: disc radii in the units of α and β (each > 0).
 
     Returns:
-        {r: rise}; NaN when θ* is not computed or no computed point other than θ* lies within r
-        (r smaller than the grid spacing).
+        {r: {'value', 'se', 'alpha', 'beta'}}: the rise, its standard error (NaN without
+        per-point errors) and where the maximum is. The value is NaN when L(θ*) is not computed
+        or not positive, or when no computed point other than θ* lies within r.
 
     Raises:
         ValueError: a radius <= 0.
     """
     loss = surface.values("loss")
+    logs = _log10(loss)
     diverged = _diverged(surface)
     dist = _distance(surface)
-    l0 = _center_loss(surface)
-    out: dict[float, float] = {}
+    c = _centre_index(surface)
+    x, y = _coords(surface)
+    se = _se(surface)
+    l0 = loss[c]
+    out: dict[float, dict] = {}
     for r in radii:
         if not r > 0:
             raise ValueError(f"sharpness radii must be > 0, got {r}")
+        entry = {"value": math.nan, "se": math.nan, "alpha": None, "beta": None}
         inside = dist <= r * (1 + _TOL) + 1e-12
         others = inside & (dist > 0)
-        if not np.isfinite(l0) or not (others & (np.isfinite(loss) | diverged)).any():
-            out[float(r)] = math.nan
-        elif (inside & diverged).any():
-            out[float(r)] = math.inf
-        else:
-            out[float(r)] = float(np.nanmax(np.where(inside, loss, np.nan)) - l0)
+        if np.isfinite(l0) and l0 > 0 and (others & (np.isfinite(loss) | diverged)).any():
+            if (inside & diverged).any():
+                entry["value"] = math.inf
+            else:
+                masked = np.where(inside & np.isfinite(logs), logs, -np.inf)
+                k = np.unravel_index(int(np.argmax(masked)), masked.shape)
+                entry["value"] = float(masked[k] - logs[c])
+                entry["alpha"] = float(x[k[0]])
+                entry["beta"] = None if y is None else float(y[k[1]])
+                if se is not None:
+                    rel = np.hypot(se[k] / loss[k], se[c] / l0) if k != c else 0.0
+                    entry["se"] = _nan_or(rel / _LN10)
+        out[float(r)] = entry
     return out
 
 
 def _cell_sizes(v: np.ndarray) -> np.ndarray:
     """Width of the cell around each coordinate (half-way to the neighbours; half at the ends)."""
+    if v.size == 1:
+        return np.ones(1)
     edges = np.concatenate([[v[0]], (v[1:] + v[:-1]) / 2, [v[-1]]])
     return np.abs(np.diff(edges))
 
 
-def basin(surface: Surface, eps: float = DEFAULT_EPS) -> dict[str, Any]:
-    """The region of the grid where the loss is at most L(θ*) + eps, and its width at θ*.
+def basin(surface: Surface, factor: float = DEFAULT_FACTOR) -> dict[str, Any]:
+    """The region of the grid where the loss is at most `factor` · L(θ*), and its width at θ*.
 
-    - `fraction`: computed points with L <= level, over all computed points;
+    - `fraction`: computed points below the level, over all computed points;
     - `area`: their area in α-β units (each point stands for the cell around it; the length in
       α units for 1-D);
     - `radius`: the radius of the largest disc around θ* whose computed points are all below
       the level: the distance of the farthest point that is still nearer than the nearest
-      point above the level. The grid resolves it to about one grid step (exact for a bowl
-      a(α² + β²) when sqrt(eps / a) falls on grid points).
+      point above the level. For a bowl c + a(α² + β²) it is sqrt((factor − 1) c / a), which
+      the grid resolves to about one grid step.
     - `radius_limited_by_grid`: True when no computed point is above the level, so the basin
       may be wider than the grid and `radius` is only a lower bound.
 
-    Diverged points count as above the level; points not computed are skipped.
+    Diverged points count as above the level; points not computed are skipped. NaN everywhere
+    when L(θ*) is not computed or not positive (a relative level needs L(θ*) > 0).
 
     Raises:
-        ValueError: eps < 0.
+        ValueError: factor <= 1.
     """
-    if not eps >= 0:
-        raise ValueError(f"basin eps must be >= 0, got {eps}")
+    if not factor > 1:
+        raise ValueError(f"basin factor must be > 1 (the level is factor · L(θ*)), got {factor}")
     loss = surface.values("loss")
     done = np.asarray(surface.done, dtype=bool)
-    l0 = _center_loss(surface)
-    level = l0 + eps
-    result: dict[str, Any] = {"eps": float(eps), "level": level, "fraction": math.nan,
-                              "area": math.nan, "radius": math.nan,
+    l0 = loss[_centre_index(surface)]
+    level = l0 * factor
+    result: dict[str, Any] = {"factor": float(factor), "level": _nan_or(level),
+                              "fraction": math.nan, "area": math.nan, "radius": math.nan,
                               "radius_limited_by_grid": False}
-    if not np.isfinite(l0) or not done.any():
+    if not (np.isfinite(l0) and l0 > 0) or not done.any():
         return result
     # a hair of slack so that a point exactly on the level (up to rounding) counts as below
-    below = done & np.isfinite(loss) & (loss <= level + 1e-9 * max(1.0, abs(level)))
+    below = done & np.isfinite(loss) & (loss <= level * (1 + 1e-9))
     above = done & ~below
     x, y = _coords(surface)
     cells = _cell_sizes(x) if y is None else _cell_sizes(x)[:, None] * _cell_sizes(y)[None, :]
@@ -182,17 +249,21 @@ def local_minima(surface: Surface) -> list[tuple[int, ...]]:
     return [tuple(int(i) + 1 for i in idx) for idx in np.argwhere(is_min)]
 
 
-def curvature(surface: Surface, *, window: int = 2) -> dict[str, Any]:
-    """Curvature at θ* from a least-squares quadratic fit to the points near it.
+def curvature(surface: Surface, *, window: int = DEFAULT_WINDOW) -> dict[str, Any]:
+    """Relative curvature at θ*: the Hessian of ln L from a quadratic fit to the points near θ*.
 
-    Fits q(α, β) = c + g·(α, β) + ½ (α, β) H (α, β)ᵀ to the computed, finite points within
-    `window` grid steps of θ* in each direction ((2·window + 1)² points), and returns the
-    Hessian H of the fit and its eigenvalues (ascending). For a bowl a(α² + β²) both are 2a;
-    for a saddle a(α² − β²) they are −2a and 2a. In 1-D the fit is c + gα + ½hα².
+    Fits q(α, β) = c + g·(α, β) + ½ (α, β) H (α, β)ᵀ to ln L at the computed, finite, positive
+    points within `window` grid steps of θ* in each direction ((2·window + 1)² points), by
+    least squares weighted with each point's inverse variance when standard errors are known.
+    At a minimum (g = 0) the Hessian of ln L is ∇²L / L(θ*), the curvature per unit of loss, so
+    two minima of different heights compare. For L = c·exp(a(α² + β²)) both eigenvalues are 2a;
+    for a bowl c + a(α² + β²) they tend to 2a/c on a fine grid. In 1-D the fit is
+    c + gα + ½hα².
 
     Returns:
-        {'hessian' (list of lists), 'eigenvalues' (list), 'points' used, 'window'}; NaN when
-        fewer points than unknowns (6 in 2-D, 3 in 1-D) are available.
+        {'hessian' (list of lists), 'eigenvalues' (ascending), 'eigenvalues_se' (NaN without
+        per-point errors), 'points' used, 'window', 'of': 'ln L'}; NaN when fewer points than
+        unknowns (6 in 2-D, 3 in 1-D) are available.
 
     Raises:
         ValueError: window < 1.
@@ -200,34 +271,113 @@ def curvature(surface: Surface, *, window: int = 2) -> dict[str, Any]:
     if window < 1:
         raise ValueError(f"curvature window must be >= 1 grid step, got {window}")
     loss = surface.values("loss")
+    se = _se(surface)
     x, y = _coords(surface)
-    c = surface.center_index
+    c = _centre_index(surface)
     sl = tuple(slice(max(i - window, 0), i + window + 1) for i in c)
     z = loss[sl]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lz = np.where(z > 0, np.log(np.where(z > 0, z, 1.0)), np.nan)
     if y is None:
         a = x[sl[0]] - x[c[0]]
         cols = [np.ones_like(a), a, 0.5 * a ** 2]
-        ok = np.isfinite(z)
     else:
         A, B = np.meshgrid(x[sl[0]] - x[c[0]], y[sl[1]] - y[c[1]], indexing="ij")
         cols = [np.ones_like(A), A, B, 0.5 * A ** 2, A * B, 0.5 * B ** 2]
-        ok = np.isfinite(z)
-    design = np.stack([col[ok] for col in cols], axis=1)
-    n_unknown = design.shape[1]
+    ok = np.isfinite(lz)
     dim = 1 if y is None else 2
     result: dict[str, Any] = {"hessian": np.full((dim, dim), math.nan).tolist(),
-                              "eigenvalues": [math.nan] * dim, "points": int(ok.sum()),
-                              "window": int(window)}
+                              "eigenvalues": [math.nan] * dim,
+                              "eigenvalues_se": [math.nan] * dim, "points": int(ok.sum()),
+                              "window": int(window), "of": "ln L"}
+    design = np.stack([col[ok] for col in cols], axis=1)
+    n_unknown = design.shape[1]
     if ok.sum() < n_unknown or np.linalg.matrix_rank(design) < n_unknown:
         return result
-    coef, *_ = np.linalg.lstsq(design, z[ok], rcond=None)
-    if y is None:
-        hess = np.array([[coef[2]]])
-    else:
-        hess = np.array([[coef[3], coef[4]], [coef[4], coef[5]]])
+    rel_se = None if se is None else (se[sl] / z)[ok]  # standard error of ln L
+    weighted = rel_se is not None and bool(np.all(np.isfinite(rel_se) & (rel_se > 0)))
+    w = 1.0 / rel_se ** 2 if weighted else np.ones(int(ok.sum()))
+    sw = np.sqrt(w)
+    coef, *_ = np.linalg.lstsq(design * sw[:, None], lz[ok] * sw, rcond=None)
+    hidx = [2] if y is None else [3, 4, 5]
+    hess = np.array([[coef[2]]]) if y is None else np.array([[coef[3], coef[4]],
+                                                            [coef[4], coef[5]]])
+    values, vectors = np.linalg.eigh(hess)
     result["hessian"] = hess.tolist()
-    result["eigenvalues"] = [float(v) for v in np.linalg.eigvalsh(hess)]
+    result["eigenvalues"] = [float(v) for v in values]
+    if weighted:
+        cov = np.linalg.inv(design.T @ (design * w[:, None]))[np.ix_(hidx, hidx)]
+        ses = []
+        for k in range(dim):
+            v = vectors[:, k]
+            grad = np.array([1.0]) if dim == 1 else np.array([v[0] ** 2, 2 * v[0] * v[1],
+                                                              v[1] ** 2])
+            ses.append(float(math.sqrt(max(float(grad @ cov @ grad), 0.0))))
+        result["eigenvalues_se"] = ses
     return result
+
+
+def convexity(surface: Surface) -> dict[str, Any]:
+    """Where the surface bends down: the share of grid points whose local Hessian, by finite
+    differences of L on the grid, has a clearly negative eigenvalue.
+
+    At every interior point with its whole 3x3 neighbourhood computed and finite (3 points in
+    1-D), the slice's Hessian is taken from second differences of L; the point is non-convex
+    when its smallest eigenvalue is below −2 standard errors (from the per-point errors of the
+    loss; below 0 when the surface has none). A convex bowl scores 0, a saddle everywhere 1,
+    the chaotic surface of a deep net without skips in between (Li et al. 2018, Sec. 5-6 map
+    the same sign of curvature with the full Hessian). The sign of a curvature does not
+    change when L is rescaled, so two surfaces of different heights compare.
+
+    Returns:
+        {'nonconvex_fraction', 'se' (binomial standard error of that share), 'points' judged,
+        'nonconvex_points'}; NaN when no point can be judged.
+    """
+    loss = surface.values("loss")
+    se = _se(surface)
+    x, y = _coords(surface)
+    noise = np.zeros(loss.shape) if se is None else se
+    if y is None:
+        if loss.shape[0] < 3:
+            return _convexity_result(0, 0)
+        h = np.diff(x)
+        hh = (h[:-1] + h[1:]) / 2
+        second = (loss[2:] - 2 * loss[1:-1] + loss[:-2]) / hh ** 2
+        sigma = np.sqrt(noise[2:] ** 2 + 4 * noise[1:-1] ** 2 + noise[:-2] ** 2) / hh ** 2
+        lam_min, sig = second, sigma
+    else:
+        if min(loss.shape) < 3:
+            return _convexity_result(0, 0)
+        hx = ((x[2:] - x[:-2]) / 2)[:, None]
+        hy = ((y[2:] - y[:-2]) / 2)[None, :]
+        c = loss[1:-1, 1:-1]
+        hxx = (loss[2:, 1:-1] - 2 * c + loss[:-2, 1:-1]) / hx ** 2
+        hyy = (loss[1:-1, 2:] - 2 * c + loss[1:-1, :-2]) / hy ** 2
+        hxy = (loss[2:, 2:] - loss[2:, :-2] - loss[:-2, 2:] + loss[:-2, :-2]) / (4 * hx * hy)
+        n = noise
+        sxx = np.sqrt(n[2:, 1:-1] ** 2 + 4 * n[1:-1, 1:-1] ** 2 + n[:-2, 1:-1] ** 2) / hx ** 2
+        syy = np.sqrt(n[1:-1, 2:] ** 2 + 4 * n[1:-1, 1:-1] ** 2 + n[1:-1, :-2] ** 2) / hy ** 2
+        sxy = np.sqrt(n[2:, 2:] ** 2 + n[2:, :-2] ** 2 + n[:-2, 2:] ** 2
+                      + n[:-2, :-2] ** 2) / (4 * hx * hy)
+        mean, half = (hxx + hyy) / 2, np.hypot((hxx - hyy) / 2, hxy)
+        lam_min = mean - half
+        # the eigenvector of λmin gives how much each entry's error moves it (delta method)
+        theta = 0.5 * np.arctan2(2 * hxy, hxx - hyy)
+        v1, v2 = -np.sin(theta), np.cos(theta)
+        sig = np.sqrt((v1 ** 2 * sxx) ** 2 + (2 * v1 * v2 * sxy) ** 2 + (v2 ** 2 * syy) ** 2)
+    ok = np.isfinite(lam_min) & np.isfinite(sig)
+    scale = float(np.nanmax(np.abs(lam_min[ok]))) if ok.any() else 0.0
+    bent = ok & (lam_min < -_Z * sig - 1e-12 * scale)
+    return _convexity_result(int(ok.sum()), int(bent.sum()))
+
+
+def _convexity_result(points: int, bent: int) -> dict[str, Any]:
+    if points == 0:
+        return {"nonconvex_fraction": math.nan, "se": math.nan, "points": 0,
+                "nonconvex_points": 0}
+    p = bent / points
+    return {"nonconvex_fraction": p, "se": math.sqrt(p * (1 - p) / points), "points": points,
+            "nonconvex_points": bent}
 
 
 def roughness(surface: Surface, *, log: bool = False) -> float:
@@ -241,8 +391,7 @@ def roughness(surface: Surface, *, log: bool = False) -> float:
     """
     loss = surface.values("loss")
     if log:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            loss = np.where(loss > 0, np.log10(np.where(loss > 0, loss, 1.0)), np.nan)
+        loss = _log10(loss)
     loss = np.where(np.isfinite(loss), loss, np.nan)
     diffs = [np.abs(np.diff(loss, axis=k)).ravel() for k in range(loss.ndim)]
     flat = np.concatenate(diffs)
@@ -250,57 +399,79 @@ def roughness(surface: Surface, *, log: bool = False) -> float:
     return float(flat.mean()) if flat.size else math.nan
 
 
+def _extent(surface: Surface) -> dict[str, Any]:
+    x, y = _coords(surface)
+    return {"alpha": [float(x[0]), float(x[-1])],
+            "beta": None if y is None else [float(y[0]), float(y[-1])],
+            "shape": list(surface.shape)}
+
+
 def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
-              eps: float = DEFAULT_EPS, window: int = 2) -> dict[str, Any]:
+              factor: float = DEFAULT_FACTOR, window: int = DEFAULT_WINDOW) -> dict[str, Any]:
     """All metrics of one surface as a JSON-ready dict.
 
     Args:
         surface: 1-D or 2-D surface.
         radii: sharpness radii (α-β units).
-        eps: basin level above L(θ*) (loss units).
+        factor: the basin is where L <= factor · L(θ*).
         window: half-width of the curvature fit in grid steps.
 
     Returns:
-        {'shape', 'points': {total, done, not_done, diverged}, 'center', 'sharpness'
-        {str(r): rise}, 'basin', 'local_minima', 'curvature', 'roughness',
-        'roughness_log10', 'notes'}: `notes` lists what was skipped or is only a bound.
+        {'shape', 'extent', 'points': {total, done, not_done, diverged}, 'center',
+        'sharpness' {str(r): {value, se, alpha, beta}}, 'basin', 'local_minima', 'curvature',
+        'convexity', 'roughness', 'roughness_log10', 'notes'}: `notes` says which point
+        stood for θ*, what was skipped, and what is only a bound.
     """
     done = np.asarray(surface.done, dtype=bool)
     diverged = _diverged(surface)
+    c = _centre_index(surface)
+    cen = center(surface)
     sharp = sharpness(surface, radii)
-    bas = basin(surface, eps)
+    bas = basin(surface, factor)
     notes: list[str] = []
+    if not cen["on_grid"]:
+        where = (f"α = {cen['alpha']:.4g}" if cen["beta"] is None
+                 else f"(α, β) = ({cen['alpha']:.4g}, {cen['beta']:.4g})")
+        notes.append(f"θ* (the origin) is not a grid point: the nearest point, {where}, "
+                     f"stands in for it in every metric")
     n_not_done = int((~done).sum())
     if n_not_done:
         notes.append(f"{n_not_done} of {done.size} points are not computed; every metric "
                      f"skipped them")
     if diverged.any():
         notes.append(f"{int(diverged.sum())} points diverged (NaN/inf loss): counted as high "
-                     f"for sharpness, basin and minima, left out of curvature and roughness")
-    if not done[surface.center_index]:
-        notes.append("θ* itself is not computed: centre values, sharpness and basin are NaN")
+                     f"for sharpness, basin and minima, left out of curvature, convexity and "
+                     f"roughness")
+    if not done[c]:
+        notes.append("the centre point is not computed: centre values, sharpness and basin "
+                     "are NaN")
+    elif not cen["loss"] > 0:
+        notes.append("the loss at the centre is not positive: the relative metrics (sharpness, "
+                     "basin, curvature of ln L) are NaN")
+    if _se(surface) is None:
+        notes.append("the surface has no per-point standard errors: no metric has one")
     reach = _reach(surface)
     for r in radii:
-        if math.isnan(sharp[float(r)]) and done[surface.center_index]:
+        if math.isnan(sharp[float(r)]["value"]) and done[c] and cen["loss"] > 0:
             notes.append(f"sharpness at r={r:g} is NaN: no computed point other than θ* lies "
                          f"within r (grid too coarse, or points not computed)")
         if r > reach * (1 + _TOL):
             notes.append(f"sharpness at r={r:g} uses a disc that leaves the grid "
                          f"(grid reaches {reach:g} from θ*)")
     if bas["radius_limited_by_grid"]:
-        notes.append("the whole computed grid lies below L(θ*)+eps: the basin radius is only a "
-                     "lower bound")
-    curv = curvature(surface, window=window)
-    minima = local_minima(surface)
+        notes.append(f"the whole computed grid lies below {factor:g}·L(θ*): the basin radius "
+                     f"is only a lower bound")
     return {
         "shape": list(surface.shape),
+        "extent": _extent(surface),
         "points": {"total": int(done.size), "done": int(done.sum()),
                    "not_done": n_not_done, "diverged": int(diverged.sum())},
-        "center": center(surface),
+        "center": cen,
         "sharpness": {f"{r:g}": v for r, v in sharp.items()},
         "basin": bas,
-        "local_minima": len(minima),
-        "curvature": curv,
+        "local_minima": len(local_minima(surface)),
+        "curvature": curvature(surface, window=window),
+        "convexity": convexity(surface),
         "roughness": roughness(surface),
         "roughness_log10": roughness(surface, log=True),
         "notes": notes,
@@ -310,61 +481,292 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
 def _reach(surface: Surface) -> float:
     """Distance from θ* to the nearest edge of the grid."""
     x, y = _coords(surface)
-    c = surface.center_index
+    c = _centre_index(surface)
     reach = min(abs(x[0] - x[c[0]]), abs(x[-1] - x[c[0]]))
     if y is not None:
         reach = min(reach, abs(y[0] - y[c[1]]), abs(y[-1] - y[c[1]]))
     return float(reach)
 
 
-def compare(a: Surface, b: Surface, labels: Sequence[str] = ("A", "B"), *,
-            radii: Sequence[float] = DEFAULT_RADII, eps: float = DEFAULT_EPS,
-            window: int = 2) -> dict[str, Any]:
-    """Summaries of two surfaces side by side, e.g. a ResNet and its no-skip twin.
+# --------------------------------------------------------------------------- two surfaces
+
+def _common(axes: list[np.ndarray]) -> list[np.ndarray]:
+    """Index arrays into each axis of the coordinates they all share (to 1e-6 of a step)."""
+    def tol(v: np.ndarray) -> float:
+        return 1e-6 * (float(np.min(np.abs(np.diff(v)))) if v.size > 1 else 1.0)
+
+    shared = axes[0]
+    for other in axes[1:]:
+        t = min(tol(shared), tol(other))
+        shared = np.array([v for v in shared if np.min(np.abs(other - v)) <= t])
+    return [np.array([int(np.argmin(np.abs(a - v))) for v in shared], dtype=np.int64)
+            for a in axes]
+
+
+def _crop(surface: Surface, ix: np.ndarray, iy: np.ndarray | None) -> Surface:
+    def take(a: np.ndarray | None) -> np.ndarray | None:
+        if a is None:
+            return None
+        a = np.asarray(a)[ix]
+        return a if iy is None else a[:, iy]
+
+    return Surface(x=np.asarray(surface.x)[ix],
+                   y=None if iy is None else np.asarray(surface.y)[iy],
+                   loss=take(surface.loss), accuracy=take(surface.accuracy),
+                   done=take(surface.done), meta=dict(surface.meta),
+                   extras={k: take(v) for k, v in surface.extras.items()})
+
+
+def common_region(surfaces: Sequence[Surface]) -> tuple[list[Surface], dict[str, Any]]:
+    """The surfaces restricted to the grid points they all share, for a fair comparison.
 
     Returns:
-        {'labels', 'summaries': {label: summarize(...)}, 'rows': [[metric, value_a, value_b,
-        ratio b/a]], 'settings': {radii, eps, window}}; `rows` feed `format_table` and
-        `format_markdown`.
+        The surfaces (unchanged when their grids are equal) and {'cropped': bool, 'alpha':
+        [first, last], 'beta': [first, last] or None, 'shape', 'message'}: `message` says what
+        was left out, for a warning (empty when nothing was).
 
     Raises:
-        ValueError: labels not two distinct names.
+        ValueError: 1-D and 2-D surfaces mixed, or fewer than 3 shared coordinates on an axis.
+    """
+    surfaces = list(surfaces)
+    if not surfaces:
+        raise ValueError("no surfaces to compare")
+    if len({s.ndim for s in surfaces}) > 1:
+        raise ValueError("cannot compare a 1-D line with a 2-D surface; give surfaces of one kind")
+    xs = _common([np.asarray(s.x, dtype=np.float64) for s in surfaces])
+    ys = (None if surfaces[0].y is None
+          else _common([np.asarray(s.y, dtype=np.float64) for s in surfaces]))
+    shapes = [list(s.shape) for s in surfaces]
+    for name, idx in (("α", xs), ("β", ys)):
+        if idx is not None and len(idx[0]) < 3:
+            grids = "; ".join(_grid_text(s) for s in surfaces)
+            raise ValueError(f"the surfaces share only {len(idx[0])} {name} coordinates ({grids}):"
+                             f" too few to compare; compute them on one grid (same --x and --y)")
+    cropped = any(len(ix) != s.shape[0] for ix, s in zip(xs, surfaces, strict=True)) or (
+        ys is not None and any(len(iy) != s.shape[1] for iy, s in zip(ys, surfaces, strict=True)))
+    out = [_crop(s, xs[k], None if ys is None else ys[k]) if cropped else s
+           for k, s in enumerate(surfaces)]
+    info: dict[str, Any] = {"cropped": bool(cropped), **_extent(out[0]), "message": ""}
+    if cropped:
+        info["message"] = (f"the grids differ ({'; '.join(_grid_text(s) for s in surfaces)}): "
+                           f"compared only on the {'x'.join(map(str, out[0].shape))} grid points "
+                           f"they share, {_grid_text(out[0])}")
+        info["original_shapes"] = shapes
+    return out, info
+
+
+def _grid_text(s: Surface) -> str:
+    x = np.asarray(s.x, dtype=np.float64)
+    text = f"α {x[0]:g}..{x[-1]:g} ({len(x)})"
+    if s.y is not None:
+        y = np.asarray(s.y, dtype=np.float64)
+        text += f", β {y[0]:g}..{y[-1]:g} ({len(y)})"
+    return text
+
+
+def compare(a: Surface, b: Surface, labels: Sequence[str] = ("A", "B"), *,
+            radii: Sequence[float] = DEFAULT_RADII, factor: float = DEFAULT_FACTOR,
+            window: int = DEFAULT_WINDOW, cautions: Sequence[str] = ()) -> dict[str, Any]:
+    """Summaries of two surfaces side by side, with a verdict: e.g. a ResNet and its no-skip
+    twin. Surfaces on different grids are compared on the grid points they share.
+
+    Args:
+        a, b: the surfaces; b is the candidate for "sharper / less convex" unless their `skip`
+            flags say that a is the one without skips.
+        labels: their names.
+        radii, factor, window: as for `summarize`.
+        cautions: more caveats for the verdict (e.g. that a net did not learn).
+
+    Returns:
+        {'labels', 'summaries': {label: summarize(...)}, 'rows': [[metric, value_a, se_a,
+        value_b, se_b]], 'region' (see `common_region`), 'settings', 'verdict' (see
+        `verdict`)}; `rows` feed `format_table` and `format_markdown`.
+
+    Raises:
+        ValueError: labels not two distinct names; grids without enough shared points.
     """
     labels = [str(v) for v in labels]
     if len(labels) != 2 or labels[0] == labels[1]:
         raise ValueError(f"compare needs two distinct labels, got {labels}")
-    sa = summarize(a, radii=radii, eps=eps, window=window)
-    sb = summarize(b, radii=radii, eps=eps, window=window)
-    rows = []
-    for name, va, vb in zip(*_rows(sa), *_rows(sb)[1:], strict=True):
-        rows.append([name, va, vb, _ratio(va, vb)])
-    return {"labels": labels, "summaries": {labels[0]: sa, labels[1]: sb}, "rows": rows,
-            "settings": {"radii": [float(r) for r in radii], "eps": float(eps),
-                         "window": int(window)}}
+    (a, b), region = common_region([a, b])
+    sa = summarize(a, radii=radii, factor=factor, window=window)
+    sb = summarize(b, radii=radii, factor=factor, window=window)
+    rows = [[name, va, ea, vb, eb] for (name, va, ea), (_, vb, eb)
+            in zip(_rows(sa), _rows(sb), strict=True)]
+    result = {"labels": labels, "summaries": {labels[0]: sa, labels[1]: sb}, "rows": rows,
+              "region": region,
+              "settings": {"radii": [float(r) for r in radii], "factor": float(factor),
+                           "window": int(window)}}
+    result["verdict"] = verdict(result, skip=[_skip_flag(a), _skip_flag(b)], cautions=cautions)
+    return result
 
 
-def _rows(s: dict[str, Any]) -> tuple[list[str], list[float | None]]:
-    names: list[str] = ["loss at θ*", "accuracy at θ* (%)"]
-    values: list[float | None] = [s["center"]["loss"], s["center"]["accuracy"]]
-    for r, v in s["sharpness"].items():
-        names.append(f"sharpness r={r}")
-        values.append(v)
-    eps = s["basin"]["eps"]
-    names += [f"basin fraction (L ≤ L*+{eps:g})", f"basin area (L ≤ L*+{eps:g})",
-              f"basin radius (L ≤ L*+{eps:g})", "local minima", "curvature λmin", "curvature λmax",
-              "roughness (loss)", "roughness (log10 loss)", "points not computed"]
-    eig = s["curvature"]["eigenvalues"]
-    values += [s["basin"]["fraction"], s["basin"]["area"], s["basin"]["radius"],
-               s["local_minima"], eig[0], eig[-1], s["roughness"], s["roughness_log10"],
-               s["points"]["not_done"]]
-    return names, values
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or not (np.isfinite(a) and np.isfinite(b)) or a == 0:
+def _skip_flag(surface: Surface) -> bool | None:
+    value = surface.meta.get("skip")
+    if value is None:
         return None
-    return float(b / a)
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "skip")
+    return bool(value)
 
+
+_SHARP = "sharper"
+_BENT = "less convex"
+
+
+def _rows(s: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(metric, value, standard error) in table order."""
+    nan = math.nan
+    rows: list[tuple[str, Any, Any]] = [
+        ("loss at θ*", s["center"]["loss"], s["center"]["loss_se"]),
+        ("accuracy at θ* (%)", s["center"]["accuracy"], None),
+    ]
+    for r, v in s["sharpness"].items():
+        rows.append((f"sharpness r={r} (decades)", v["value"], v["se"]))
+    f = s["basin"]["factor"]
+    curv = s["curvature"]
+    rows += [
+        (f"basin radius (L ≤ {f:g}·L*)", s["basin"]["radius"], None),
+        (f"basin area (L ≤ {f:g}·L*)", s["basin"]["area"], None),
+        ("curvature of ln L, λmin", curv["eigenvalues"][0], curv["eigenvalues_se"][0]),
+        ("curvature of ln L, λmax", curv["eigenvalues"][-1], curv["eigenvalues_se"][-1]),
+        ("non-convex share", s["convexity"]["nonconvex_fraction"], s["convexity"]["se"]),
+        ("local minima", s["local_minima"], None),
+        ("roughness (log10 loss)", s["roughness_log10"], None),
+        ("points not computed", s["points"]["not_done"], None),
+    ]
+    return [(n, v, nan if e is None else e) for n, v, e in rows]
+
+
+# metric name prefix -> (claim it bears on, +1: larger in the candidate supports the claim)
+_CLAIMS: list[tuple[str, str, int]] = [
+    ("sharpness r=", _SHARP, +1),
+    ("curvature of ln L, λmax", _SHARP, +1),
+    ("basin radius", _SHARP, -1),
+    ("basin area", _SHARP, -1),
+    ("non-convex share", _BENT, +1),
+    ("local minima", _BENT, +1),
+    ("roughness (log10 loss)", _BENT, +1),
+]
+
+
+def verdict(result: dict[str, Any], skip: Sequence[bool | None] = (None, None),
+            cautions: Sequence[str] = ()) -> dict[str, Any]:
+    """Which metrics of a comparison support "the no-skip surface is sharper / less convex".
+
+    The candidate is the surface whose `skip` flag is False while the other's is True; without
+    such flags it is the second one (B). Each metric of `_CLAIMS` supports the claim when the
+    candidate lies on the sharper / less convex side by more than 2 standard errors (of the
+    difference, from both surfaces' errors), contradicts it when it lies on the other side by
+    as much, and is inconclusive in between. A metric without a standard error (basin, local
+    minima, roughness) counts when the difference exceeds 10% of the larger value, and says
+    that it has no standard error.
+
+    Returns:
+        {'candidate', 'reference' (labels), 'supports', 'inconclusive', 'contradicts',
+        'not_available' (lists of {'metric', 'claim', 'candidate', 'reference', 'difference',
+        'se'}), 'cautions', 'text'}.
+    """
+    labels = result["labels"]
+    cand = 0 if (skip[0] is False and skip[1] is True) else 1
+    ref = 1 - cand
+    groups: dict[str, list[dict[str, Any]]] = {"supports": [], "inconclusive": [],
+                                               "contradicts": [], "not_available": []}
+    for name, va, ea, vb, eb in result["rows"]:
+        claim = next(((c, sign) for prefix, c, sign in _CLAIMS if name.startswith(prefix)), None)
+        if claim is None:
+            continue
+        vals, ses = (va, vb), (ea, eb)
+        vc, vr = vals[cand], vals[ref]
+        item: dict[str, Any] = {"metric": name, "claim": claim[0], "candidate": vc,
+                                "reference": vr, "difference": math.nan, "se": math.nan}
+        if vc is None or vr is None or math.isnan(float(vc)) or math.isnan(float(vr)):
+            groups["not_available"].append(item)
+            continue
+        if math.isinf(float(vc)) or math.isinf(float(vr)):
+            diff = math.inf if float(vc) > float(vr) else -math.inf if float(vc) < float(vr) \
+                else 0.0
+            se = math.nan
+        else:
+            diff = float(vc) - float(vr)
+            sc, sr = ses[cand], ses[ref]
+            se = math.hypot(sc, sr) if np.isfinite(sc) and np.isfinite(sr) else math.nan
+        item.update(difference=diff, se=se)
+        signed = claim[1] * diff
+        threshold = (_Z * se if np.isfinite(se)
+                     else _MARGIN * max(abs(float(vc)), abs(float(vr))) if np.isfinite(diff)
+                     else 0.0)
+        if signed > threshold:
+            groups["supports"].append(item)
+        elif signed < -threshold:
+            groups["contradicts"].append(item)
+        else:
+            groups["inconclusive"].append(item)
+    cautions = [*cautions, *_cautions(result, cand, ref)]
+    out = {"candidate": labels[cand], "reference": labels[ref], **groups, "cautions": cautions,
+           "known_skip": skip[cand] is False and skip[ref] is True}
+    out["text"] = _verdict_text(out)
+    return out
+
+
+def _cautions(result: dict[str, Any], cand: int, ref: int) -> list[str]:
+    labels = result["labels"]
+    s = [result["summaries"][labels[0]], result["summaries"][labels[1]]]
+    out = []
+    l_c, l_r = s[cand]["center"]["loss"], s[ref]["center"]["loss"]
+    if np.isfinite(l_c) and np.isfinite(l_r) and l_c > 0 and l_r > 0 and (
+            max(l_c, l_r) / min(l_c, l_r) > 2):
+        out.append(f"the two minima differ in height (L(θ*) {l_c:.3g} for {labels[cand]} vs "
+                   f"{l_r:.3g} for {labels[ref]}); the metrics are relative, but a net that "
+                   f"trained less often sits in a flatter region")
+    a_c, a_r = s[cand]["center"]["accuracy"], s[ref]["center"]["accuracy"]
+    if a_c is not None and a_r is not None and np.isfinite(a_c) and np.isfinite(a_r) and (
+            abs(a_c - a_r) > 20):
+        low = labels[cand] if a_c < a_r else labels[ref]
+        out.append(f"the two nets are not trained to a comparable point (accuracy at θ* "
+                   f"{a_c:.1f}% vs {a_r:.1f}%): {low} may sit on a plateau, whose flatness "
+                   f"is not a good wide minimum")
+    if result.get("region", {}).get("cropped"):
+        out.append(result["region"]["message"])
+    for k in (cand, ref):
+        if not s[k]["center"]["on_grid"]:
+            out.append(f"{labels[k]}: θ* is not a grid point; the nearest point stood in")
+    return out
+
+
+def _fmt_item(item: dict[str, Any]) -> str:
+    se = item["se"]
+    diff = _fmt(item["difference"])
+    tail = f"{diff} ± {_fmt(se)}" if np.isfinite(se) else f"{diff}, no standard error"
+    return f"{item['metric']} ({_fmt(item['candidate'])} vs {_fmt(item['reference'])}: {tail})"
+
+
+def _verdict_text(v: dict[str, Any]) -> str:
+    cand, ref = v["candidate"], v["reference"]
+    if v["known_skip"]:
+        who, than = f"the no-skip surface ({cand})", f"the skip surface ({ref})"
+    else:
+        who, than = cand, ref
+    lines = [f"Is {who} sharper and less convex than {than}? A metric supports the claim when "
+             f"the difference lies on the sharper / less convex side by more than {_Z:g} "
+             f"standard errors (without a standard error: by more than {100 * _MARGIN:g}% of "
+             f"the larger value)."]
+    for key, head in (("supports", "Support"), ("contradicts", "Contradict"),
+                      ("inconclusive", "Inconclusive (within the noise)"),
+                      ("not_available", "Not available")):
+        items = v[key]
+        for claim in (_SHARP, _BENT):
+            chosen = [i for i in items if i["claim"] == claim]
+            if chosen:
+                lines.append(f"- {head} \"{claim}\": " + "; ".join(_fmt_item(i) for i in chosen))
+    judged = len(v["supports"]) + len(v["contradicts"]) + len(v["inconclusive"])
+    lines.append(f"In short, of {judged} metrics: {len(v['supports'])} support the claim, "
+                 f"{len(v['contradicts'])} contradict it, {len(v['inconclusive'])} inconclusive.")
+    lines += [f"Caution: {c}." for c in v["cautions"]]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- formatting
 
 def _fmt(value: Any) -> str:
     if value is None:
@@ -379,14 +781,27 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}"
 
 
+def _cell(value: Any, se: Any) -> str:
+    text = _fmt(value)
+    if se is not None and np.isfinite(se) and value is not None and np.isfinite(value):
+        text += f" ± {_fmt(se)}"
+    return text
+
+
 def _table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     if "rows" in result:  # a comparison
-        header = ["metric", *result["labels"], "ratio"]
-        body = [[r[0], _fmt(r[1]), _fmt(r[2]), _fmt(r[3])] for r in result["rows"]]
+        header = ["metric", *result["labels"], "B − A"]
+        body = []
+        for name, va, ea, vb, eb in result["rows"]:
+            diff = se = None
+            if isinstance(va, (int, float, np.number)) and isinstance(vb, (int, float, np.number)):
+                diff = float(vb) - float(va) if np.isfinite(va) and np.isfinite(vb) else None
+                se = math.hypot(ea, eb) if np.isfinite(ea) and np.isfinite(eb) else None
+            body.append([name, _cell(va, ea), _cell(vb, eb),
+                         "-" if diff is None else _cell(diff, se)])
     else:  # one summary
-        names, values = _rows(result)
         header = ["metric", "value"]
-        body = [[n, _fmt(v)] for n, v in zip(names, values, strict=True)]
+        body = [[n, _cell(v, e)] for n, v, e in _rows(result)]
     return header, body
 
 
@@ -398,7 +813,8 @@ def _notes(result: dict[str, Any]) -> list[str]:
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table of `summarize(...)` or `compare(...)`, with its notes below."""
+    """A plain-text table of `summarize(...)` or `compare(...)`, with its notes below and, for
+    a comparison, the verdict."""
     header, body = _table(result)
     widths = [max(len(row[k]) for row in [header, *body]) for k in range(len(header))]
 
@@ -409,19 +825,43 @@ def format_table(result: dict[str, Any]) -> str:
     lines = [fmt_row(header), "  ".join("-" * w for w in widths)]
     lines += [fmt_row(row) for row in body]
     lines += [f"note: {n}" for n in _notes(result)]
+    if "verdict" in result:
+        lines += ["", result["verdict"]["text"]]
     return "\n".join(lines)
 
 
+_MD_SPECIAL = set("\\`*_[]|~")
+
+
+def markdown_escape(text: str) -> str:
+    """`text` as literal Markdown: no HTML, no emphasis, code or links, no table breaks, no
+    control characters (shown as escapes, e.g. \\x1b)."""
+    text = "".join(ch if unicodedata.category(ch)[0] != "C" else
+                   ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
+    if text[:1] in ("#", "+", "-", "=") or text.split(".")[0].isdigit() and "." in text[:4]:
+        text = "\\" + text  # would start a heading or a list
+    return text
+
+
 def format_markdown(result: dict[str, Any]) -> str:
-    """A Markdown table of `summarize(...)` or `compare(...)`, with its notes as a list."""
+    """A Markdown table of `summarize(...)` or `compare(...)`, with its notes as a list and,
+    for a comparison, a closing "Verdict" section. Labels are escaped (no raw HTML)."""
     header, body = _table(result)
+    header = [header[0], *(markdown_escape(h) for h in header[1:])]
     lines = ["| " + " | ".join(header) + " |",
              "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
     lines += ["| " + " | ".join(row) + " |" for row in body]
     notes = _notes(result)
     if notes:
         lines.append("")
-        lines += [f"- {n}" for n in notes]
+        lines += [f"- {markdown_escape(n)}" for n in notes]
+    if "verdict" in result:
+        lines += ["", "## Verdict", ""]
+        for line in result["verdict"]["text"].splitlines():
+            lines.append(("- " + markdown_escape(line[2:])) if line.startswith("- ")
+                         else markdown_escape(line))
     return "\n".join(lines) + "\n"
 
 

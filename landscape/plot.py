@@ -1,5 +1,5 @@
 """Static pictures of a `Surface` with Matplotlib: contour lines, filled contours, heat map,
-3-D surface, 1-D curves and side-by-side comparisons.
+3-D surface, 1-D curves, the standard-error map and side-by-side comparisons.
 
 Every function builds and returns a `matplotlib.figure.Figure` made without pyplot (no global
 figure manager, no backend needed); the caller saves it (`fig.savefig(path)`). Matplotlib is
@@ -10,17 +10,25 @@ Values are prepared the same way everywhere:
 - points not computed (`done == False`) and diverged points (NaN/inf loss) are masked: they are
   left blank and marked, never drawn as zeros;
 - `zmax` clips: values above it are drawn as `zmax` (as the 2018 reference code's `--zmax`);
-- `log=True` draws on a logarithmic colour / z scale (non-positive values are masked);
+- `log=None` (the default) chooses a logarithmic colour / z scale by itself when the drawn
+  values span more than two decades (`LOG_DECADES`), and the colour bar says so; `log=True`
+  or `False` forces it (non-positive values are masked on a log scale);
 - `vmin`/`vmax` fix the colour scale and the range of the contour levels;
-- `levels` is an approximate number of levels (nice round values are chosen) or the levels.
+- `levels` is an approximate number of levels (round values are chosen) or the levels. On a
+  log scale the first decade above the minimum gets at least 8 levels, so that the basin
+  around θ* is resolved rather than drawn as one flat band.
 
-The centre θ* (α = β = 0) is marked with a star.
+θ* (α = β = 0) is marked with a star. Text that comes from the user (model names, file names,
+labels) is drawn as it is, never read as mathtext, so `$`, `_`, `^` or `\\` in a name cannot
+break a picture.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -32,20 +40,84 @@ if TYPE_CHECKING:
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-__all__ = ["KINDS", "contour", "contourf", "heatmap", "surface3d", "line", "side_by_side",
-           "draw", "title_of"]
+__all__ = ["KINDS", "LOG_DECADES", "contour", "contourf", "heatmap", "surface3d", "line",
+           "error_map", "side_by_side", "draw", "title_of", "display_name", "choose_log",
+           "unresolved_levels", "resolve_log"]
 
 Quantity = Literal["loss", "accuracy"]
 Kind = Literal["contour", "contourf", "heatmap", "3d"]
 KINDS: tuple[str, ...] = ("contour", "contourf", "heatmap", "3d")
+LOG_DECADES = 2.0
+"""`log=None` draws on a log scale when the values span more than this many decades."""
 
 _CMAP = "viridis"
 _NOT_DONE_STYLE = {"marker": ".", "color": "0.55", "ls": "none", "ms": 4, "clip_on": False}
 _FILLED_STYLE = {"marker": "o", "mfc": "none", "mec": "0.35", "ls": "none", "ms": 2.5,
                  "mew": 0.5, "clip_on": False}
 _DIVERGED_STYLE = {"marker": "x", "color": "tab:red", "ls": "none", "ms": 5, "clip_on": False}
+_INVALID_STYLE = {"marker": "x", "color": "tab:purple", "ls": "none", "ms": 5, "clip_on": False}
 _CENTER_STYLE = {"marker": "*", "ms": 15, "mfc": "white", "mec": "black", "mew": 1.2,
                  "ls": "none", "zorder": 5, "clip_on": False}
+_END_STYLE = {"marker": "o", "ms": 7, "mfc": "white", "mec": "black", "mew": 1.2, "ls": "none",
+              "zorder": 5, "clip_on": False}
+_FIRST_DECADE_LEVELS = 8
+_BELOW = (0.55, 0.55, 0.55, 0.25)  # a 3-D cell seen from below: faint, so the basin shows
+
+
+# --------------------------------------------------------------------------- names and titles
+
+def _truthy(value: Any) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "skip")
+    return bool(value)
+
+
+def display_name(meta: dict[str, Any]) -> str:
+    """The model of a surface in words: its name, and "no skip" when its shortcuts were removed
+    and the name does not already say so ("resnet20-noskip", not "resnet20-noskip, no skip")."""
+    name = str(meta.get("model") or meta.get("label") or "")
+    skip = meta.get("skip")
+    if skip is None:
+        return name
+    lowered = name.lower().replace("_", "-")
+    says = any(t in lowered for t in ("noskip", "no-skip", "no skip", "noshort", "plain"))
+    if _truthy(skip) or says:
+        return name
+    return f"{name}, no skip" if name else "no skip"
+
+
+def title_of(surface: Surface, quantity: str = "loss") -> str:
+    """A title from the surface's provenance: model (and "no skip"), split and quantity;
+    "interpolation A → B" for the line or plane through checkpoints.
+
+    Files of the 2018 reference code carry no provenance; they are named as such.
+    """
+    meta = surface.meta
+    head = display_name(meta)
+    if meta.get("kind") == "interpolation":
+        ends = [_file_label(meta.get(k)) for k in ("checkpoint", "checkpoint_b", "checkpoint_c")]
+        ends = [e for e in ends if e]
+        head = "interpolation " + " → ".join(ends) if ends else "interpolation"
+    elif not head and meta.get("format") == "reference":
+        head = "2018 reference file"
+    what = f"{surface.split} {'accuracy (%)' if quantity == 'accuracy' else 'loss'}"
+    return f"{head}: {what}" if head else what
+
+
+def _file_label(path: Any) -> str:
+    if not path:
+        return ""
+    p = Path(str(path))
+    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
+
+
+def choose_log(values: np.ndarray) -> bool:
+    """True when the finite values are all positive and span more than `LOG_DECADES` decades."""
+    finite = np.asarray(values, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if finite.size < 2 or finite.min() <= 0:
+        return False
+    return bool(np.log10(finite.max() / finite.min()) > LOG_DECADES)
 
 
 # --------------------------------------------------------------------------- preparing values
@@ -59,8 +131,21 @@ class _Prepared:
     filled: np.ndarray          # bool: interpolated by a coarse-to-fine run
     se: np.ndarray | None       # standard error of each computed loss, or None
     diverged: np.ndarray        # bool: done but NaN/inf (or <= 0 on a log scale)
+    invalid: np.ndarray         # bool: done, NaN, where the BN statistics were undefined
     quantity: str
     title: str
+
+
+def _invalid_bn(surface: Surface) -> np.ndarray:
+    """Points outside the α range where interpolated BN variances stay positive."""
+    valid = surface.meta.get("bn_valid_alpha")
+    out = np.zeros(surface.shape, dtype=bool)
+    if surface.y is None and isinstance(valid, (list, tuple)) and len(valid) == 2:
+        lo = float("-inf") if valid[0] is None else float(valid[0])
+        hi = float("inf") if valid[1] is None else float(valid[1])
+        x = np.asarray(surface.x, dtype=np.float64)
+        out = (x < lo) | (x > hi)
+    return out
 
 
 def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
@@ -75,38 +160,26 @@ def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
     bad = ~np.isfinite(values)
     if log:
         bad |= ~(values > 0)
+    invalid = done & bad & _invalid_bn(surface)
     z = np.ma.masked_array(np.where(bad, np.nan, values), mask=bad)
     return _Prepared(x=np.asarray(surface.x, dtype=np.float64),
                      y=None if surface.y is None else np.asarray(surface.y, dtype=np.float64),
-                     z=z, not_done=~done, diverged=done & bad, quantity=quantity,
-                     filled=surface.filled, se=None if se is None else np.asarray(se),
+                     z=z, not_done=~done, diverged=done & bad & ~invalid, invalid=invalid,
+                     quantity=quantity, filled=surface.filled,
+                     se=None if se is None else np.asarray(se),
                      title=title if title is not None else title_of(surface, quantity))
 
 
-def title_of(surface: Surface, quantity: str = "loss") -> str:
-    """A title from the surface's provenance: model, skip / no skip, split and quantity.
-
-    Files of the 2018 reference code carry no provenance; they are named as such.
-    """
-    meta = surface.meta
-    parts = []
-    name = meta.get("model") or meta.get("label")
-    if name:
-        parts.append(str(name))
-    skip = meta.get("skip")
-    if skip is not None:
-        parts.append("skip" if _truthy(skip) else "no skip")
-    head = ", ".join(parts)
-    if not head and meta.get("format") == "reference":
-        head = "2018 reference file"
-    what = f"{surface.split} {'accuracy (%)' if quantity == 'accuracy' else 'loss'}"
-    return f"{head}: {what}" if head else what
-
-
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "skip")
-    return bool(value)
+def resolve_log(surfaces: Sequence[Surface], quantity: str, log: bool | None,
+                zmax: float | None = None) -> tuple[bool, bool]:
+    """Whether the pictures of `surfaces` are drawn on a log scale, and whether that was chosen
+    from the data (`log=None`, see `choose_log`) rather than asked for."""
+    if log is not None:
+        return bool(log), False
+    values = [s.values(quantity) for s in surfaces]
+    if zmax is not None:
+        values = [np.where(np.isfinite(v), np.minimum(v, zmax), v) for v in values]
+    return choose_log(np.concatenate([v.ravel() for v in values])), True
 
 
 def _finite_range(preps: Sequence[_Prepared]) -> tuple[float, float]:
@@ -124,14 +197,40 @@ class _Scale:
     levels: np.ndarray
     norm: Normalize
     log: bool
+    auto: bool                  # the log / linear choice was made from the data
     vmin: float
     vmax: float
 
 
+def _round2(values: np.ndarray) -> np.ndarray:
+    """Each value to 2 significant digits (round contour labels)."""
+    exp = np.floor(np.log10(np.abs(values)))
+    return np.round(values / 10 ** (exp - 1)) * 10 ** (exp - 1)
+
+
+def _log_levels(lo: float, hi: float, n: int) -> np.ndarray:
+    """About `n` log-spaced levels in [lo, hi], at least `_FIRST_DECADE_LEVELS` of them in the
+    first decade above lo (the basin), the rest spread evenly over the decades above it."""
+    decades = np.log10(hi / lo)
+    if decades <= 1:
+        exps = np.linspace(0, decades, max(n, 3))
+    else:
+        per_decade = max(_FIRST_DECADE_LEVELS, (n - 1) / decades)
+        first = np.arange(0, 1, 1 / per_decade)
+        rest = max(n - len(first), int(np.ceil(decades - 1)) + 1)
+        exps = np.concatenate([first, np.linspace(1, decades, rest)])
+    lv = np.unique(_round2(lo * 10 ** exps))
+    lv = lv[(lv > lo * (1 - 1e-9)) & (lv < hi * (1 + 1e-9))]
+    if lv.size < 2:
+        lv = np.geomspace(lo, hi, max(n, 3))
+    return lv
+
+
 def _scale(preps: Sequence[_Prepared], *, levels: int | Sequence[float] | None,
-           vmin: float | None, vmax: float | None, log: bool, default_levels: int) -> _Scale:
+           vmin: float | None, vmax: float | None, log: bool, auto: bool,
+           default_levels: int) -> _Scale:
     from matplotlib.colors import LogNorm, Normalize
-    from matplotlib.ticker import LogLocator, MaxNLocator
+    from matplotlib.ticker import MaxNLocator
 
     lo, hi = _finite_range(preps)
     lo = lo if vmin is None else float(vmin)
@@ -150,21 +249,14 @@ def _scale(preps: Sequence[_Prepared], *, levels: int | Sequence[float] | None,
         if n < 2:
             raise ValueError(f"levels must be >= 2, got {n}")
         if log:
-            decades = np.log10(hi) - np.log10(lo)
-            subs: tuple[float, ...] = (1.0, 2.0, 5.0) if n >= 3 * decades else (1.0,)
-            if n >= 9 * decades:
-                subs = tuple(float(s) for s in range(1, 10))
-            lv = LogLocator(subs=subs, numticks=10 * n).tick_values(lo, hi)
-            if np.sum((lv >= lo) & (lv <= hi)) < 3:
-                lv = np.geomspace(lo, hi, n)
+            lv = _log_levels(lo, hi, n)
         else:
             lv = MaxNLocator(nbins=n).tick_values(lo, hi)
-        lv = lv[(lv >= lo * (1 - 1e-12)) & (lv <= hi * (1 + 1e-12))] if log else lv[
-            (lv >= lo - 1e-12 * (hi - lo)) & (lv <= hi + 1e-12 * (hi - lo))]
-        if lv.size < 2:
-            lv = np.geomspace(lo, hi, n) if log else np.linspace(lo, hi, n)
+            lv = lv[(lv >= lo - 1e-12 * (hi - lo)) & (lv <= hi + 1e-12 * (hi - lo))]
+            if lv.size < 2:
+                lv = np.linspace(lo, hi, n)
     norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
-    return _Scale(levels=lv, norm=norm, log=log, vmin=lo, vmax=hi)
+    return _Scale(levels=lv, norm=norm, log=log, auto=auto, vmin=lo, vmax=hi)
 
 
 def _extend(scale: _Scale, preps: Sequence[_Prepared]) -> str:
@@ -188,6 +280,10 @@ def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 5.2) -> Figur
     return Figure(figsize=(width * ncols, height), layout="constrained")
 
 
+def _title(ax: Any, text: str) -> None:
+    ax.set_title(text, parse_math=False)
+
+
 def _setup_plane(ax: Axes, p: _Prepared) -> None:
     if p.y is None:
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
@@ -198,48 +294,66 @@ def _setup_plane(ax: Axes, p: _Prepared) -> None:
     spans = (np.ptp(p.x), np.ptp(p.y))
     if min(spans) > 0 and 0.25 <= spans[0] / spans[1] <= 4:
         ax.set_aspect("equal")
-    ax.set_title(p.title)
+    _title(ax, p.title)
 
 
-def _mark_points(ax: Axes, p: _Prepared) -> None:
-    """Star at θ*, grey dots where not computed, red crosses where diverged."""
+def _mark_points(ax: Axes, p: _Prepared) -> list[tuple[Any, str]]:
+    """Star at θ*, grey dots where not computed, red crosses where diverged; returns the
+    (handle, label) pairs for the figure's legend (the artists' own labels are hidden, so an
+    `ax.legend()` added later by a caller does not repeat them)."""
     if p.y is None:
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     X, Y = np.meshgrid(p.x, p.y, indexing="ij")
-    handles = []
-    if p.not_done.any():
-        handles += ax.plot(X[p.not_done], Y[p.not_done], label="not computed",
-                           **_NOT_DONE_STYLE)
-    if p.diverged.any():
-        handles += ax.plot(X[p.diverged], Y[p.diverged], label="diverged / not drawable",
-                           **_DIVERGED_STYLE)
-    if p.filled.any():
-        handles += ax.plot(X[p.filled], Y[p.filled], label="interpolated (--refine)",
-                           **_FILLED_STYLE)
-    handles += [h for h in ax.get_lines() if h.get_label().startswith("level not resolved")]
+    entries: list[tuple[Any, str]] = []
+
+    def mark(mask: np.ndarray, label: str, style: dict[str, Any]) -> None:
+        if mask.any():
+            (h,) = ax.plot(X[mask], Y[mask], label=f"_{label}", **style)
+            entries.append((h, label))
+
+    mark(p.not_done, "not computed", _NOT_DONE_STYLE)
+    mark(p.diverged, "diverged / not drawable", _DIVERGED_STYLE)
+    mark(p.filled, "interpolated (--refine)", _FILLED_STYLE)
     if p.x.min() <= 0 <= p.x.max() and p.y.min() <= 0 <= p.y.max():
-        handles += ax.plot([0.0], [0.0], label="θ*", **_CENTER_STYLE)
-    if handles:  # below the axes, so that it hides no part of the landscape
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.13),
-                  ncol=len(handles), fontsize="small", frameon=False, borderaxespad=0.0)
+        (h,) = ax.plot([0.0], [0.0], label="_θ*", **_CENTER_STYLE)
+        entries.append((h, "θ*"))
+    return entries
 
 
-def _cbar_label(p: _Prepared, log: bool) -> str:
+def _legend(fig: Figure, entries: list[tuple[Any, str]]) -> None:
+    """One legend below everything (constrained layout keeps it off the α label)."""
+    seen: dict[str, Any] = {}
+    for handle, label in entries:
+        seen.setdefault(label, handle)
+    if seen:
+        leg = fig.legend(list(seen.values()), list(seen), loc="outside lower center",
+                         ncols=min(len(seen), 4), fontsize="small", frameon=False)
+        for text in leg.get_texts():
+            text.set_parse_math(False)
+
+
+def _cbar_label(p: _Prepared, s: _Scale) -> str:
     base = "accuracy (%)" if p.quantity == "accuracy" else "loss"
-    return f"{base} (log scale)" if log else base
+    if not s.log:
+        return base
+    if s.auto:
+        return f"{base} (log scale: the values span {np.log10(s.vmax / s.vmin):.1f} decades)"
+    return f"{base} (log scale)"
 
 
-def _draw_contour(ax: Axes, p: _Prepared, s: _Scale) -> Any:
+def _draw_contour(ax: Axes, p: _Prepared, s: _Scale) -> tuple[Any, list[tuple[Any, str]]]:
     cs = ax.contour(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=_CMAP, linewidths=1.2)
     drawn = [lv for lv in cs.levels if lv in set(s.levels)]
     labelled = drawn[::2] if len(drawn) > 12 else drawn
     if labelled:
         ax.clabel(cs, levels=labelled, inline=True, fontsize=7, fmt=_short)
+    entries = []
     unresolved = unresolved_levels(p.z, p.se, list(cs.levels))
     if unresolved.any():  # dashed: the sample does not tell this level from its neighbours
         cs.set_linestyle(["--" if u else "-" for u in unresolved])
-        ax.plot([], [], ls="--", color="0.3", label="level not resolved (< 2 standard errors)")
-    return cs
+        (h,) = ax.plot([], [], ls="--", color="0.3", label="_unresolved")
+        entries.append((h, "level not resolved (< 2 standard errors)"))
+    return cs, entries
 
 
 def unresolved_levels(z: np.ndarray, se: np.ndarray | None, levels: list[float]) -> np.ndarray:
@@ -265,6 +379,9 @@ def unresolved_levels(z: np.ndarray, se: np.ndarray | None, levels: list[float])
 def error_map(surface: Surface, *, relative: bool = True, title: str | None = None) -> Figure:
     """The standard error of each point's mean loss, as a map with the loss contours on top.
 
+    The white lines are contours of the loss itself (log-spaced when it spans decades), so the
+    errors can be read against the landscape; the legend says so.
+
     Args:
         surface: a 2-D surface with `<split>_loss_se` (written by `compute_surface`).
         relative: the error in percent of the loss (default) or in loss units.
@@ -277,6 +394,8 @@ def error_map(surface: Surface, *, relative: bool = True, title: str | None = No
     if se is None:
         raise ValueError("this surface has no standard errors (files of the 2018 reference "
                          "code and custom batch-mean losses have none)")
+    from matplotlib.lines import Line2D
+
     loss = surface.values("loss")
     err = np.where(surface.done, se, np.nan)
     if relative:
@@ -288,15 +407,28 @@ def error_map(surface: Surface, *, relative: bool = True, title: str | None = No
     mesh = ax.pcolormesh(surface.x, surface.y, np.ma.masked_invalid(err).T, cmap="magma",
                          shading="nearest")
     finite = np.ma.masked_invalid(loss)
-    if finite.count() >= 4:
-        ax.contour(surface.x, surface.y, finite.T, levels=12, colors="w", linewidths=0.6)
+    entries = []
+    if finite.count() >= 4 and finite.max() > finite.min():
+        log = choose_log(loss)
+        p = _prepare(surface, "loss", log, None, "")
+        s = _scale([p], levels=None, vmin=None, vmax=None, log=log, auto=True,
+                   default_levels=12)
+        ax.contour(surface.x, surface.y, p.z.T, levels=s.levels, colors="w", linewidths=0.6)
+        entries.append((Line2D([], [], color="w", lw=1.2),
+                        "white lines: loss contours" + (" (log-spaced)" if log else "")))
     cb = fig.colorbar(mesh, ax=ax, shrink=0.9)
     cb.set_label("standard error (% of loss)" if relative else "standard error of the loss")
     ax.set_xlabel("α")
     ax.set_ylabel("β")
     n = surface.meta.get("samples")
-    ax.set_title(title or f"{title_of(surface)}: standard error"
-                 + (f" (N = {n})" if n else ""))
+    head = display_name(surface.meta)
+    what = f"standard error of the {surface.split} loss" + (f" (N = {n})" if n else "")
+    _title(ax, title or (f"{head}: {what}" if head else what))
+    if entries:
+        leg = fig.legend([h for h, _ in entries], [t for _, t in entries],
+                         loc="outside lower center", fontsize="small", frameon=True,
+                         facecolor="0.35", labelcolor="white")
+        leg.get_frame().set_edgecolor("0.35")
     return fig
 
 
@@ -317,7 +449,7 @@ def _draw_heatmap(ax: Axes, p: _Prepared, s: _Scale) -> Any:
 
 def _colorbar(fig: Figure, mappable: Any, axes: Any, p: _Prepared, s: _Scale) -> None:
     cb = fig.colorbar(mappable, ax=axes, shrink=0.9)
-    cb.set_label(_cbar_label(p, s.log))
+    cb.set_label(_cbar_label(p, s))
     if s.log:  # label whole decades (or a few levels when the range is under a decade)
         from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -330,16 +462,72 @@ def _colorbar(fig: Figure, mappable: Any, axes: Any, p: _Prepared, s: _Scale) ->
         cb.ax.yaxis.set_minor_formatter(NullFormatter())
 
 
+@functools.lru_cache(maxsize=1)
+def _height_field_class() -> type:
+    """A PolyCollection for a surface z = f(α, β) in a 3-D axes, drawn back to front by the
+    position of each cell on the ground.
+
+    Matplotlib's own 3-D polygons are sorted by the depth of their corners, which for a steep
+    height field puts a far, high wall in front of the low basin before it (and draws slivers
+    of it through the basin). Seen from above, a cell can only hide cells behind it on the
+    ground plane, so sorting by the ground position of each cell's centre is exact.
+    """
+    from matplotlib.collections import PolyCollection
+    from mpl_toolkits.mplot3d import proj3d
+
+    class HeightField(PolyCollection):
+        def __init__(self, quads: np.ndarray, colors: np.ndarray, floor: float,
+                     **kwargs: Any) -> None:
+            super().__init__([], **kwargs)
+            self._quads = quads          # (cells, 4, 3)
+            self._colors = colors        # (cells, 4) RGBA
+            self._floor = floor
+
+        def do_3d_projection(self) -> float:
+            m = self.axes.M
+            q = self._quads
+            px, py, pz = proj3d.proj_transform(q[..., 0].ravel(), q[..., 1].ravel(),
+                                               q[..., 2].ravel(), m)
+            centre = q[..., :2].mean(axis=1)
+            _, _, depth = proj3d.proj_transform(centre[:, 0], centre[:, 1],
+                                                np.full(len(q), self._floor), m)
+            order = np.argsort(np.asarray(depth), kind="stable")[::-1]  # far first
+            xy = np.stack([np.asarray(px), np.asarray(py)], axis=-1).reshape(len(q), 4, 2)
+            # the corners go round counter-clockwise seen from above: a cell whose projection
+            # turns clockwise is seen from below (the outside of a wall rising towards us)
+            x, y = xy[..., 0], xy[..., 1]
+            area = (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
+            colors = np.where((area < 0)[:, None], _BELOW, self._colors)
+            self.set_verts(list(xy[order]))
+            self.set_facecolor(colors[order])
+            self.below = area < 0
+            return float(np.min(pz)) if len(q) else float("nan")
+
+    return HeightField
+
+
+def _inner_ticks(lo: float, hi: float) -> list[float]:
+    """A few round ticks strictly inside [lo, hi], so that the labels of two axes never meet
+    at the corner of a 3-D box."""
+    from matplotlib.ticker import MaxNLocator
+
+    span = hi - lo
+    ticks = MaxNLocator(nbins=4).tick_values(lo, hi)
+    inner = [float(t) for t in ticks if lo + 0.08 * span < t < hi - 0.08 * span]
+    return inner or [float(t) for t in ticks if lo <= t <= hi]
+
+
 def _draw_3d(ax: Any, p: _Prepared, s: _Scale) -> Any:
-    """A real 3-D surface: one coloured quad per grid cell whose four corners are drawable."""
+    """A real 3-D surface: one coloured quad per grid cell whose four corners are drawable,
+    drawn back to front, over its contour lines projected on the floor."""
     from matplotlib import colormaps
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.ticker import FixedLocator, FuncFormatter
 
     if p.y is None:
-
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     lo, hi = s.vmin, s.vmax
-    z = np.clip(p.z.filled(np.nan), lo, hi)
+    z = np.clip(p.z.filled(np.nan), lo, hi)  # values beyond the scale: flat, at its edge
     zz = np.log10(z) if s.log else z
     X, Y = np.meshgrid(p.x, p.y, indexing="ij")
     corners = np.stack([
@@ -355,31 +543,35 @@ def _draw_3d(ax: Any, p: _Prepared, s: _Scale) -> Any:
         raise ValueError("nothing to draw in 3-D: no grid cell has four computed, finite corners")
     mean = quads[..., 2].mean(axis=1)
     colors = colormaps[_CMAP]((mean - zlo) / (zhi - zlo))
-    poly = Poly3DCollection(list(quads), facecolors=colors, edgecolors=(0, 0, 0, 0.25),
-                            linewidths=0.2)
-    ax.add_collection3d(poly)
     floor = zlo - 0.15 * (zhi - zlo)
+    ax.computed_zorder = False  # drawn in this order: floor contours, then the surface
     flat = np.ma.masked_invalid(zz)
     if flat.count() >= 4:  # contour lines projected on the floor, as in the paper's figures
-        ax.contour(X, Y, flat, levels=np.log10(s.levels) if s.log else s.levels, zdir="z",
-                   offset=floor, cmap=_CMAP, norm=_plain_norm(zlo, zhi), linewidths=0.8)
+        cs = ax.contour(X, Y, flat, levels=np.log10(s.levels) if s.log else s.levels, zdir="z",
+                        offset=floor, cmap=_CMAP, norm=_plain_norm(zlo, zhi), linewidths=0.8)
+        cs.set_zorder(1)
+    field = _height_field_class()(quads, colors, floor, edgecolors=(0, 0, 0, 0.25),
+                                  linewidths=0.2, zorder=2)
+    ax.add_collection(field, autolim=False)
     ax.set_xlim(p.x.min(), p.x.max())
     ax.set_ylim(p.y.min(), p.y.max())
     ax.set_zlim(floor, zhi)
+    ax.xaxis.set_major_locator(FixedLocator(_inner_ticks(p.x.min(), p.x.max())))
+    ax.yaxis.set_major_locator(FixedLocator(_inner_ticks(p.y.min(), p.y.max())))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.set_xlabel("α")
     ax.set_ylabel("β")
-    ax.set_zlabel(_cbar_label(p, s.log), labelpad=10)
+    ax.set_zlabel("accuracy (%)" if p.quantity == "accuracy" else "loss", labelpad=12)
     if s.log:  # z is log10(value): ticks at whole decades when there are enough of them
-        from matplotlib.ticker import FuncFormatter, MaxNLocator
+        from matplotlib.ticker import MaxNLocator
 
         if zhi - zlo >= 2:
             ax.zaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.zaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(10 ** v)))
     ax.view_init(elev=30, azim=-60)
-    ax.set_box_aspect(None, zoom=0.88)
-    ax.set_title(p.title)
-    from matplotlib.cm import ScalarMappable
-
+    ax.set_box_aspect(None, zoom=0.85)
+    _title(ax, p.title)
     return ScalarMappable(norm=s.norm, cmap=_CMAP)
 
 
@@ -389,32 +581,36 @@ def _plain_norm(lo: float, hi: float) -> Normalize:
     return Normalize(vmin=lo, vmax=hi)
 
 
-def _draw(kind: str, fig: Figure, ax: Any, p: _Prepared, s: _Scale, extend: str) -> Any:
+def _draw(kind: str, fig: Figure, ax: Any, p: _Prepared, s: _Scale,
+          extend: str) -> tuple[Any, list[tuple[Any, str]]]:
+    entries: list[tuple[Any, str]] = []
     if kind == "contour":
-        m = _draw_contour(ax, p, s)
+        m, entries = _draw_contour(ax, p, s)
     elif kind == "contourf":
         m = _draw_contourf(ax, p, s, extend)
     elif kind == "heatmap":
         m = _draw_heatmap(ax, p, s)
     elif kind == "3d":
-        return _draw_3d(ax, p, s)
+        return _draw_3d(ax, p, s), []
     else:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     _setup_plane(ax, p)
-    _mark_points(ax, p)
-    return m
+    return m, _mark_points(ax, p) + entries
 
 
 def _single(kind: str, surface: Surface, *, quantity: str, levels: int | Sequence[float] | None,
-            vmin: float | None, vmax: float | None, log: bool, zmax: float | None,
+            vmin: float | None, vmax: float | None, log: bool | None, zmax: float | None,
             title: str | None, default_levels: int) -> Figure:
     _need_2d(surface, f"a {kind} plot")
-    p = _prepare(surface, quantity, log, zmax, title)
-    s = _scale([p], levels=levels, vmin=vmin, vmax=vmax, log=log, default_levels=default_levels)
+    use_log, auto = resolve_log([surface], quantity, log, zmax)
+    p = _prepare(surface, quantity, use_log, zmax, title)
+    s = _scale([p], levels=levels, vmin=vmin, vmax=vmax, log=use_log, auto=auto,
+               default_levels=default_levels)
     fig = _figure()
     ax = fig.add_subplot(projection="3d") if kind == "3d" else fig.add_subplot()
-    mappable = _draw(kind, fig, ax, p, s, _extend(s, [p]))
+    mappable, entries = _draw(kind, fig, ax, p, s, _extend(s, [p]))
     _colorbar(fig, mappable, ax, p, s)
+    _legend(fig, entries)
     return fig
 
 
@@ -422,7 +618,7 @@ def _single(kind: str, surface: Surface, *, quantity: str, levels: int | Sequenc
 
 def contour(surface: Surface, *, quantity: Quantity = "loss",
             levels: int | Sequence[float] | None = None, vmin: float | None = None,
-            vmax: float | None = None, log: bool = False, zmax: float | None = None,
+            vmax: float | None = None, log: bool | None = None, zmax: float | None = None,
             title: str | None = None) -> Figure:
     """Labelled contour lines of a 2-D surface (Li et al. 2018, Fig. 5 style).
 
@@ -431,7 +627,8 @@ def contour(surface: Surface, *, quantity: Quantity = "loss",
         quantity: 'loss' or 'accuracy' (percent).
         levels: approximate number of levels (round values are chosen), or the levels.
         vmin, vmax: range of the levels and of the colour scale (default: the data's range).
-        log: logarithmic levels and colours (for losses spanning decades).
+        log: logarithmic levels and colours; None (default) chooses them when the values span
+            more than `LOG_DECADES` decades, and the colour bar says so.
         zmax: values above it are drawn as `zmax`.
         title: overrides the title made from `surface.meta`.
 
@@ -447,7 +644,7 @@ def contour(surface: Surface, *, quantity: Quantity = "loss",
 
 def contourf(surface: Surface, *, quantity: Quantity = "loss",
              levels: int | Sequence[float] | None = None, vmin: float | None = None,
-             vmax: float | None = None, log: bool = False, zmax: float | None = None,
+             vmax: float | None = None, log: bool | None = None, zmax: float | None = None,
              title: str | None = None) -> Figure:
     """Filled contours of a 2-D surface, with thin contour lines on top. Args as `contour`."""
     return _single("contourf", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
@@ -456,7 +653,7 @@ def contourf(surface: Surface, *, quantity: Quantity = "loss",
 
 def heatmap(surface: Surface, *, quantity: Quantity = "loss",
             levels: int | Sequence[float] | None = None, vmin: float | None = None,
-            vmax: float | None = None, log: bool = False, zmax: float | None = None,
+            vmax: float | None = None, log: bool | None = None, zmax: float | None = None,
             title: str | None = None) -> Figure:
     """One coloured cell per grid point (no interpolation); masked cells stay grey.
 
@@ -468,30 +665,34 @@ def heatmap(surface: Surface, *, quantity: Quantity = "loss",
 
 def surface3d(surface: Surface, *, quantity: Quantity = "loss",
               levels: int | Sequence[float] | None = None, vmin: float | None = None,
-              vmax: float | None = None, log: bool = False, zmax: float | None = None,
+              vmax: float | None = None, log: bool | None = None, zmax: float | None = None,
               title: str | None = None) -> Figure:
     """A 3-D surface (mpl_toolkits.mplot3d) with its contour lines projected on the floor.
 
     Each grid cell with four drawable corners is one coloured quad, so cells touching a point
-    not computed or diverged are left out (a hole) instead of being drawn at zero. Values are
-    clipped to [vmin, vmax] (and to `zmax`). On a log scale the z axis is log10 with its ticks
-    labelled in loss units. Other args as `contour`.
+    not computed or diverged are left out (a hole) instead of being drawn at zero. The cells
+    are drawn back to front by their place on the ground, so a far wall never covers the
+    basin before it. Values are clipped to [vmin, vmax] (and to `zmax`). On a log scale the z
+    axis is log10 with its ticks labelled in loss units. Other args as `contour`.
     """
     return _single("3d", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
                    log=log, zmax=zmax, title=title, default_levels=15)
 
 
-def line(surface: Surface, *, log: bool = False, vmin: float | None = None,
+def line(surface: Surface, *, log: bool | None = None, vmin: float | None = None,
          vmax: float | None = None, zmax: float | None = None,
          title: str | None = None) -> Figure:
     """Loss (left axis) and accuracy (right axis) against α for a 1-D surface.
 
     Points not computed or diverged leave a gap and are marked along the α axis; θ* (α = 0)
-    is a dotted vertical line with a star on the loss curve.
+    is a dotted vertical line with a star on the loss curve. For the line through two
+    checkpoints (`landscape interp`), both ends are marked and labelled with their file names,
+    and the star marks the trained end (the later epoch), wherever it is.
 
     Args:
         surface: a 1-D `Surface` (`y is None`).
-        log: logarithmic loss axis.
+        log: logarithmic loss axis; None (default) when the loss spans more than
+            `LOG_DECADES` decades.
         vmin, vmax: loss axis range.
         zmax: loss values above it are drawn as `zmax`.
         title: overrides the title made from `surface.meta`.
@@ -507,18 +708,32 @@ def line(surface: Surface, *, log: bool = False, vmin: float | None = None,
     return fig
 
 
-def _draw_line(ax: Axes, surface: Surface, *, log: bool, zmax: float | None,
+def _line_ends(surface: Surface) -> list[tuple[float, str, bool]]:
+    """(α, label, is θ*) for the points to mark on a line: the star at θ* for a random-direction
+    line; both checkpoints for an interpolation, the star on the trained one."""
+    meta = surface.meta
+    if meta.get("kind") != "interpolation":
+        return [(0.0, "θ*", True)]
+    star = meta.get("star_alpha")
+    ends = [(0.0, _file_label(meta.get("checkpoint")) or "A"),
+            (1.0, _file_label(meta.get("checkpoint_b")) or "B")]
+    return [(a, f"{name} (α = {a:g})", star is not None and float(star) == a)
+            for a, name in ends]
+
+
+def _draw_line(ax: Axes, surface: Surface, *, log: bool | None, zmax: float | None,
                title: str | None, label: str | None = None) -> Any:
     if surface.y is not None:
         raise ValueError(f"line needs a 1-D surface, got a {surface.shape} grid; use contour, "
                          f"contourf, heatmap or surface3d for 2-D surfaces")
-    p = _prepare(surface, "loss", log, zmax, title)
+    use_log, _ = resolve_log([surface], "loss", log, zmax)
+    p = _prepare(surface, "loss", use_log, zmax, title)
     _finite_range([p])
     ax.plot(p.x, p.z.filled(np.nan), "-o", color="tab:blue", ms=3, lw=1.6, label="loss")
     ax.set_xlabel("α")
-    ax.set_ylabel("loss (log scale)" if log else "loss", color="tab:blue")
+    ax.set_ylabel("loss (log scale)" if use_log else "loss", color="tab:blue")
     ax.tick_params(axis="y", labelcolor="tab:blue")
-    if log:
+    if use_log:
         ax.set_yscale("log")
     ax.set_xlim(p.x.min(), p.x.max())
     handles = ax.get_lines()[:]
@@ -541,13 +756,36 @@ def _draw_line(ax: Axes, surface: Surface, *, log: bool, zmax: float | None,
     if p.diverged.any():
         handles += ax.plot(p.x[p.diverged], np.full(p.diverged.sum(), 0.03), transform=bottom,
                            label="diverged", **_DIVERGED_STYLE)
-    if p.x.min() <= 0 <= p.x.max():
-        ax.axvline(0.0, color="0.4", ls=":", lw=1)
-        i0 = surface.center_index[0]
-        if np.ma.is_masked(p.z[i0]) is False and surface.x[i0] == 0:
-            handles += ax.plot([0.0], [float(p.z[i0])], label="θ*", **_CENTER_STYLE)
-    ax.legend(handles=handles, loc="upper center", fontsize="small", framealpha=0.8)
-    ax.set_title(label if label is not None else p.title)
+    if p.invalid.any():
+        handles += ax.plot(p.x[p.invalid], np.full(p.invalid.sum(), 0.03), transform=bottom,
+                           label="undefined: BN variance < 0", **_INVALID_STYLE)
+    valid = surface.meta.get("bn_valid_alpha")
+    if isinstance(valid, (list, tuple)) and len(valid) == 2:
+        for k, edge in enumerate(valid):
+            if edge is not None and p.x.min() < float(edge) < p.x.max():
+                span = (p.x.min(), float(edge)) if k == 0 else (float(edge), p.x.max())
+                patch = ax.axvspan(*span, color="0.85", zorder=0,
+                                   label="BN variance clamped at 0 (extrapolated < 0)")
+                if not any(h.get_label() == patch.get_label() for h in handles):
+                    handles.append(patch)
+    x = np.asarray(surface.x, dtype=np.float64)
+    for alpha, text, is_star in _line_ends(surface):
+        if not p.x.min() <= alpha <= p.x.max():
+            continue
+        ax.axvline(alpha, color="0.4", ls=":", lw=1)
+        i = int(np.argmin(np.abs(x - alpha)))
+        on_grid = abs(x[i] - alpha) <= 1e-6 * max(float(np.ptp(x)), 1e-12)
+        if not on_grid or np.ma.is_masked(p.z[i]):
+            continue
+        style = _CENTER_STYLE if is_star else _END_STYLE
+        name = (f"{text}, trained" if is_star and text != "θ*" else text)
+        (h,) = ax.plot([alpha], [float(p.z[i])], label=name, **style)
+        h.set_label(name)
+        handles.append(h)
+    leg = ax.legend(handles=handles, loc="upper center", fontsize="small", framealpha=0.8)
+    for t in leg.get_texts():
+        t.set_parse_math(False)
+    _title(ax, label if label is not None else p.title)
     ax.grid(alpha=0.3)
     return acc_ax
 
@@ -555,7 +793,7 @@ def _draw_line(ax: Axes, surface: Surface, *, log: bool, zmax: float | None,
 def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = None, *,
                  kind: Kind = "contourf", quantity: Quantity = "loss",
                  levels: int | Sequence[float] | None = None, vmin: float | None = None,
-                 vmax: float | None = None, log: bool = False,
+                 vmax: float | None = None, log: bool | None = None,
                  zmax: float | None = None) -> Figure:
     """Several surfaces in a row on the same contour levels and one colour scale.
 
@@ -567,7 +805,7 @@ def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = Non
         surfaces: two or more surfaces (all 2-D or all 1-D).
         labels: panel titles (default: titles from each surface's meta).
         kind: 'contour', 'contourf', 'heatmap' or '3d' (ignored for 1-D surfaces).
-        Other args as `contour`.
+        Other args as `contour` (`log=None` decides from all surfaces together).
 
     Raises:
         ValueError: no surfaces, mixed 1-D and 2-D, or labels of the wrong length.
@@ -583,10 +821,11 @@ def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = Non
         raise ValueError("side_by_side needs surfaces of one kind, got 1-D and 2-D mixed")
     names = list(labels) if labels is not None else [None] * len(surfaces)
     n = len(surfaces)
+    use_log, auto = resolve_log(surfaces, "loss" if ndims == {1} else quantity, log, zmax)
     if ndims == {1}:
         fig = _figure(n, width=6.0, height=4.6)
         axes = fig.subplots(1, n, sharey=True, squeeze=False)[0]
-        twins = [_draw_line(ax, s, log=log, zmax=zmax, title=None, label=name)
+        twins = [_draw_line(ax, s, log=use_log, zmax=zmax, title=None, label=name)
                  for ax, s, name in zip(axes, surfaces, names, strict=True)]
         twins = [t for t in twins if t is not None]
         if twins:
@@ -599,19 +838,23 @@ def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = Non
         return fig
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
-    preps = [_prepare(s, quantity, log, zmax, name) for s, name in zip(surfaces, names,
-                                                                        strict=True)]
+    preps = [_prepare(s, quantity, use_log, zmax, name) for s, name in zip(surfaces, names,
+                                                                            strict=True)]
     default = {"contour": 20, "contourf": 30, "heatmap": 30, "3d": 15}[kind]
-    s = _scale(preps, levels=levels, vmin=vmin, vmax=vmax, log=log, default_levels=default)
+    s = _scale(preps, levels=levels, vmin=vmin, vmax=vmax, log=use_log, auto=auto,
+               default_levels=default)
     extend = _extend(s, preps)
     fig = _figure(n, width=5.6, height=5.0)
     kw = {"projection": "3d"} if kind == "3d" else {}
     axes = [fig.add_subplot(1, n, k + 1, **kw) for k in range(n)]
     mappable = None
+    entries: list[tuple[Any, str]] = []
     for ax, p in zip(axes, preps, strict=True):
-        m = _draw(kind, fig, ax, p, s, extend)
+        m, e = _draw(kind, fig, ax, p, s, extend)
+        entries += e
         mappable = mappable or m
     _colorbar(fig, mappable, axes, preps[0], s)
+    _legend(fig, entries)
     return fig
 
 

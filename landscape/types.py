@@ -63,11 +63,29 @@ class Surface:
 
     @property
     def center_index(self) -> tuple[int, ...]:
-        """Index of the grid point closest to the origin (α, β) = (0, 0), i.e. θ*."""
+        """Index of the grid point nearest the origin (α, β) = (0, 0).
+
+        That point is θ* itself only when the origin is on the grid (see `origin_index`); on
+        a grid without it (e.g. an even number of points on a symmetric axis) it is merely the
+        point closest to θ*.
+        """
         ix = int(np.argmin(np.abs(self.x)))
         if self.y is None:
             return (ix,)
         return (ix, int(np.argmin(np.abs(self.y))))
+
+    @property
+    def origin_index(self) -> tuple[int, ...] | None:
+        """Index of the grid point at the origin (α, β) = (0, 0), i.e. at θ*; None when no
+        grid point lies there (to within a millionth of the grid step)."""
+        index = self.center_index
+        axes = [self.x] if self.y is None else [self.x, self.y]
+        for axis, i in zip(axes, index, strict=True):
+            values = np.asarray(axis, dtype=np.float64)
+            step = float(np.min(np.abs(np.diff(values)))) if values.size > 1 else 1.0
+            if abs(values[i]) > 1e-6 * (step if step > 0 else 1.0):
+                return None
+        return index
 
     def values(self, quantity: str = "loss") -> np.ndarray:
         """`loss` or `accuracy` (or an extra) as float64 with points not done set to NaN."""

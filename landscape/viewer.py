@@ -107,6 +107,14 @@ def _range(arrays: Sequence[np.ndarray]) -> tuple[float, float] | None:
     return lo, hi
 
 
+def _html_text(text: str) -> str:
+    """`text` shown literally by plotly: no markup (<b>, <a>), no $...$ math, no controls."""
+    text = "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in text)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+            .replace("$", "&#36;"))
+
+
 def _axis_title(quantity: str, log: bool) -> str:
     base = "accuracy (%)" if quantity == "accuracy" else "loss"
     return f"log10 {base}" if log else base
@@ -164,7 +172,7 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
         raise ValueError("compare_figure needs at least one surface, got none")
     if labels is None:
         labels = [title_of(s) for s in surfaces]
-    labels = [str(v) for v in labels]
+    labels = [_html_text(str(v)) for v in labels]
     if len(labels) != len(surfaces):
         raise ValueError(f"labels must match the surfaces: {len(surfaces)} surfaces, "
                          f"got {len(labels)} labels")

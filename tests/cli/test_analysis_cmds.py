@@ -53,6 +53,10 @@ def test_hessian_writes_spectrum_and_an_eigen_map(tmp_path, path_ckpts):
     assert "trace" in result
     s = load_surface(out / "eigen.h5")
     assert s.done.all() and np.all(s.extras["eig_done"] == 1.0)
+    # three Lanczos steps cannot meet the tolerance: every point says so, and so does the run
+    assert np.all(s.extras["eig_converged"] == 0.0)
+    assert result["eigen_map_points"] == 2 and result["eigen_map_not_converged"] == 2
+    assert "Lanczos did not converge at 2 of 2 grid points" in r.output
     assert np.isfinite(s.extras["max_eig"]).all() and np.isfinite(s.extras["min_eig"]).all()
     assert (out / "eigen_ratio.png").stat().st_size > 0
     dirs = load_directions(out / "hessian_directions.h5")  # usable by `surface --directions`

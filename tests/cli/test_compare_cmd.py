@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -16,23 +17,48 @@ def run(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-def test_compare_writes_pictures_page_and_numbers(tmp_path: Path):
+def test_compare_writes_pictures_page_numbers_and_a_verdict(tmp_path: Path):
     a = write_plane(tmp_path / "a.h5")
     b = write_plane(tmp_path / "b.h5", a=3.0, skip=False)
     out = tmp_path / "cmp"
-    r = run("compare", a, b, "-o", out, "--radii", "0.25,0.5", "--eps", "0.2")
+    r = run("compare", a, b, "-o", out, "--radii", "0.25,0.5", "--factor", "3")
     assert r.exit_code == 0, r.output
-    assert "sharpness r=0.5" in r.output and "resnet20 no skip" in r.output
+    assert "sharpness r=0.5 (decades)" in r.output and "resnet20, no skip" in r.output
     for name in ("compare.png", "compare.html", "compare.json", "compare.md"):
         assert (out / name).exists() and str(out / name) in r.output
     data = json.loads((out / "compare.json").read_text(encoding="utf-8"))
-    assert data["labels"] == ["resnet20 skip", "resnet20 no skip"]
-    assert data["settings"] == {"radii": [0.25, 0.5], "eps": 0.2, "window": 2}
-    sharp = {row[0]: row for row in data["rows"]}["sharpness r=0.5"]
-    assert sharp[3] == pytest.approx(3.0)  # b is three times as sharp
+    assert data["labels"] == ["resnet20", "resnet20, no skip"]
+    assert data["settings"] == {"radii": [0.25, 0.5], "factor": 3.0, "window": 2}
+    rows = {row[0]: row for row in data["rows"]}
+    # b = 3 a² + 0.1 vs a² + 0.1: log10 of the rise at r = 0.5 (a grid point at 0.5)
+    assert rows["sharpness r=0.5 (decades)"][1] == pytest.approx(np.log10(0.35 / 0.1))
+    assert rows["sharpness r=0.5 (decades)"][3] == pytest.approx(np.log10(0.85 / 0.1))
+    verdict = data["verdict"]
+    assert verdict["candidate"] == "resnet20, no skip" and verdict["known_skip"]
+    assert "sharpness r=0.5 (decades)" in [i["metric"] for i in verdict["supports"]]
     assert "points are not computed" in r.output  # the corner left out is reported
     md = (out / "compare.md").read_text(encoding="utf-8")
-    assert md.startswith("# resnet20 skip vs resnet20 no skip") and "| metric |" in md
+    assert md.startswith("# resnet20 vs resnet20, no skip") and "| metric |" in md
+    tail = md[md.index("## Verdict"):]
+    assert "Is the no-skip surface (resnet20, no skip) sharper and less convex" in tail
+    assert "Support \"sharper\": sharpness r=0.25 (decades)" in tail
+    assert "In short, of " in tail
+
+
+def test_compare_chooses_a_log_scale_for_a_surface_spanning_decades(tmp_path: Path):
+    a = write_plane(tmp_path / "a.h5", a=3e4)  # 0.1 .. 6e4
+    out = tmp_path / "cmp"
+    r = run("compare", a, a, "-o", out, "--labels", "one,two")
+    assert r.exit_code == 0, r.output
+    from matplotlib.image import imread
+
+    assert imread(out / "compare.png").std() > 0.1  # not one flat colour
+    from landscape import plot as pictures
+    from landscape.store import load_surface
+
+    s = load_surface(a)
+    fig = pictures.side_by_side([s, s], ["one", "two"])
+    assert "log scale: the values span 5.8 decades" in fig.axes[-1].get_ylabel()
 
 
 def test_compare_reference_lines_with_labels(tmp_path: Path):

@@ -42,6 +42,16 @@ def test_plot_all_kinds(tmp_path: Path):
                                        "r20_3d.png"]
     for p in paths:
         assert p.read_bytes().startswith(PNG)
+    assert sorted(p.name for p in (tmp_path / "figs").iterdir()) == sorted(p.name for p in paths)
+
+
+def test_plot_chooses_log_for_a_loss_spanning_decades(tmp_path: Path):
+    src = write_plane(tmp_path / "steep.h5", a=3e4)  # 0.1 .. 6e4
+    r = run("plot", src, "-o", tmp_path, "--kind", "contourf", "--dpi", "40")
+    assert r.exit_code == 0, r.output
+    assert Path(r.output.strip()).name == "steep_contourf_log.png"
+    r = run("plot", src, "-o", tmp_path, "--kind", "contourf", "--linear", "--dpi", "40")
+    assert Path(r.output.strip()).name == "steep_contourf.png"
 
 
 def test_plot_options(tmp_path: Path):

@@ -23,7 +23,7 @@ def test_view_one_and_two_files(tmp_path: Path):
     r = run("view", a, b, "-o", tmp_path / "out" / "two.html", "--log")
     assert r.exit_code == 0, r.output
     html = (tmp_path / "out" / "two.html").read_text(encoding="utf-8")
-    assert "resnet20 skip" in html and "resnet20 no skip" in html
+    assert '"name":"resnet20"' in html and '"name":"resnet20, no skip"' in html
     assert "data-cameras-linked" in html
 
 

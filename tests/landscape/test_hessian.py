@@ -234,3 +234,50 @@ def test_bad_arguments_raise_value_errors(tiny_model, tiny_data):
         top_eigenvalues(tiny_model, tiny_data, k=0)
     with pytest.raises(ValueError, match="samples"):
         hutchinson_trace(tiny_model, tiny_data, samples=0)
+
+
+def test_eigen_map_flags_points_whose_lanczos_did_not_converge():
+    torch.manual_seed(0)
+    model = TinyMLP().double().eval()
+    g = torch.Generator().manual_seed(2)
+    data = (torch.randn(20, 4, generator=g, dtype=torch.float64),
+            torch.randint(0, 3, (20,), generator=g))
+    grid = Grid(Axis(-0.5, 0.5, 3))
+    loose = eigen_map(model, data, grid, iters=4, tol=1e-8, ignore="none", progress=False)
+    tight = eigen_map(model, data, grid, iters=51, tol=1e-8, ignore="none", progress=False)
+    assert np.all(loose.extras["eig_done"] == 1.0)  # computed: yes; to be trusted: no
+    assert np.all(loose.extras["eig_converged"] == 0.0)
+    assert np.all(tight.extras["eig_converged"] == 1.0)
+    dense, _ = _dense_hessian(model, data)
+    exact_min = float(torch.linalg.eigvalsh(dense)[0])
+    assert abs(loose.extras["min_eig"][1] - exact_min) > abs(tight.extras["min_eig"][1]
+                                                             - exact_min)
+    fig = eigen_map_figure(loose)
+    crosses = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_marker() == "x"]
+    assert crosses and len(crosses[0].get_xdata()) == 3
+    assert "not converged (3 of 3 points)" in [t.get_text() for t in fig.axes[0].get_legend()
+                                               .get_texts()]
+
+
+def test_eigen_ratio_colours_are_fixed_at_half_unless_relative():
+    x = np.linspace(-1, 1, 3)
+    s = compute_like_eigen_map(x, ratio=0.1)
+    fixed = eigen_map_figure(s)
+    (mesh, *_) = fixed.axes[0].collections
+    assert mesh.norm.vmin == 0.0 and mesh.norm.vmax == 0.5  # Li et al.'s scale
+    relative = eigen_map_figure(s, vmax=None)
+    assert relative.axes[0].collections[0].norm.vmax == pytest.approx(0.1)
+    assert "scaled to this map" in relative.axes[2].get_ylabel()
+    labels = [t.get_text() for leg in fixed.legends for t in leg.get_texts()]
+    assert labels == ["θ*", "loss contours (white)"]
+
+
+def compute_like_eigen_map(x: np.ndarray, ratio: float):
+    from landscape.types import Surface
+
+    shape = (len(x), len(x))
+    a, b = np.meshgrid(x, x, indexing="ij")
+    return Surface(x=x, y=x, loss=1 + a ** 2 + b ** 2, accuracy=None,
+                   done=np.ones(shape, bool),
+                   extras={"max_eig": np.full(shape, 10.0), "min_eig": np.full(shape, -ratio * 10),
+                           "eig_done": np.ones(shape), "eig_converged": np.ones(shape)})

@@ -12,19 +12,24 @@ from landscape import metrics
 from landscape.types import Surface
 
 
-def grid_surface(fn, n: int = 21, span: float = 1.0, accuracy: bool = True, **meta) -> Surface:
+def grid_surface(fn, n: int = 21, span: float = 1.0, accuracy: bool = True, se=None,
+                 **meta) -> Surface:
     x = np.linspace(-span, span, n)
     y = np.linspace(-span, span, n)
     A, B = np.meshgrid(x, y, indexing="ij")
     loss = np.asarray(fn(A, B), dtype=np.float64)
     acc = 100 * np.exp(-loss) if accuracy else None
-    return Surface(x=x, y=y, loss=loss, accuracy=acc, done=np.ones(loss.shape, bool), meta=meta)
+    extras = {} if se is None else {"train_loss_se": np.broadcast_to(se(loss), loss.shape)
+                                    .astype(np.float64).copy()}
+    return Surface(x=x, y=y, loss=loss, accuracy=acc, done=np.ones(loss.shape, bool), meta=meta,
+                   extras=extras)
 
 
-def line_surface(fn, n: int = 21, span: float = 1.0) -> Surface:
+def line_surface(fn, n: int = 21, span: float = 1.0, se=None) -> Surface:
     x = np.linspace(-span, span, n)
     loss = np.asarray(fn(x), dtype=np.float64)
-    return Surface(x=x, y=None, loss=loss, accuracy=None, done=np.ones(n, bool))
+    extras = {} if se is None else {"train_loss_se": se(loss)}
+    return Surface(x=x, y=None, loss=loss, accuracy=None, done=np.ones(n, bool), extras=extras)
 
 
 def with_not_done(s: Surface, mask: np.ndarray) -> Surface:
@@ -33,46 +38,82 @@ def with_not_done(s: Surface, mask: np.ndarray) -> Surface:
     return Surface(x=s.x, y=s.y, loss=loss, accuracy=s.accuracy, done=~mask, meta=s.meta)
 
 
-A = 2.0
+A, C = 2.0, 0.5  # bowl C + A r²: a minimum at height C
 
 
 def bowl(a, b):
-    return A * (a ** 2 + b ** 2)
+    return C + A * (a ** 2 + b ** 2)
 
 
 def saddle(a, b):
-    return A * (a ** 2 - b ** 2)
+    return 5 + A * (a ** 2 - b ** 2)
 
 
 def rippled(a, b):
     return bowl(a, b) - 0.05 * np.cos(9 * np.pi * a) * np.cos(9 * np.pi * b)
 
 
-def test_center_values():
+def decades(r):
+    return math.log10(1 + A * r ** 2 / C)
+
+
+def test_center_values_and_a_grid_without_the_origin():
     s = grid_surface(lambda a, b: bowl(a, b) + 0.3)
     c = metrics.center(s)
-    assert c["alpha"] == 0 and c["beta"] == 0
-    assert c["loss"] == pytest.approx(0.3)
-    assert c["accuracy"] == pytest.approx(100 * math.exp(-0.3))
+    assert (c["alpha"], c["beta"], c["on_grid"]) == (0, 0, True)
+    assert c["loss"] == pytest.approx(C + 0.3)
+    assert c["accuracy"] == pytest.approx(100 * math.exp(-C - 0.3))
+    even = grid_surface(bowl, n=20)  # ±0.0526 nearest the origin, never 0
+    assert even.origin_index is None
+    c = metrics.center(even)
+    assert not c["on_grid"] and abs(c["alpha"]) == pytest.approx(1 / 19)
+    notes = " ".join(metrics.summarize(even)["notes"])
+    assert "θ* (the origin) is not a grid point: the nearest point, (α, β) = (" in notes
 
 
-def test_sharpness_of_bowl_is_a_r_squared():
+def test_sharpness_is_the_rise_in_decades():
     s = grid_surface(bowl)
     for r, v in metrics.sharpness(s, (0.1, 0.3, 0.5, 1.0)).items():
-        assert v == pytest.approx(A * r ** 2, rel=1e-9)
+        assert v["value"] == pytest.approx(decades(r), rel=1e-9)
+        assert math.hypot(v["alpha"], v["beta"]) == pytest.approx(r)
+        assert math.isnan(v["se"])  # no per-point errors on this surface
+
+
+def test_relative_metrics_do_not_change_when_the_loss_is_scaled():
+    low = grid_surface(rippled)
+    high = grid_surface(lambda a, b: 7.0 * rippled(a, b))
+    s_low, s_high = metrics.summarize(low), metrics.summarize(high)
+    assert s_low["convexity"] == s_high["convexity"]
+    for r in s_low["sharpness"]:
+        assert s_low["sharpness"][r]["value"] == pytest.approx(s_high["sharpness"][r]["value"])
+    assert s_low["basin"]["area"] == s_high["basin"]["area"]
+    np.testing.assert_allclose(s_low["curvature"]["eigenvalues"],
+                               s_high["curvature"]["eigenvalues"])
+    assert s_low["roughness_log10"] == pytest.approx(s_high["roughness_log10"])
+    assert s_high["roughness"] == pytest.approx(7 * s_low["roughness"])  # the absolute one grows
+
+
+def test_sharpness_standard_error_from_the_points():
+    rel = 0.05  # every point known to 5%
+    s = grid_surface(bowl, se=lambda loss: rel * loss)
+    (v,) = metrics.sharpness(s, (0.5,)).values()
+    assert v["se"] == pytest.approx(math.hypot(rel, rel) / math.log(10))
 
 
 def test_sharpness_below_grid_spacing_is_nan_and_bad_radius_raises():
     s = grid_surface(bowl)
-    assert math.isnan(metrics.sharpness(s, (0.05,))[0.05])
+    assert math.isnan(metrics.sharpness(s, (0.05,))[0.05]["value"])
     with pytest.raises(ValueError, match="> 0"):
         metrics.sharpness(s, (0.0,))
+    zero = grid_surface(lambda a, b: a ** 2 + b ** 2)  # L(θ*) = 0: no relative rise
+    assert math.isnan(metrics.sharpness(zero, (0.5,))[0.5]["value"])
 
 
 def test_sharpness_of_saddle_and_line():
-    assert metrics.sharpness(grid_surface(saddle), (0.5,))[0.5] == pytest.approx(A * 0.25)
-    line = line_surface(lambda a: 3 * a ** 2)
-    assert metrics.sharpness(line, (0.5,))[0.5] == pytest.approx(0.75)
+    got = metrics.sharpness(grid_surface(saddle), (0.5,))[0.5]["value"]
+    assert got == pytest.approx(math.log10((5 + A * 0.25) / 5))
+    line = line_surface(lambda a: 1 + 3 * a ** 2)
+    assert metrics.sharpness(line, (0.5,))[0.5]["value"] == pytest.approx(math.log10(1.75))
 
 
 def test_sharpness_skips_not_done_and_sees_diverged():
@@ -80,50 +121,41 @@ def test_sharpness_skips_not_done_and_sees_diverged():
     dist = np.hypot(*np.meshgrid(s.x, s.y, indexing="ij"))
     mask = np.isclose(dist, 0.5)  # the 12 points of largest rise within r = 0.5
     assert mask.sum() == 12
-    got = metrics.sharpness(with_not_done(s, mask), (0.5,))[0.5]
-    assert got == pytest.approx(A * (0.4 ** 2 + 0.2 ** 2))  # the farthest computed ones
+    got = metrics.sharpness(with_not_done(s, mask), (0.5,))[0.5]["value"]
+    assert got == pytest.approx(decades(math.hypot(0.4, 0.2)))  # the farthest computed ones
     loss = s.loss.copy()
     loss[12, 10] = np.inf
     diverged = Surface(x=s.x, y=s.y, loss=loss, accuracy=None, done=s.done)
-    assert metrics.sharpness(diverged, (0.1, 0.5)) == {0.1: pytest.approx(A * 0.01),
-                                                        0.5: math.inf}
+    got = metrics.sharpness(diverged, (0.1, 0.5))
+    assert got[0.1]["value"] == pytest.approx(decades(0.1)) and got[0.5]["value"] == math.inf
 
 
-def test_basin_of_bowl():
-    eps = 0.5  # radius sqrt(eps / a) = 0.5 falls on grid points
-    b = metrics.basin(grid_surface(bowl), eps)
-    assert b["radius"] == pytest.approx(math.sqrt(eps / A))
-    assert b["level"] == pytest.approx(eps)
+def test_basin_of_bowl_is_relative():
+    factor = 2.0  # L <= 2 C where A r² <= C: radius sqrt(C / A) = 0.5, on grid points
+    b = metrics.basin(grid_surface(bowl), factor)
+    assert b["radius"] == pytest.approx(math.sqrt((factor - 1) * C / A))
+    assert b["level"] == pytest.approx(factor * C)
     assert not b["radius_limited_by_grid"]
     n_inside = sum(1 for i in range(-10, 11) for j in range(-10, 11)
                    if (i * 0.1) ** 2 + (j * 0.1) ** 2 <= 0.25 + 1e-12)
     assert b["fraction"] == pytest.approx(n_inside / 441)
-    # every point stands for a 0.1 x 0.1 cell; the disc is far from the edges
     assert b["area"] == pytest.approx(n_inside * 0.01)
-    assert b["area"] == pytest.approx(math.pi * eps / A, rel=0.1)
+    with pytest.raises(ValueError, match="factor"):
+        metrics.basin(grid_surface(bowl), 1.0)
 
 
 def test_basin_radius_off_grid_is_within_one_step_below():
-    eps = 0.3  # sqrt(0.15) = 0.387
-    b = metrics.basin(grid_surface(bowl), eps)
-    assert math.sqrt(eps / A) - 0.1 <= b["radius"] <= math.sqrt(eps / A)
+    b = metrics.basin(grid_surface(bowl), 1.6)  # sqrt(0.6 · 0.25) = 0.387
+    assert math.sqrt(0.15) - 0.1 <= b["radius"] <= math.sqrt(0.15)
 
 
 def test_basin_whole_grid_is_a_lower_bound_and_1d_is_a_length():
     b = metrics.basin(grid_surface(bowl), 100.0)
     assert b["radius_limited_by_grid"] and b["fraction"] == 1.0
     assert b["area"] == pytest.approx(4.0)
-    line = metrics.basin(line_surface(lambda a: a ** 2), 0.25)
+    line = metrics.basin(line_surface(lambda a: 0.25 + a ** 2), 2.0)
     assert line["radius"] == pytest.approx(0.5)
     assert line["area"] == pytest.approx(1.1)  # 11 points of width 0.1
-
-
-def test_basin_of_saddle_is_the_beta_direction():
-    b = metrics.basin(grid_surface(saddle), 0.5)
-    # loss <= 0.5 holds whenever a^2 - b^2 <= 0.25 (true disc radius 0.5): the nearest
-    # point above is (0.6, 0), the farthest nearer point below is (0.5, 0.3)
-    assert b["radius"] == pytest.approx(math.hypot(0.5, 0.3))
-    assert b["fraction"] > 0.5
 
 
 def test_local_minima():
@@ -143,26 +175,34 @@ def test_local_minima_skip_not_done_points():
     assert metrics.local_minima(with_not_done(s, mask)) == [(10, 10)]
     mask[10, 10] = True  # the minimum is not computed: its neighbours are not judged
     assert metrics.local_minima(with_not_done(s, mask)) == []
-    mask[:] = False
-    mask[9:12, 9:12] = True
-    mask[10, 10] = False  # the centre's neighbours are not computed: nothing to compare with
-    assert metrics.local_minima(with_not_done(s, mask)) == []
     loss = s.loss.copy()
     loss[10, 11] = np.nan  # diverged neighbour: higher than anything
     diverged = Surface(x=s.x, y=s.y, loss=loss, accuracy=None, done=s.done)
     assert metrics.local_minima(diverged) == [(10, 10)]
 
 
-def test_curvature_of_bowl_saddle_and_line():
-    bowl_c = metrics.curvature(grid_surface(bowl))
-    assert bowl_c["eigenvalues"] == pytest.approx([2 * A, 2 * A])
-    assert bowl_c["points"] == 25
-    sad = metrics.curvature(grid_surface(saddle), window=1)
-    assert sad["eigenvalues"] == pytest.approx([-2 * A, 2 * A])
-    tilted = metrics.curvature(grid_surface(lambda a, b: 1 + a - b + 3 * a * b))
+def test_curvature_is_the_hessian_of_ln_loss():
+    a = 1.5  # L = C exp(a r²): ln L is exactly quadratic with Hessian 2a
+    c = metrics.curvature(grid_surface(lambda x, y: C * np.exp(a * (x ** 2 + y ** 2))))
+    assert c["eigenvalues"] == pytest.approx([2 * a, 2 * a])
+    assert c["points"] == 25 and c["of"] == "ln L"
+    sad = metrics.curvature(grid_surface(lambda x, y: np.exp(a * (x ** 2 - y ** 2))), window=1)
+    assert sad["eigenvalues"] == pytest.approx([-2 * a, 2 * a])
+    tilted = metrics.curvature(grid_surface(lambda x, y: np.exp(1 + x - y + 3 * x * y)))
     np.testing.assert_allclose(tilted["hessian"], [[0, 3], [3, 0]], atol=1e-9)
-    line = metrics.curvature(line_surface(lambda a: 1.5 * a ** 2 + 0.2 * a))
+    line = metrics.curvature(line_surface(lambda x: np.exp(1.5 * x ** 2 + 0.2 * x)))
     assert line["eigenvalues"] == pytest.approx([3.0])
+    fine = metrics.curvature(grid_surface(bowl, n=401), window=1)  # ∇²L / L at θ*: 2A / C
+    assert fine["eigenvalues"] == pytest.approx([2 * A / C] * 2, rel=1e-3)
+
+
+def test_curvature_standard_error_is_the_least_squares_one():
+    rel = 0.02  # ln L known to 0.02 everywhere: Cov = 0.02² (XᵀX)⁻¹
+    s = line_surface(lambda x: np.exp(2 * x ** 2), se=lambda loss: rel * loss)
+    c = metrics.curvature(s, window=2)
+    a = s.x[8:13]
+    X = np.stack([np.ones(5), a, 0.5 * a ** 2], axis=1)
+    assert c["eigenvalues_se"][0] == pytest.approx(rel * math.sqrt(np.linalg.inv(X.T @ X)[2, 2]))
 
 
 def test_curvature_with_too_few_points_is_nan():
@@ -173,6 +213,19 @@ def test_curvature_with_too_few_points_is_nan():
     assert c["points"] == 3 and all(math.isnan(v) for v in c["eigenvalues"])
     with pytest.raises(ValueError, match="window"):
         metrics.curvature(s, window=0)
+
+
+def test_convexity_counts_clearly_negative_curvature():
+    assert metrics.convexity(grid_surface(bowl))["nonconvex_fraction"] == 0.0
+    sad = metrics.convexity(grid_surface(saddle))
+    assert sad["nonconvex_fraction"] == 1.0 and sad["points"] == 19 * 19
+    wavy = metrics.convexity(line_surface(lambda a: 2 - np.cos(2 * np.pi * a)))
+    # second differences of -cos(2πa) are negative where |a| > 1/4 (up to the grid step)
+    assert 0.4 < wavy["nonconvex_fraction"] < 0.6 and wavy["se"] > 0
+    noisy = grid_surface(rippled, se=lambda loss: np.full(loss.shape, 1.0))  # 1.0: huge errors
+    assert metrics.convexity(noisy)["nonconvex_fraction"] == 0.0  # nothing is significant
+    clean = metrics.convexity(grid_surface(rippled, n=41))
+    assert clean["nonconvex_fraction"] > 0.2
 
 
 def test_roughness():
@@ -194,31 +247,85 @@ def test_summarize_reports_skipped_points_and_is_json_ready():
     loss[20, 20] = np.inf
     s = Surface(x=s.x, y=s.y, loss=np.where(mask, np.nan, loss), accuracy=s.accuracy,
                 done=~mask, meta=s.meta)
-    summary = metrics.summarize(s, radii=(0.2, 2.0), eps=0.5)
+    summary = metrics.summarize(s, radii=(0.2, 2.0), factor=3.0)
     assert summary["points"] == {"total": 441, "done": 436, "not_done": 5, "diverged": 1}
-    assert summary["sharpness"]["0.2"] == pytest.approx(A * 0.04)
-    assert summary["sharpness"]["2"] == math.inf  # the disc reaches the diverged corner
+    assert summary["extent"] == {"alpha": [-1.0, 1.0], "beta": [-1.0, 1.0], "shape": [21, 21]}
+    assert summary["sharpness"]["0.2"]["value"] == pytest.approx(decades(0.2))
+    assert summary["sharpness"]["2"]["value"] == math.inf  # the disc reaches the diverged corner
     notes = " ".join(summary["notes"])
     assert "5 of 441 points are not computed" in notes
     assert "1 points diverged" in notes
     assert "r=2 uses a disc that leaves the grid" in notes
+    assert "no per-point standard errors" in notes
     text = metrics.to_json(summary)
-    assert json.loads(text)["sharpness"]["2"] == "inf"
+    assert json.loads(text)["sharpness"]["2"]["value"] == "inf"
 
 
-def test_compare_table_and_markdown():
+def test_common_region_crops_to_the_shared_points_or_refuses():
+    fine, coarse = grid_surface(bowl, n=21), grid_surface(bowl, n=11)
+    (a, b), info = metrics.common_region([fine, coarse])
+    assert info["cropped"] and a.shape == b.shape == (11, 11)
+    np.testing.assert_allclose(a.x, coarse.x)
+    np.testing.assert_allclose(a.loss, coarse.loss)
+    assert "compared only on the 11x11 grid points they share" in info["message"]
+    same, info = metrics.common_region([fine, fine])
+    assert not info["cropped"] and same[0] is fine
+    shifted = grid_surface(bowl, n=20)  # no coordinate in common with n=21 but ±1
+    with pytest.raises(ValueError, match="share only 2 α coordinates"):
+        metrics.common_region([fine, shifted])
+    with pytest.raises(ValueError, match="1-D line with a 2-D"):
+        metrics.common_region([fine, line_surface(lambda x: x ** 2 + 1)])
+
+
+def test_compare_verdict_supports_a_sharper_rougher_candidate():
+    se = lambda loss: 0.01 * loss  # noqa: E731 - 1% per point
+    a = grid_surface(bowl, n=41, se=se, skip=True)
+    b = grid_surface(lambda x, y: 3 * rippled(x, y) - 2 * C, n=41, se=se, skip=False)
+    result = metrics.compare(a, b, ["skip", "no skip"], radii=(0.5,))
+    rows = {r[0]: r for r in result["rows"]}
+    assert rows["sharpness r=0.5 (decades)"][1] == pytest.approx(decades(0.5))
+    assert rows["sharpness r=0.5 (decades)"][3] > rows["sharpness r=0.5 (decades)"][1]
+    v = result["verdict"]
+    assert v["candidate"] == "no skip" and v["known_skip"]
+    supports = {i["metric"] for i in v["supports"]}
+    assert {"sharpness r=0.5 (decades)", "curvature of ln L, λmax", "local minima",
+            "non-convex share"} <= supports
+    assert not v["contradicts"]
+    assert "Is the no-skip surface (no skip) sharper and less convex than the skip surface" \
+        in v["text"]
+
+
+def test_compare_of_one_shape_at_two_heights_supports_nothing():
+    se = lambda loss: 0.02 * loss  # noqa: E731
+    a = grid_surface(bowl, se=se)
+    b = grid_surface(lambda x, y: 4 * bowl(x, y), se=se)
+    v = metrics.compare(a, b, ["A", "B"])["verdict"]
+    assert v["candidate"] == "B" and not v["known_skip"]  # no flags: B is the candidate
+    assert not v["supports"] and not v["contradicts"]
+    assert any("differ in height" in c for c in v["cautions"])
+
+
+def test_compare_takes_the_noskip_surface_as_candidate_whichever_comes_first():
+    a = grid_surface(rippled, skip=False)
+    b = grid_surface(bowl, skip=True)
+    v = metrics.compare(a, b, ["plain", "resnet"], radii=(0.5,))["verdict"]
+    assert v["candidate"] == "plain" and v["reference"] == "resnet"
+
+
+def test_compare_table_markdown_and_escaping():
     a = grid_surface(bowl)
     b = grid_surface(lambda x, y: 3 * rippled(x, y), n=41)
-    result = metrics.compare(a, b, ["skip", "no skip"], radii=(0.5,), eps=0.5)
-    rows = {r[0]: r for r in result["rows"]}
-    assert rows["sharpness r=0.5"][1] == pytest.approx(0.5)
-    assert rows["sharpness r=0.5"][3] > 2  # no skip is sharper
-    assert rows["local minima"][1] == 1 and rows["local minima"][2] > 1
+    nasty = "<script>x</script> *a*|b \x1b[31m"
+    result = metrics.compare(a, b, ["skip", nasty], radii=(0.5,))
+    assert result["region"]["cropped"]  # 41 vs 21 points: compared on the 21 shared
     table = metrics.format_table(result)
-    assert table.splitlines()[0].split() == ["metric", "skip", "no", "skip", "ratio"]
-    assert "sharpness r=0.5" in table
+    assert table.splitlines()[0].split()[:2] == ["metric", "skip"]
+    assert "sharpness r=0.5 (decades)" in table and "Caution:" in table
     md = metrics.format_markdown(result)
-    assert md.startswith("| metric | skip | no skip | ratio |\n|---|---:|---:|---:|")
+    assert md.startswith("| metric | skip | ")
+    assert "<script>" not in md and "\x1b" not in md
+    assert "&lt;script&gt;" in md and r"\*a\*\|b" in md and r"\\x1b\[31m" in md
+    assert "\n## Verdict\n" in md and md.rstrip().splitlines()[-1].startswith("Caution:")
     json.loads(metrics.to_json(result))
     with pytest.raises(ValueError, match="two distinct labels"):
         metrics.compare(a, b, ["x", "x"])

@@ -15,7 +15,6 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.collections import QuadMesh  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
-from mpl_toolkits.mplot3d.art3d import Poly3DCollection  # noqa: E402
 
 from landscape import plot  # noqa: E402
 from landscape.types import Surface  # noqa: E402
@@ -43,6 +42,18 @@ def line(n: int = 11) -> Surface:
     return Surface(x=x, y=None, loss=loss, accuracy=100 - 10 * loss, done=done)
 
 
+def with_se(s: Surface) -> Surface:
+    se = np.where(np.isfinite(s.loss), 0.05 * np.abs(s.loss), np.nan)
+    return Surface(x=s.x, y=s.y, loss=s.loss, accuracy=s.accuracy, done=s.done, meta=s.meta,
+                   extras={"train_loss_se": se})
+
+
+def line_with(x: np.ndarray | None = None, **meta) -> Surface:
+    x = np.linspace(-1, 1, 11) if x is None else x
+    return Surface(x=x, y=None, loss=0.5 + 3 * x ** 2, accuracy=None,
+                   done=np.ones(len(x), bool), meta=meta)
+
+
 def render(fig) -> np.ndarray:
     canvas = FigureCanvasAgg(fig)
     canvas.draw()
@@ -51,6 +62,10 @@ def render(fig) -> np.ndarray:
 
 def contour_sets(ax) -> list[ContourSet]:
     return [c for c in ax.collections if isinstance(c, ContourSet)]
+
+
+def legend_texts(fig) -> list[str]:
+    return [t.get_text() for leg in fig.legends for t in leg.get_texts()]
 
 
 def test_contour_has_labelled_lines_title_and_centre():
@@ -62,9 +77,56 @@ def test_contour_has_labelled_lines_title_and_centre():
     assert len(ax.texts) > 0  # contour labels
     stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
     assert len(stars) == 1 and list(stars[0].get_xdata()) == [0.0]
-    legend = [t.get_text() for t in ax.get_legend().get_texts()]
-    assert legend == ["not computed", "diverged / not drawable", "θ*"]
+    assert legend_texts(fig) == ["not computed", "diverged / not drawable", "θ*"]
+    assert ax.get_legend() is None  # one legend, below the figure
     assert ax.get_xlabel() == "α" and ax.get_ylabel() == "β"
+
+
+def test_titles_say_no_skip_once():
+    noskip = plane(model="resnet56-noskip", skip=False)
+    assert plot.title_of(noskip) == "resnet56-noskip: train loss"
+    assert plot.title_of(plane(model="resnet56", skip=False)) == "resnet56, no skip: train loss"
+    assert plot.title_of(plane(model="resnet56", skip=True)) == "resnet56: train loss"
+
+
+def test_the_legend_does_not_cover_the_alpha_label():
+    fig = plot.side_by_side([plane(), plane(a=4.0)], ["a", "b"], kind="contour")
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    fig.draw(renderer)
+    (legend,) = fig.legends
+    box = legend.get_window_extent(renderer)
+    for ax in fig.axes[:2]:
+        label = ax.xaxis.label.get_window_extent(renderer)
+        assert not box.overlaps(label) and box.y1 <= label.y0  # below it
+
+
+def test_log_scale_is_chosen_when_the_loss_spans_decades_and_the_colour_bar_says_so():
+    steep = plot.contourf(plane(a=2.6e4))  # 0.2 .. 3.9e4: 5.3 decades
+    cs = contour_sets(steep.axes[0])[0]
+    assert isinstance(cs.norm, LogNorm)
+    assert steep.axes[1].get_ylabel() == "loss (log scale: the values span 5.3 decades)"
+    mild = plot.contourf(plane(a=2.0))  # 0.2 .. 3: about one decade
+    assert not isinstance(contour_sets(mild.axes[0])[0].norm, LogNorm)
+    assert mild.axes[1].get_ylabel() == "loss"
+    forced = plot.contourf(plane(a=2.0), log=True)
+    assert forced.axes[1].get_ylabel() == "loss (log scale)"
+    linear = plot.contourf(plane(a=2.6e4), log=False)
+    assert not isinstance(contour_sets(linear.axes[0])[0].norm, LogNorm)
+    assert plot.choose_log(np.array([0.1, 10.0, np.nan, np.inf])) is False  # exactly 2 decades
+    assert plot.choose_log(np.array([0.1, 10.1])) is True
+    assert plot.choose_log(np.array([-1.0, 1e5])) is False  # not all positive
+
+
+def test_log_levels_resolve_the_basin():
+    x = np.linspace(-1, 1, 41)
+    a, b = np.meshgrid(x, x, indexing="ij")
+    loss = 0.1 * 10 ** (6 * np.hypot(a, b))  # a sharp minimum under walls six decades high
+    s = Surface(x=x, y=x, loss=loss, accuracy=None, done=np.ones(loss.shape, bool))
+    for fig in (plot.contourf(s), plot.contour(s)):
+        levels = contour_sets(fig.axes[0])[0].levels
+        assert np.sum((levels > 0.1) & (levels <= 1.0)) >= 8  # the first decade above L(θ*)
+        # the band around θ* is small: the first level above the minimum is within 35% of it
+        assert levels[levels > 0.1].min() <= 0.135
 
 
 def test_masked_points_are_not_drawn_as_zeros():
@@ -85,6 +147,16 @@ def test_log_scale_with_huge_losses():
     assert isinstance(cs.norm, LogNorm)
     assert cs.levels.min() > 0 and cs.levels.max() / cs.levels.min() > 1e3
     assert "log scale" in fig.axes[1].get_ylabel()  # the colour bar
+
+
+def test_names_with_mathtext_and_backslashes_draw():
+    nasty = r"$\alpha_{bad$ run_1^2 \ \frac"
+    s = plane(model=nasty, skip=False)
+    for fig in (plot.contour(s), plot.surface3d(s), plot.error_map(with_se(s)),
+                plot.side_by_side([s, plane(a=3.0)], [nasty, "b$"], kind="contourf"),
+                plot.line(line_with(model=nasty), title=nasty)):
+        render(fig)  # matplotlib would raise here on bad mathtext
+    assert plot.contour(s).axes[0].get_title() == f"{nasty}, no skip: train loss"
 
 
 def test_vmin_vmax_levels_and_errors():
@@ -110,7 +182,7 @@ def test_surface3d_is_a_real_nonblank_surface():
     fig = plot.surface3d(s)
     ax = fig.axes[0]
     assert ax.name == "3d"
-    (poly,) = [c for c in ax.collections if isinstance(c, Poly3DCollection)]
+    (poly,) = [c for c in ax.collections if type(c).__name__ == "HeightField"]
     img = render(fig)
     finite = np.isfinite(s.values("loss"))
     cells = finite[:-1, :-1] & finite[1:, :-1] & finite[1:, 1:] & finite[:-1, 1:]
@@ -127,6 +199,73 @@ def test_surface3d_log_ticks_in_loss_units():
     assert "1e3" in labels or "100" in labels
 
 
+def test_surface3d_says_log_scale_once_and_keeps_ticks_off_the_corners():
+    fig = plot.surface3d(plane(a=1e4))
+    render(fig)
+    ax = fig.axes[0]
+    texts = [ax.get_zlabel(), ax.get_xlabel(), ax.get_ylabel(), ax.get_title(),
+             *(a.get_ylabel() for a in fig.axes[1:])]
+    assert sum("log scale" in t for t in texts) == 1
+    for axis, (lo, hi) in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        ticks = axis.get_ticklocs()
+        assert len(ticks) >= 2 and all(lo < t < hi for t in ticks)  # none at a corner
+
+
+def test_surface3d_shows_the_basin_not_the_underside_of_the_near_wall():
+    """A funnel seen from 30° above: its near wall rises towards the viewer more steeply than
+    the line of sight, so drawn opaque its underside covers the basin (and its yellow rim
+    looks like a sliver through it). The pixels of the far inner side show its own colour."""
+    from matplotlib import colormaps
+    from mpl_toolkits.mplot3d import proj3d
+
+    x = np.linspace(-1, 1, 21)
+    a, b = np.meshgrid(x, x, indexing="ij")
+
+    def f(u, v):
+        return 0.1 * 10 ** (4 * np.hypot(u, v))
+
+    s = Surface(x=x, y=x, loss=f(a, b), accuracy=None, done=np.ones(a.shape, bool))
+    fig = plot.surface3d(s)
+    img = render(fig) / 255
+    ax = fig.axes[0]
+    zlo, zhi = np.log10(0.1), np.log10(f(1, 1))
+    for u, v in [(-0.1, 0.1), (-0.15, 0.2), (0.0, 0.15), (-0.2, 0.05)]:
+        z = np.log10(f(u, v))
+        px, py, _ = proj3d.proj_transform(np.array([u]), np.array([v]), np.array([z]), ax.M)
+        col, row = ax.transData.transform((px[0], py[0]))
+        got = img[int(round(img.shape[0] - row)), int(round(col))]
+        want = np.array(colormaps["viridis"]((z - zlo) / (zhi - zlo))[:3])
+        assert np.abs(got - want).max() < 0.15, (u, v, got, want)
+
+
+def test_surface3d_draws_back_to_front_over_its_floor():
+    """Cells are drawn in order of their distance on the ground, farthest first, over the
+    contour lines on the floor: no far wall is painted over the basin in front of it."""
+    from mpl_toolkits.mplot3d import proj3d
+
+    x = np.linspace(-1, 1, 15)
+    a, b = np.meshgrid(x, x, indexing="ij")
+    s = Surface(x=x, y=x, loss=0.1 * 10 ** (3 * (a - b) ** 2 + a), accuracy=None,
+                done=np.ones(a.shape, bool))
+    fig = plot.surface3d(s)
+    render(fig)
+    ax = fig.axes[0]
+    (field,) = [c for c in ax.collections if type(c).__name__ == "HeightField"]
+    floor = [c for c in ax.collections if c is not field]
+    assert not ax.computed_zorder and all(c.get_zorder() < field.get_zorder() for c in floor)
+    # the drawn polygons, in drawing order, map back to cells: their ground depth never grows
+    centres = [p.vertices[:4].mean(axis=0) for p in field.get_paths()]
+    quads = field._quads
+    _, _, depth = proj3d.proj_transform(quads[..., 0].mean(1), quads[..., 1].mean(1),
+                                        np.zeros(len(quads)), ax.M)
+    px, py, _ = proj3d.proj_transform(quads[..., 0].ravel(), quads[..., 1].ravel(),
+                                      quads[..., 2].ravel(), ax.M)
+    drawn_centres = np.stack([px, py], -1).reshape(len(quads), 4, 2).mean(axis=1)
+    order = [int(np.argmin(np.abs(drawn_centres - c).sum(axis=1))) for c in centres]
+    assert sorted(order) == list(range(len(quads)))
+    assert np.all(np.diff(np.asarray(depth)[order]) <= 1e-12)
+
+
 def test_line_twin_axes_and_gaps():
     fig = plot.line(line(), log=True)
     ax, acc = fig.axes
@@ -135,6 +274,29 @@ def test_line_twin_axes_and_gaps():
     assert np.isnan(loss_line.get_ydata()[-1])  # a gap, not a zero
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels == ["loss", "accuracy", "not computed", "θ*"]
+
+
+def test_interpolation_line_marks_both_checkpoints_and_the_trained_one():
+    s = line_with(kind="interpolation", checkpoint="/runs/r20/epoch_000.pt",
+                  checkpoint_b="/runs/r20/final.pt", star_alpha=1.0, x=np.linspace(-0.5, 1.5, 9))
+    fig = plot.line(s)
+    ax = fig.axes[0]
+    assert ax.get_title() == "interpolation r20/epoch_000.pt → r20/final.pt: train loss"
+    marks = {ln.get_label(): (ln.get_marker(), float(ln.get_xdata()[0]))
+             for ln in ax.get_lines() if ln.get_marker() in ("*", "o") and len(ln.get_xdata()) == 1}
+    assert marks == {"r20/epoch_000.pt (α = 0)": ("o", 0.0),
+                     "r20/final.pt (α = 1), trained": ("*", 1.0)}
+
+
+def test_interpolation_points_with_undefined_bn_statistics_are_not_diverged():
+    x = np.linspace(-0.5, 1.5, 9)
+    loss = 1 + (x - 1) ** 2
+    loss[x > 1.2] = np.nan  # a negative variance, had it not been clamped
+    s = Surface(x=x, y=None, loss=loss, accuracy=None, done=np.ones(9, bool),
+                meta={"kind": "interpolation", "bn_valid_alpha": [None, 1.2]})
+    labels = [t.get_text() for t in plot.line(s).axes[0].get_legend().get_texts()]
+    assert "undefined: BN variance < 0" in labels and "diverged" not in labels
+    assert "BN variance clamped at 0 (extrapolated < 0)" in labels
 
 
 def test_side_by_side_shares_levels_and_colour_scale():
@@ -155,6 +317,12 @@ def test_side_by_side_shares_levels_and_colour_scale():
         plot.side_by_side([a, line()])
     with pytest.raises(ValueError, match="labels"):
         plot.side_by_side([a, b], ["one"])
+
+
+def test_error_map_explains_its_white_lines():
+    fig = plot.error_map(with_se(plane(a=1e4)))
+    assert legend_texts(fig) == ["white lines: loss contours (log-spaced)"]
+    assert fig.axes[0].get_title() == "standard error of the train loss"
 
 
 def test_draw_dispatches_and_line_for_1d():
@@ -205,10 +373,8 @@ def test_unresolved_levels_and_error_map():
     s = Surface(x=x, y=x, loss=loss, accuracy=None, done=~filled, meta={"samples": 100},
                 extras={"train_loss_se": se, "filled": filled})
     fig = plot.contour(s, levels=levels)
-    labels = fig.axes[0].get_legend_handles_labels()[1]
-    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = legend_texts(fig)
     assert "interpolated (--refine)" in legend and any("not resolved" in t for t in legend)
-    assert labels is not None
     fig = plot.error_map(s)
     assert "standard error" in fig.axes[0].get_title()
     no_se = Surface(x=x, y=x, loss=loss, accuracy=None, done=~filled)
