@@ -147,7 +147,10 @@ LOADERS: dict[str, tuple[Callable[[Workspace, str], list[str]], bool]] = {
 def test_no_checkpoint_runs_code(ws: Workspace, command: str, variant: str) -> None:
     meta, fragment = HOSTILE[variant]
     if command == "demo --resume":  # every checkpoint the demo might reuse is hostile
-        for name in ("resnet56", "resnet56-noskip"):
+        from cli.demo_cmd import demo
+
+        depth = next(p.default for p in demo.params if p.name == "depth")
+        for name in (f"resnet{depth}", f"resnet{depth}-noskip"):
             evil = ws.checkpoint(f"demo/{name}/final.pt", meta=meta)
     else:
         evil = ws.checkpoint("evil.pt", meta=meta)
