@@ -88,6 +88,7 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
     from models.checkpoint import load_checkpoint
 
     check_writable(output)
+    options.check_samples(dataset, split, samples, "--samples")
     if Path(output).exists() and not (tuning.get("resume") or tuning.get("overwrite")):
         raise click.ClickException(f"{output} exists; pass --resume to continue it or "
                                    f"--overwrite to replace it")
