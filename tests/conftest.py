@@ -51,9 +51,14 @@ def tiny_model() -> TinyNet:
     return make_tiny()
 
 
-@pytest.fixture
-def tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
+def make_tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """37 float64 images of 3x8x8 and their labels (4 classes), the same on every call."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(37, 3, 8, 8, generator=g, dtype=torch.float64)
     y = torch.randint(0, 4, (37,), generator=g)
     return x, y
+
+
+@pytest.fixture
+def tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
+    return make_tiny_data()
