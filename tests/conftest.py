@@ -37,9 +37,13 @@ def make_tiny(seed: int = 0, dtype: torch.dtype = torch.float64) -> TinyNet:
     return model.eval()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
+    """Every test runs on one intra-op thread (restored afterwards).
+
+    The models here are tiny: a second thread gains nothing, and on cores shared with other
+    processes OpenMP's waiting threads made two-thread runs several times slower.
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

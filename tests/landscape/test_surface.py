@@ -176,6 +176,7 @@ def test_two_gloo_ranks_write_the_single_process_file(tmp_path, one_thread):
     np.testing.assert_allclose(c.loss, want, rtol=1e-12)
 
 
+@pytest.mark.slow  # a torchrun launch
 def test_a_failing_torchrun_shows_what_each_rank_said(tmp_path):
     job = tmp_path / "job.py"
     job.write_text("import os\nprint('rank', os.environ['RANK'], 'here', flush=True)\n"
