@@ -1,7 +1,8 @@
-"""The CI guard `.ci/check_paths`: no tracked text file may name a path outside the repository."""
+"""CI and `make test`: the path guard `.ci/check_paths`, and where chromium is installed."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -70,3 +71,48 @@ def test_this_repository_names_no_path_outside_it():
         pytest.skip(f"{ROOT} is not a git checkout: the guard reads git's list of tracked files")
     run = _guard(ROOT)
     assert run.returncode == 0, run.stderr
+
+
+def _fake_bin(folder: Path, uid: int, with_apt: bool) -> Path:
+    """A PATH with only `id` (answering `uid`) and, if asked, an `apt-get` that logs its calls."""
+    folder.mkdir()
+    (folder / "id").write_text(f"#!/bin/sh\necho {uid}\n")
+    if with_apt:
+        (folder / "apt-get").write_text(f'#!/bin/sh\necho "$*" >> {folder / "apt.log"}\n')
+    for tool in folder.iterdir():
+        tool.chmod(0o755)
+    return folder
+
+
+@pytest.mark.parametrize("uid, with_apt", [(1000, True), (0, False)])
+def test_make_test_leaves_chromium_alone_where_it_cannot_install_it(tmp_path, uid, with_apt):
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    path = _fake_bin(tmp_path / "bin", uid, with_apt)
+    run = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:"],
+                         env={"PATH": str(path), "HOME": str(tmp_path)},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert "the browser test will skip" in run.stdout
+    assert "apt-get install chromium" in run.stdout and "LANDSCAPE_CHROMIUM" in run.stdout
+    assert not (path / "apt.log").exists()
+
+
+def test_make_test_installs_chromium_as_root_with_apt_get(tmp_path):
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    path = _fake_bin(tmp_path / "bin", 0, True)
+    run = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:"],
+                         env={"PATH": str(path), "HOME": str(tmp_path)},
+                         capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert (path / "apt.log").read_text().splitlines() == ["update -qq",
+                                                           "install -y -qq chromium"]
+    chosen = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:"],
+                            env={"PATH": str(path), "HOME": str(tmp_path),
+                                 "LANDSCAPE_CHROMIUM": str(tmp_path / "chrome")},
+                            capture_output=True, text=True, timeout=60)
+    assert chosen.returncode == 0 and chosen.stdout == ""
+    assert len((path / "apt.log").read_text().splitlines()) == 2  # not called again
