@@ -37,9 +37,13 @@ def make_tiny(seed: int = 0, dtype: torch.dtype = torch.float64) -> TinyNet:
     return model.eval()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny models gain nothing from threads, and a busy machine makes them spin: use one."""
+    """Every test runs on one intra-op thread (restored afterwards).
+
+    The models here are tiny: a second thread gains nothing, and on cores shared with other
+    processes OpenMP's waiting threads made two-thread runs several times slower.
+    """
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -51,9 +55,14 @@ def tiny_model() -> TinyNet:
     return make_tiny()
 
 
-@pytest.fixture
-def tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
+def make_tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
+    """37 float64 images of 3x8x8 and their labels (4 classes), the same on every call."""
     g = torch.Generator().manual_seed(1)
     x = torch.randn(37, 3, 8, 8, generator=g, dtype=torch.float64)
     y = torch.randint(0, 4, (37,), generator=g)
     return x, y
+
+
+@pytest.fixture
+def tiny_data() -> tuple[torch.Tensor, torch.Tensor]:
+    return make_tiny_data()

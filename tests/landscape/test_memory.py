@@ -1,4 +1,4 @@
-"""No memory growth per grid point: peak RSS after 200 points is that after 20 (issue 5, item 5).
+"""No memory growth per grid point: peak RSS after 200 points is that after 20.
 
 The measurement runs in a fresh subprocess, so nothing else the test session allocated counts.
 Within one 200-point surface it reads the peak resident set size (VmHWM) once 20 points are
@@ -82,6 +82,7 @@ print(json.dumps({"surface_20": peaks["surface_20"], "surface_200": after_200,
 """
 
 
+@pytest.mark.slow  # 200 points in a child process
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_peak_rss_does_not_grow_with_the_number_of_points(tmp_path: Path) -> None:
     root = Path(__file__).resolve().parents[2]

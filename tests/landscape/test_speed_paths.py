@@ -47,6 +47,7 @@ def test_low_precision_runs_in_that_dtype_close_to_fp32(one_thread, precision):
         assert torch.equal(v, before[k]) and v.dtype == before[k].dtype, k
 
 
+@pytest.mark.slow  # a C++ compile: 2 s with a warm inductor cache, 12 s with a cold one
 @pytest.mark.parametrize("k", [1, 2])
 def test_compiled_equals_eager_and_reuses_one_graph(one_thread, k):
     torch._dynamo.reset()

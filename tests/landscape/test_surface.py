@@ -12,32 +12,51 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+import torch.nn.functional as F
 
 from landscape import Axis, Grid, compute_surface, load_surface
 from landscape.store import load_directions
-from tests.conftest import make_tiny
+from landscape.types import Surface
+from tests.conftest import make_tiny, make_tiny_data
 
 ROOT = Path(__file__).resolve().parents[2]
-GRID = "Grid(Axis(-1, 1, 4), Axis(-1, 1, 3))"
-SCRIPT = textwrap.dedent(f"""
-    import sys, time, torch
-    from landscape import Axis, Grid, compute_surface
-    from tests.conftest import make_tiny
-    g = torch.Generator().manual_seed(1)
-    x = torch.randn(37, 3, 8, 8, generator=g, dtype=torch.float64)
-    y = torch.randint(0, 4, (37,), generator=g)
-    def slow_loss(out, t):
-        time.sleep(float(sys.argv[2]))
-        return torch.nn.functional.cross_entropy(out, t, reduction="none")
-    compute_surface(make_tiny(), (x, y), {GRID}, path=sys.argv[1], seed=7, loss_fn=slow_loss,
-                    batch_size=64, progress=False, resume=True)
+GRID = Grid(Axis(-1, 1, 4), Axis(-1, 1, 3))
+# A child process (alone, or one rank under torchrun) computes the surface of each file named on
+# its command line in turn, with resume=True, as `landscape surface --resume` does. With
+# STALL_S set it sleeps that long after each write, so that a test can kill it between writes.
+CHILD = textwrap.dedent("""
+    import os, sys, time
+    import torch
+    from landscape import Axis, Grid, compute_surface, store
+    from tests.conftest import make_tiny, make_tiny_data
+
+    stall = float(os.environ.get("STALL_S", "0"))
+    write_points = store.write_points
+
+    def write_then_stall(*args, **kwargs):
+        write_points(*args, **kwargs)
+        time.sleep(stall)
+
+    store.write_points = write_then_stall
+    for path in sys.argv[1:]:
+        compute_surface(make_tiny(), make_tiny_data(), Grid(Axis(-1, 1, 4), Axis(-1, 1, 3)),
+                        path=path, seed=7, batch_size=64, progress=False, resume=True,
+                        loss_fn=lambda out, t: torch.nn.functional.cross_entropy(
+                            out, t, reduction="none"))
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
 """)
 
 
-def _run(path: Path, delay: float = 0.0, **kwargs) -> subprocess.Popen:
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    return subprocess.Popen([sys.executable, "-c", SCRIPT, str(path), str(delay)], cwd=ROOT,
-                            env=env, **kwargs)
+def _compute_here(path: Path) -> Surface:
+    """What CHILD computes for `path`, in this process (on one thread, as the children)."""
+    return compute_surface(make_tiny(), make_tiny_data(), GRID, path=path, seed=7, batch_size=64,
+                           progress=False, resume=True,
+                           loss_fn=lambda out, t: F.cross_entropy(out, t, reduction="none"))
+
+
+def _child_env(**extra: str) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **extra}
 
 
 def _done_count(path: Path) -> int:
@@ -47,22 +66,25 @@ def _done_count(path: Path) -> int:
         return 0
 
 
-@pytest.mark.slow
-def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path):
+@pytest.mark.slow  # a child process that imports torch
+def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, one_thread):
     whole = tmp_path / "whole.h5"
-    assert _run(whole).wait(timeout=120) == 0
+    _compute_here(whole)
 
     part = tmp_path / "part.h5"
-    proc = _run(part, delay=0.3)
-    deadline = time.monotonic() + 90
-    while _done_count(part) < 3 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    proc = subprocess.Popen([sys.executable, "-c", CHILD, str(part)], cwd=ROOT,
+                            env=_child_env(STALL_S="600"))
+    try:  # the child writes its first points, then sleeps: kill it there
+        deadline = time.monotonic() + 300
+        while _done_count(part) == 0 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
     interrupted = load_surface(part)
-    assert 3 <= interrupted.done.sum() < interrupted.done.size, "kill came too late to test"
+    assert 0 < interrupted.done.sum() < interrupted.done.size, "the child wrote nothing in 300 s"
 
-    assert _run(part).wait(timeout=120) == 0  # --resume continues with the file's directions
+    _compute_here(part)  # resume continues with the file's directions
     a, b = load_surface(whole), load_surface(part)
     assert b.done.all()
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
@@ -93,27 +115,37 @@ def test_notebook_use_without_a_file(tiny_data):
     assert np.nanargmin(s.loss) is not None
 
 
-@pytest.mark.slow
-def test_two_gloo_ranks_write_the_single_process_file(tmp_path):
-    single = tmp_path / "single.h5"
-    assert _run(single).wait(timeout=120) == 0
-    sharded = tmp_path / "sharded.h5"
-    script = tmp_path / "job.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
-           "--master-port", "29517", str(script), str(sharded), "0"]
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    a, b = load_surface(single), load_surface(sharded)
-    assert b.done.all()
-    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
-    np.testing.assert_allclose(b.accuracy, a.accuracy)
+def _torchrun(args: list[str], cwd: Path, env: dict[str, str], timeout: float) -> str:
+    """Run `torchrun ARGS`; on failure or timeout, fail with every rank's output."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", *args]
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)  # the launcher and its ranks
+        output, _ = proc.communicate()
+        pytest.fail(f"torchrun took more than {timeout:.0f} s:\n{_ranks_first(output)}")
+    if proc.returncode != 0:
+        pytest.fail(f"torchrun exited with {proc.returncode}:\n{_ranks_first(output)}")
+    return output
 
-    # --resume under torchrun: an interrupted file (half its points undone, one done point
-    # marked) is finished by the two ranks, which skip the done points and equal the single run
-    shutil.copy(single, sharded)
-    with h5py.File(sharded, "r+") as f:
+
+def _ranks_first(output: str) -> str:
+    """The ranks' lines (`--tee` prefixes them `[defaultN]:`), then the launcher's last words."""
+    ranks = [line for line in output.splitlines() if line.startswith("[default")]
+    return "\n".join(ranks[-120:]) + "\n--- torchrun ---\n" + output[-3000:]
+
+
+@pytest.mark.slow  # one torchrun launch: three processes that import torch
+def test_two_gloo_ranks_write_the_single_process_file(tmp_path, one_thread):
+    single = tmp_path / "single.h5"
+    a = _compute_here(single)
+    # An interrupted file for --resume under torchrun: half its points undone, and one done
+    # point marked (recomputing it would restore the true value).
+    interrupted = tmp_path / "interrupted.h5"
+    shutil.copy(single, interrupted)
+    with h5py.File(interrupted, "r+") as f:
         done = f["done"][()]
         done.flat[::2] = False
         f["done"][...] = done
@@ -121,10 +153,38 @@ def test_two_gloo_ranks_write_the_single_process_file(tmp_path):
         loss[~done] = np.nan
         loss.flat[1] = 123.0  # a done point (file [j=0, i=1]): recomputing would restore it
         f["train_loss"][...] = loss
-    result = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180)
-    assert result.returncode == 0, result.stderr[-3000:]
-    c = load_surface(sharded)
+
+    # Both files in one launch: a fresh one, then the interrupted one with --resume. A free
+    # port (--standalone), not a fixed one that another run on the machine may hold.
+    sharded = tmp_path / "sharded.h5"
+    job = tmp_path / "job.py"
+    job.write_text(CHILD)
+    _torchrun(["--standalone", "--nproc-per-node", "2", "--max-restarts", "0", "--tee", "3",
+               "--log-dir", str(tmp_path / "logs"), str(job), str(sharded), str(interrupted)],
+              cwd=ROOT, env=_child_env(), timeout=600)
+
+    b = load_surface(sharded)
+    assert b.done.all()
+    np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
+    np.testing.assert_allclose(b.accuracy, a.accuracy)
+
+    # the two ranks skipped the done points and computed the others as the single run did
+    c = load_surface(interrupted)
     assert c.done.all() and c.loss[1, 0] == 123.0
     want = a.loss.copy()
     want[1, 0] = 123.0
     np.testing.assert_allclose(c.loss, want, rtol=1e-12)
+
+
+@pytest.mark.slow  # a torchrun launch
+def test_a_failing_torchrun_shows_what_each_rank_said(tmp_path):
+    job = tmp_path / "job.py"
+    job.write_text("import os\nprint('rank', os.environ['RANK'], 'here', flush=True)\n"
+                   "raise SystemExit(3) if os.environ['RANK'] == '1' else None\n")
+    with pytest.raises(pytest.fail.Exception) as failed:
+        _torchrun(["--standalone", "--nproc-per-node", "2", "--max-restarts", "0", "--tee", "3",
+                   "--log-dir", str(tmp_path / "logs"), str(job)],
+                  cwd=tmp_path, env=_child_env(), timeout=600)
+    message = str(failed.value)
+    assert "torchrun exited with 1" in message
+    assert "[default0]:rank 0 here" in message and "[default1]:rank 1 here" in message
