@@ -12,7 +12,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-import torch.nn.functional as F
 
 from landscape import Axis, Grid, compute_surface, load_surface
 from landscape.store import load_directions
@@ -40,9 +39,7 @@ CHILD = textwrap.dedent("""
     store.write_points = write_then_stall
     for path in sys.argv[1:]:
         compute_surface(make_tiny(), make_tiny_data(), Grid(Axis(-1, 1, 4), Axis(-1, 1, 3)),
-                        path=path, seed=7, batch_size=64, progress=False, resume=True,
-                        loss_fn=lambda out, t: torch.nn.functional.cross_entropy(
-                            out, t, reduction="none"))
+                        path=path, seed=7, batch_size=64, progress=False, resume=True)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 """)
@@ -51,8 +48,7 @@ CHILD = textwrap.dedent("""
 def _compute_here(path: Path) -> Surface:
     """What CHILD computes for `path`, in this process (on one thread, as the children)."""
     return compute_surface(make_tiny(), make_tiny_data(), GRID, path=path, seed=7, batch_size=64,
-                           progress=False, resume=True,
-                           loss_fn=lambda out, t: F.cross_entropy(out, t, reduction="none"))
+                           progress=False, resume=True)
 
 
 def _child_env(**extra: str) -> dict[str, str]:
