@@ -19,6 +19,9 @@ from cli import options
               show_default=True, help="states also interpolates BN running statistics.")
 @options.data_opts
 @options.speed_opts
+@click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="REL", help="Stop averaging a point once the standard error of its mean "
+              "loss is below REL of the loss (see `landscape surface --help`).")
 @options.device_opt
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
