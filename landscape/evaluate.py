@@ -22,7 +22,7 @@ import copy
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
 from landscape.types import Params
+
+if TYPE_CHECKING:
+    from landscape.fold import FusedConvs
 
 __all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
            "EarlyStop", "Evaluator", "evaluate_points", "eval_mode", "default_loss",
@@ -200,13 +203,18 @@ class Evaluator:
     `compile=True` compiles the forward pass with the weights as inputs (no point recompiles);
     full batches of K points take the compiled graph, a last shorter batch or block the eager
     one. Should compiling fail (no C++ compiler, an unsupported model), it warns and runs eager.
+
+    `fused` (`landscape.fold.fuse_convolutions` of `model`) is a third way to run, one point
+    per pass: the conv weights are packed for oneDNN at every point and each conv runs with
+    its ReLU (and residual add) in one call. It is off until `configure(fused=True)`.
     """
 
     def __init__(self, model: nn.Module, base: Params, directions: list[Params], *,
                  static: Params | None = None, loss_fn: LossFn | None = None,
                  batch_size: int = 256, points_per_batch: int = 1, accuracy: bool | None = None,
                  precision: Precision = "fp32", bn_data: Data | None = None,
-                 compile: bool = False, early_stop: EarlyStop | None = None) -> None:
+                 compile: bool = False, early_stop: EarlyStop | None = None,
+                 fused: FusedConvs | None = None) -> None:
         if points_per_batch < 1:
             raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
         if batch_size < 1:
@@ -260,10 +268,15 @@ class Evaluator:
             self._eager = lambda w, x: functional_call(net, w, (x,))
         self._compiled = torch.compile(self._eager, dynamic=False) if compile else None
         self.compile = compile
+        self.fused = fused if self.k == 1 and bn_data is None else None
+        self.use_fused = False
+        self._fixed_packs: Params = {}  # packed once: conv weights no direction moves
 
-    def configure(self, *, batch_size: int | None = None, compile: bool | None = None) -> None:
-        """Change the batch size or switch the compiled forward on or off (the speed probe of
-        `compute_surface` tries several on one evaluator); values are unaffected."""
+    def configure(self, *, batch_size: int | None = None, compile: bool | None = None,
+                  fused: bool | None = None) -> None:
+        """Change the batch size, or switch the compiled or the fused forward on or off (the
+        speed probe of `compute_surface` tries them on one evaluator). The fused forward, when
+        on, takes precedence over the compiled one. Values are unaffected (up to rounding)."""
         if batch_size is not None:
             if batch_size < 1:
                 raise ValueError(f"batch_size must be >= 1, got {batch_size}")
@@ -271,6 +284,19 @@ class Evaluator:
         if compile is not None and compile != self.compile:
             self._compiled = torch.compile(self._eager, dynamic=False) if compile else None
             self.compile = compile
+        if fused is not None and fused != self.use_fused:
+            if fused and self.fused is None:
+                raise ValueError("this evaluator has no fused forward (it needs a model "
+                                 "from landscape.fold.fuse_convolutions and one point per pass)")
+            self.use_fused = fused
+            if fused:
+                from landscape.fold import pack_weights
+
+                fixed = {k: self.tensors[k] for k in self.fused.weights  # type: ignore[union-attr]
+                         if k in self.tensors and k not in self.moving}
+                self._fixed_packs = pack_weights(fixed, self.fused.weights)  # type: ignore[union-attr]
+            else:
+                self._fixed_packs = {}
 
     def __call__(self, coords: np.ndarray, data: Data) -> PointStats:
         """`PointStats` for each row of `coords` (P, number of directions) on `data`."""
@@ -289,7 +315,7 @@ class Evaluator:
                     weights = dict(zip(self.moving, self._stacked(block), strict=True))
                 else:
                     self._set_point(block[0])
-                    weights = self.tensors
+                    weights = self._packed() if self.use_fused else self.tensors
                 sums = _Sums(len(block), self.device)
                 if self.bn_data is not None:
                     with self._autocast():
@@ -308,7 +334,19 @@ class Evaluator:
                 results.append(sums)
         return _collect(results, _length(data))
 
+    def _packed(self) -> Params:
+        """This point's tensors, with the moved conv weights packed for the fused forward."""
+        from landscape.fold import pack_weights
+
+        fused = self.fused
+        if fused is None:
+            raise RuntimeError("use_fused is set without a fused model")
+        moved = {k: self.tensors[k] for k in fused.weights if k in self.moving}
+        return {**self.tensors, **self._fixed_packs, **pack_weights(moved, fused.weights)}
+
     def _forward(self, weights: Params, x: Tensor, points: int) -> Tensor:
+        if self.use_fused:
+            return functional_call(self.fused.module, weights, (x,))  # type: ignore[union-attr]
         # One graph: a full batch of K points. Any other shape (the last batch, a last block
         # of fewer points) runs eager rather than compiling again.
         if self._compiled is None or len(x) != self.batch_size or points != self.k:

@@ -40,10 +40,11 @@ from landscape.evaluate import (
     PointStats,
     Precision,
     eval_mode,
+    low_precision_supported,
     plan_batches,
     probe_bytes_per_image,
 )
-from landscape.fold import fold_batchnorm, to_channels_last
+from landscape.fold import fold_batchnorm, fuse_convolutions, to_channels_last
 from landscape.grid import Grid
 from landscape.params import DIR_TYPES, DirType, cosine, get_params, tensors_sha256
 from landscape.refine import Scale, fill_from_leaves, refine_grid
@@ -411,12 +412,13 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
                              block=inputs.early_stop.block if inputs.early_stop else None)
         if world > 1:  # every rank runs rank 0's choice
             plan = _broadcast(plan)
-            evaluator.configure(batch_size=plan.batch_size, compile=plan.compile)
+            evaluator.configure(batch_size=plan.batch_size, compile=plan.compile,
+                                fused=plan.fused)
     if isinstance(data, HostBatches):
         data.batch_size = plan.batch_size
     if rank == 0:
-        log.info("batch size %d, %d point(s) per pass, forward pass compiled: %s",
-                 plan.batch_size, plan.points_per_batch, plan.compile)
+        log.info("batch size %d, %d point(s) per pass, forward pass compiled: %s, fused: %s",
+                 plan.batch_size, plan.points_per_batch, plan.compile, plan.fused)
     full_meta = _provenance(model, grid, spec, plan, opts, inputs.info, meta)
     surface = existing if existing is not None else _empty_surface(grid, full_meta)
 
@@ -529,14 +531,22 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
     (and no BN moved by a direction), BN is folded into the convolutions once, and on a CPU the
     4-D tensors and inputs go channels_last (measured faster there), as on CUDA in bf16/fp16
     (the layout cuDNN's tensor-core convolutions want); a low precision casts resident inputs
-    once.
+    once. On a CPU the folded model is also fused for oneDNN (`fuse_convolutions`), a forward
+    the evaluator runs once `configure(fused=True)` (the speed probe's choice).
     """
     net, e_base, e_dirs, e_static = model, base, directions, static
     folded = fold_batchnorm(model, base, directions, static) if fold_bn else None
     log.info("BN folded into convolutions: %s", folded is not None)
     dev = next(iter(base.values())).device if base else torch.device("cpu")
+    fused = None
     if folded is not None:
         net, e_base, e_dirs, e_static = folded
+        # oneDNN takes float32 and bfloat16 (not float64)
+        single = all(t.dtype == torch.float32 for t in e_base.values() if t.is_floating_point())
+        bf16 = precision == "bf16" and low_precision_supported(dev, torch.bfloat16)
+        if dev.type == "cpu" and points_per_batch == 1 and bn_data is None \
+                and (bf16 or (single and precision in ("fp32", "tf32"))):
+            fused = fuse_convolutions(net)  # type: ignore[arg-type]
         if dev.type == "cpu" or (dev.type == "cuda" and precision in LOW_DTYPES):
             e_base, e_static = to_channels_last(e_base), to_channels_last(e_static)
             e_dirs = [to_channels_last(d) for d in e_dirs]
@@ -549,7 +559,7 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
     evaluator = Evaluator(net, e_base, e_dirs, static=e_static, loss_fn=loss_fn,
                           batch_size=batch_size, points_per_batch=points_per_batch,
                           precision=precision, bn_data=bn_data, compile=compile,
-                          early_stop=early_stop)
+                          early_stop=early_stop, fused=fused)
     return evaluator, data
 
 
@@ -580,6 +590,7 @@ class ForwardPlan:
     points_per_batch: int
     compile: bool
     probe: dict[str, Any] | None = None  # what the probe measured; None when not probed
+    fused: bool = False                  # conv+ReLU fused for oneDNN, weights packed per point
 
 
 PROBE_BATCH_SIZES = (32, 64, 128, 256)
@@ -605,14 +616,16 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
                   seconds: float = PROBE_SECONDS,
                   compile_seconds: float = PROBE_COMPILE_SECONDS) -> ForwardPlan:
     """Time `evaluator` at θ* on the first samples of `data` and configure it to the fastest
-    batch size, and compiled or eager; what the caller gave (`batch_size`, `compile`) is kept.
+    batch size and forward (eager, fused for oneDNN when it has one, or compiled); what the
+    caller gave (`batch_size`, `compile`) is kept.
 
-    Each candidate batch size first runs one warm-up batch; then all of them run over the same
-    samples in turn, twice, and the faster of each one's two times counts (a moment of load
-    moves it least). Compile is tried only when the grid, `images` forward images in all,
-    would take at least `compile_seconds` eager (compiling takes seconds to a minute), at the
-    best batch size, timed in turn with eager. With an early stop of `block` samples, batch
+    Each candidate first runs one warm-up batch; then all of them run over the same samples
+    in turn, twice, and the faster of each one's two times counts (a moment of load moves it
+    least). Compile is tried only when the grid, `images` forward images in all, would take
+    at least `compile_seconds` (compiling takes seconds to a minute), at the best eager batch
+    size, timed in turn with the best so far. With an early stop of `block` samples, batch
     sizes that divide the block are preferred (a pass never crosses a block boundary).
+    `compile=True` from the caller means compiled at the probed batch size.
 
     Returns:
         The plan, whose `probe` records each configuration's images/s and the probe's time.
@@ -625,56 +638,62 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
     else:
         fit = tuple(b for b in sizes if b <= n) or (max(1, n),)
         sizes = tuple(b for b in fit if block is None or block % b == 0) or fit
+    modes = ["eager"] + (["fused"] if evaluator.fused is not None and not compile else [])
 
-    def run(bs: int, head: int) -> float:
-        evaluator.configure(batch_size=bs)
+    def run(mode: str, bs: int, head: int) -> float:
+        evaluator.configure(batch_size=bs, fused=mode == "fused", compile=mode == "compiled")
         t = time.perf_counter()
         evaluator(zero, _head(data, head))
         return time.perf_counter() - t
 
-    # warm-up, smallest first; a candidate whose one batch would take a large part of the
+    # warm-up, smallest first; a batch size whose one batch would take a large part of the
     # budget is dropped (a big model on a small CPU)
     rate, kept = None, []
     for bs in sorted(sizes):
         if rate is not None and bs / rate > seconds / 4 and kept:
             break
-        rate = bs / run(bs, bs)
+        for mode in list(modes):
+            try:
+                rate = bs / run(mode, bs, bs)
+            except RuntimeError as err:  # oneDNN without this dtype or op: not a candidate
+                if mode != "fused":
+                    raise
+                log.info("fused forward not available (%s); not probed", err)
+                modes.remove("fused")
         kept.append(bs)
+    configs = [(mode, bs) for bs in kept for mode in modes]
     # timed samples: a multiple of every kept size, within the budget over 2 rounds
     biggest = max(kept)
-    budget = int((rate or 1.0) * seconds / (2 * len(kept)))
-    head = min(n, max(biggest, budget - budget % biggest, 1), 256 if biggest <= 256 else biggest)
-    times: dict[int, list[float]] = {bs: [] for bs in kept}
+    budget = int((rate or 1.0) * seconds / (2 * len(configs)))
+    head = min(n, max(biggest, budget - budget % biggest, 1), max(256, biggest))
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     for _ in range(2):
-        for bs in kept:
-            times[bs].append(run(bs, head))
-    speeds = {f"eager, batch {bs}": head / min(t) for bs, t in times.items()}
-    best = min(kept, key=lambda bs: min(times[bs]))
-    chosen = bool(compile)
+        for c in configs:
+            times[c].append(run(*c, head))
+    best = min(configs, key=lambda c: min(times[c]))
     extra: dict[str, Any] = {}
-    eager_grid_s = images / (head / min(times[best]))
-    if compile is None and eager_grid_s >= compile_seconds:
+    eager_grid_s = images * min(times[best]) / head
+    if compile or (compile is None and eager_grid_s >= compile_seconds):
+        eager_bs = min(kept, key=lambda bs: min(times[("eager", bs)]))
         t0 = time.perf_counter()
-        evaluator.configure(batch_size=best, compile=True)
-        evaluator(zero, _head(data, best))  # compiles
-        extra["compile_s"] = time.perf_counter() - t0
+        run("compiled", eager_bs, eager_bs)  # compiles
+        extra["compile_s"] = round(time.perf_counter() - t0, 2)
         if evaluator.compile:  # did not fail
-            eager_t, compiled_t = [], []
+            times[("compiled", eager_bs)] = []
             for _ in range(2):
-                evaluator.configure(compile=False)
-                eager_t.append(run(best, head))
-                evaluator.configure(compile=True)
-                compiled_t.append(run(best, head))
-            speeds[f"compiled, batch {best}"] = head / min(compiled_t)
-            speeds[f"eager, batch {best}"] = head / min(min(eager_t), min(times[best]))
-            chosen = min(compiled_t) < min(min(eager_t), min(times[best]))
-    evaluator.configure(batch_size=best, compile=chosen)
-    probe = {"images_per_s": {k: round(v, 1) for k, v in speeds.items()}, "timed_images": head,
+                times[best].append(run(*best, head))
+                times[("compiled", eager_bs)].append(run("compiled", eager_bs, head))
+            if compile or min(times[("compiled", eager_bs)]) < min(times[best]):
+                best = ("compiled", eager_bs)
+    mode, bs = best
+    evaluator.configure(batch_size=bs, compile=mode == "compiled", fused=mode == "fused")
+    speeds = {f"{m}, batch {b}": round(head / min(t), 1) for (m, b), t in times.items()}
+    probe = {"images_per_s": speeds, "timed_images": head,
              "seconds": round(time.perf_counter() - start, 2), **extra,
-             "chosen": f"{'compiled' if chosen else 'eager'}, batch {best}"}
+             "chosen": f"{mode}, batch {bs}"}
     log.info("speed probe (%.1f s): %s; chosen: %s", probe["seconds"],
              ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()), probe["chosen"])
-    return ForwardPlan(best, 1, chosen, probe)
+    return ForwardPlan(bs, 1, mode == "compiled", probe, fused=mode == "fused")
 
 
 def _head(data: Data, n: int) -> Data:
@@ -775,7 +794,8 @@ def _provenance(model: nn.Module, grid: Grid, spec: SurfaceSpec, plan: ForwardPl
         "split": spec.split, "samples": spec.samples, "precision": spec.precision,
         "bn": spec.bn, "bn_samples": spec.bn_samples, "loss": spec.loss,
         "batch_size": plan.batch_size, "points_per_batch": plan.points_per_batch,
-        "compiled": plan.compile, "plan": plan.probe, "device": str(opts.device),
+        "compiled": plan.compile, "fused": plan.fused, "plan": plan.probe,
+        "device": str(opts.device),
         "target_se": spec.target_se,
         "refine_tol": opts.refine,
         "refine_scale": opts.refine_scale if opts.refine is not None else None,
