@@ -140,12 +140,14 @@ def low_precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
 
 
 @contextlib.contextmanager
-def _tf32(enabled: bool) -> Iterator[None]:
-    if not enabled:
+def _tf32(device: torch.device | None, enabled: bool) -> Iterator[None]:
+    """On CUDA, TF32 exactly when asked: PyTorch lets cuDNN convolutions use TF32 by default,
+    so without this `fp32` would not be fp32 on an A100 or H100."""
+    if device is None or device.type != "cuda":
         yield
         return
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
     try:
         yield
     finally:
@@ -308,7 +310,8 @@ class Evaluator:
             raise ValueError("an early stop (target_se) reads the samples in blocks, so it needs "
                              "them as (inputs, targets) tensors; got an iterable of batches")
         results: list[_Sums] = []
-        with eval_mode(self.net), torch.inference_mode(), _tf32(self.precision == "tf32"):
+        with eval_mode(self.net), torch.inference_mode(), \
+                _tf32(self.device, self.precision == "tf32"):
             for start in range(0, len(coords), self.k):
                 block = coords[start:start + self.k]
                 if self.k > 1:

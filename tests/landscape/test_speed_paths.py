@@ -229,3 +229,25 @@ def test_surface_records_its_plan_and_skips_the_probe_for_small_grids(tmp_path, 
     given = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu",
                             batch_size=16, compile=False, probe=None)
     assert given.meta["plan"] is None and given.meta["batch_size"] == 16
+
+
+def test_fp32_on_cuda_turns_tf32_off_and_tf32_turns_it_on():
+    from landscape.evaluate import _tf32
+
+    flags = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True  # cuDNN's own default: TF32 convolutions
+        with _tf32(torch.device("cuda"), False):
+            assert [f.allow_tf32 for f in flags] == [False, False]
+        assert [f.allow_tf32 for f in flags] == [True, True]  # restored
+        for f in flags:
+            f.allow_tf32 = False
+        with _tf32(torch.device("cuda"), True):
+            assert [f.allow_tf32 for f in flags] == [True, True]
+        with _tf32(torch.device("cpu"), True):  # a CPU has no TF32: nothing to touch
+            assert [f.allow_tf32 for f in flags] == [False, False]
+    finally:
+        for f, old in zip(flags, before, strict=True):
+            f.allow_tf32 = old
