@@ -229,6 +229,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--pair-rounds", type=int, default=5,
                     help="rounds of one point of each method in turn (for busy machines)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the machine's state)")
     ap.add_argument("--json", help="write the results here")
     return ap.parse_args(argv)
 

@@ -115,6 +115,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the machine's state)")
     ap.add_argument("--json", help="write the results here")
     return ap.parse_args(argv)
 
