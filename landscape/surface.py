@@ -201,6 +201,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         fold_bn: when no direction moves a BN (the default `biasbn` + `weights`), fold each BN
             into the conv before it once for the whole grid and run channels-last on a CPU
             (`landscape.fold`); the values agree with the plain path to ~1e-7 relative in fp32.
+            On a CPU the speed probe may also run the folded model fused for oneDNN.
         compile: compile the forward pass once for the whole surface (`torch.compile`, weights
             as inputs). Default: on CUDA when at least 64 points are to be computed; on a CPU,
             when the probe finds it faster, tried only for a grid long enough to repay the
@@ -566,8 +567,9 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
 def plan_evaluation(model: nn.Module, base: Params, static: Params, data: Data,
                     samples: int | None, dev: torch.device, batch_size: int | None,
                     points_per_batch: int | None) -> tuple[int, int]:
-    """Batch size and points per pass: 128 and 1 on a CPU; on CUDA from free memory and a
-    probe of one forward pass (`plan_batches`)."""
+    """Batch size and points per pass: 128 and 1 on a CPU (before `probe_forward` times the
+    alternatives on a long grid); on CUDA from free memory and one forward pass measuring the
+    memory per image (`plan_batches`)."""
     if dev.type != "cuda":
         return batch_size or 128, points_per_batch or 1
     if batch_size is not None and points_per_batch is not None:
