@@ -648,21 +648,23 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
         evaluator(zero, _head(data, head))
         return time.perf_counter() - t
 
-    # warm-up, smallest first; a batch size whose one batch would take a large part of the
-    # budget is dropped (a big model on a small CPU)
-    rate, kept = None, []
-    for bs in sorted(sizes):
-        if rate is not None and bs / rate > seconds / 4 and kept:
-            break
-        for mode in list(modes):
-            try:
-                rate = bs / run(mode, bs, bs)
-            except RuntimeError as err:  # oneDNN without this dtype or op: not a candidate
-                if mode != "fused":
-                    raise
-                log.info("fused forward not available (%s); not probed", err)
-                modes.remove("fused")
-        kept.append(bs)
+    # The first call of a shape pays one-off costs (oneDNN primitives, caches): it is not
+    # timed. The rate of the smallest size (the faster of two calls) drops the sizes whose one
+    # batch would take half the budget (a big model on a small CPU).
+    smallest = min(sizes)
+    for mode in list(modes):
+        try:
+            run(mode, smallest, smallest)
+        except RuntimeError as err:  # oneDNN without this dtype or op: not a candidate
+            if mode != "fused":
+                raise
+            log.info("fused forward not available (%s); not probed", err)
+            modes.remove("fused")
+    rate = smallest / min(run("eager", smallest, smallest) for _ in range(2))
+    kept = [bs for bs in sorted(sizes) if bs == smallest or bs / rate <= seconds / 2]
+    for bs in kept[1:]:
+        for mode in modes:
+            run(mode, bs, bs)
     configs = [(mode, bs) for bs in kept for mode in modes]
     # timed samples: a multiple of every kept size, within the budget over 2 rounds
     biggest = max(kept)
