@@ -1,4 +1,4 @@
-"""No memory growth per grid point: peak RSS after 200 points is that after 20 (issue 5, item 5).
+"""No memory growth per grid point: peak RSS after 200 points is that after 20.
 
 The measurement runs in a fresh subprocess, so nothing else the test session allocated counts.
 Within one 200-point surface it reads the peak resident set size (VmHWM) once 20 points are
