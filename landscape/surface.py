@@ -645,7 +645,7 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
     def run(mode: str, bs: int, head: int) -> float:
         evaluator.configure(batch_size=bs, fused=mode == "fused", compile=mode == "compiled")
         t = time.perf_counter()
-        evaluator(zero, _head(data, head))
+        evaluator(zero, _head(data, head, evaluator.device))
         return time.perf_counter() - t
 
     # The first call of a shape pays one-off costs (oneDNN primitives, caches): it is not
@@ -700,11 +700,12 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
     return ForwardPlan(bs, 1, mode == "compiled", probe, fused=mode == "fused")
 
 
-def _head(data: Data, n: int) -> Data:
-    """The first `n` samples, in the form the evaluator slices."""
+def _head(data: Data, n: int, device: torch.device | None = None) -> Data:
+    """The first `n` samples as `(inputs, targets)` on `device` (streamed ones are copied)."""
     if isinstance(data, tuple):
         return data[0][:n], data[1][:n]
-    return data.inputs[:n], data.targets[:n]  # type: ignore[union-attr]
+    x, y = data.inputs[:n], data.targets[:n]  # type: ignore[union-attr]
+    return (x.to(device), y.to(device)) if device is not None else (x, y)
 
 
 SAMPLE_ORDER_SEED = 0  # the one random order an early stop reads the samples in
