@@ -8,8 +8,9 @@ directions, images and engine plan:
 
   full       every point over all N images;
   refine     coarse to fine (--refine TOL, log-loss): the rest of the grid is interpolated;
-  target_se  every point stops once its relative standard error is below --target-se;
-  both       the two together.
+  target_se  every point stops once its relative standard error is below --target-se
+             (each value given);
+  both       the two together (each value).
 
 For each: wall time, images evaluated (a point's count is N, or its own `*_loss_n`), and the
 error against the full surface: the largest |Δ log-loss| over the grid and, for the points
@@ -59,9 +60,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     grid = Grid(axis, axis)
     common = dict(seed=0, device="cpu", progress=False, batch_size=args.batch_size,
                   compile=False if args.no_compile else None)
-    runs = {"full": {}, "refine": {"refine": args.refine},
-            "target_se": {"target_se": args.target_se},
-            "both": {"refine": args.refine, "target_se": args.target_se}}
+    runs: dict[str, dict[str, float]] = {"full": {}, "refine": {"refine": args.refine}}
+    for target in args.target_se:
+        runs[f"target_se {target:g}"] = {"target_se": target}
+        runs[f"both {target:g}"] = {"refine": args.refine, "target_se": target}
     surfaces: dict[str, Surface] = {}
     results: dict[str, Any] = {}
     for name, extra in runs.items():
@@ -72,7 +74,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         results[name] = {"seconds": seconds, **_counts(s, args.samples),
                          "plan": s.meta.get("plan"), "batch_size": s.meta["batch_size"],
                          "fused": s.meta.get("fused"), "compiled": s.meta.get("compiled")}
-        _say(f"{name:10s} {seconds:8.1f} s, {results[name]['images']:>10,} images, "
+        _say(f"{name:15s} {seconds:8.1f} s, {results[name]['images']:>10,} images, "
              f"{results[name]['points_computed']} points computed")
     full = surfaces["full"]
     for name, s in surfaces.items():
@@ -80,12 +82,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         r.update(_errors(s, full))
         r["images_fewer"] = results["full"]["images"] / r["images"]
         r["time_fewer"] = results["full"]["seconds"] / r["seconds"]
-        _say(f"{name:10s} {r['images_fewer']:5.2f}x fewer images, {r['time_fewer']:5.2f}x "
+        _say(f"{name:15s} {r['images_fewer']:5.2f}x fewer images, {r['time_fewer']:5.2f}x "
              f"faster, largest |d log-loss| {r['max_abs_dlog']:.4f}"
              + (f", largest |d loss|/se {r['max_z']:.2f} ({r['beyond_2se']} points beyond 2)"
                 if "max_z" in r else ""))
     out["runs"] = results
-    out["where_it_does_not_pay"] = _where(surfaces["target_se"], args.samples)
+    out["where_it_does_not_pay"] = {name: _where(s, args.samples)
+                                    for name, s in surfaces.items() if name.startswith("target")}
     out["grids"] = {name: {"loss": s.loss.tolist(),
                            "n": s.extras["train_loss_n"].tolist()
                            if "train_loss_n" in s.extras else None}
@@ -109,7 +112,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--samples", type=int, default=5000, help="N evaluation images per point")
     ap.add_argument("--grid", type=int, default=21, help="points per axis")
     ap.add_argument("--extent", type=float, default=1.0, help="the grid spans [-E, E]^2")
-    ap.add_argument("--target-se", type=float, default=0.02)
+    ap.add_argument("--target-se", type=float, nargs="+", default=[0.02, 0.05],
+                    help="one run of --target-se alone and one with --refine per value")
     ap.add_argument("--refine", type=float, default=0.05)
     ap.add_argument("--batch-size", type=int, default=None, help="default: the engine's probe")
     ap.add_argument("--no-compile", action="store_true")
