@@ -56,3 +56,15 @@ def test_interp_takes_target_se(tmp_path, ckpts):
     assert r.exit_code == 0, r.output
     n = load_surface(out).extras["train_loss_n"]
     assert n.shape == (3,) and set(np.unique(n)) <= {512.0, 600.0}
+
+
+def test_precision_help_states_the_bf16_error_the_benchmark_measured():
+    import json
+    from pathlib import Path
+
+    results = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+    measured = json.loads((results / "2026-12-01-epyc-bf16-2core" / "grid-resnet56.json")
+                          .read_text())["agreement"]["ours_bf16_vs_ours"]
+    text = " ".join(run("surface", "--help").output.split())
+    figure = f"{measured:.1e}".replace("e-0", "e-")  # 9.5e-3
+    assert f"up to 1% ({figure} relative, ResNet-56) against fp32" in text
