@@ -40,6 +40,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from record import json_name  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
 from landscape.fold import fold_batchnorm  # noqa: E402
@@ -138,7 +139,7 @@ def _sync(dev: torch.device) -> None:
 
 
 def _config(args: argparse.Namespace, dev: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {**vars(args), "torch": torch.__version__,
+    info: dict[str, Any] = {**vars(args), **json_name(args), "torch": torch.__version__,
                             "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                             "load_start": os.getloadavg()[0]}
     if dev.type == "cuda":

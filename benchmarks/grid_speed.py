@@ -7,7 +7,7 @@ every method:
 
   (a)  ours: `landscape.compute_surface` (what `landscape surface` runs) with its defaults;
        then the same engine (`landscape.surface.build_evaluator`) built once, configured by
-       the speed probe as for a long grid (`probe_forward`, --plan-points) and timed without
+       the speed probe as for a long grid (`probe_forward`, --plan-images) and timed without
        its one-off costs, in fp32 and in the low precision (--low);
   (b)  the reference method (benchmarks/reference_method.py): new weight tensors per point and a
        DataLoader pass with per-image ToTensor/Normalize, batch 128;
@@ -40,6 +40,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from record import json_name  # noqa: E402
 from reference_method import eval_loss, normalize_batch, reference_loader, set_weights  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
            compiled=surface.meta["compiled"], fused=surface.meta["fused"])
 
     # (a) the same engine built once, configured as compute_surface configures it for a long
-    # grid (--plan-points points: the speed probe, compile tried), then timed point by point
+    # grid (--plan-images in all: the speed probe, compile tried), then timed point by point
     bs, k = plan_evaluation(model, base, static, (x, y), n, dev, args.batch_size, None)
     engines: dict[str, tuple[Evaluator, Any]] = {}
     low_loss: tuple[np.ndarray, np.ndarray] | None = None
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             compile=dev.type == "cuda" and not args.no_compile))
         plan = None
         if dev.type == "cpu" and hardware:
-            plan = probe_forward(engine, data, images=args.plan_points * n,
+            plan = probe_forward(engine, data, images=args.plan_images,
                                  batch_size=args.batch_size, compile=compile_opt).probe
             _say(f"  probe {precision}: {plan}")
         warm, _ = _timed(dev, lambda e=engine, d=data: e(coords[:1], d))
@@ -213,9 +214,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--grid", default="5x5", help="NXxNY points over [-1, 1]^2")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="ours (default: the engine's: probed on a CPU, planned on CUDA)")
-    ap.add_argument("--plan-points", type=int, default=51 * 51,
-                    help="the grid size the steady engine is planned for (default 51x51: "
-                         "long enough for the probe to try compiling)")
+    ap.add_argument("--plan-images", type=int, default=51 * 51 * 5000,
+                    help="images of the grid the steady engine is planned for (default: a "
+                         "51x51 grid of 5,000 images, long enough for the probe to try "
+                         "compiling)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--low", choices=sorted(_LOW), default="bf16", help="the low precision")
@@ -261,7 +263,7 @@ def _config(args: argparse.Namespace, dev: torch.device, grid: Grid) -> dict[str
                 break
     except OSError:
         pass
-    return {**vars(args), "grid_points": grid.size, "torch": torch.__version__,
+    return {**vars(args), **json_name(args), "grid_points": grid.size, "torch": torch.__version__,
             "threads_used": torch.get_num_threads(), "cpu": cpu, "cpu_count": os.cpu_count(),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu,
             "load_start": os.getloadavg()[0],
@@ -459,9 +461,13 @@ def _paired(methods: dict[str, Callable[[np.ndarray], Any]], coords: np.ndarray,
     The first method is "ours"; the ratios are the others' best times over its best.
     """
     times: dict[str, list[float]] = {k: [] for k in methods}
+    names = list(methods)
     for i in range(rounds):
         c = coords[(i + 1) % len(coords)][None]
-        for name, fn in methods.items():
+        # the order turns each round: no method always follows the same one (the reference
+        # method's DataLoader workers are still exiting when the next method starts)
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            fn = methods[name]
             seconds = _timed(dev, lambda fn=fn, c=c: fn(c))[0]
             times[name].append(seconds * getattr(fn, "scale", 1.0))
     best = {k: min(v) for k, v in times.items()}

@@ -35,6 +35,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from record import json_name  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface  # noqa: E402
 from landscape.types import Surface  # noqa: E402
@@ -48,7 +49,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out: dict[str, Any] = {"config": {**vars(args), "torch": torch.__version__,
+    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "torch": torch.__version__,
                                       "threads_used": torch.get_num_threads(),
                                       "cpu": _cpu(), "load_start": os.getloadavg()[0],
                                       "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",

@@ -90,7 +90,7 @@ PRECISION_HELP = (
     "Arithmetic of the forward pass [default: fp32]. bf16/fp16 cast weights and inputs: "
     "faster only where the hardware has them (CUDA; bf16 on CPUs with AVX512-BF16 or AMX: "
     "1.8x fp32 on one), and less accurate: in bf16 a point's mean loss moved by up to 1% "
-    "(9.5e-3 relative, ResNet-56) against fp32, enough for a picture, not for sharpness at "
+    "(9.6e-3 relative, ResNet-56) against fp32, enough for a picture, not for sharpness at "
     "the 1e-2 level (docs/how-to/speed.md). tf32 is CUDA only.")
 
 

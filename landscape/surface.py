@@ -597,7 +597,7 @@ class ForwardPlan:
 
 PROBE_BATCH_SIZES = (32, 64, 128, 256)
 PROBE_MIN_IMAGES = 100_000      # a grid evaluating fewer images is not probed (a few seconds)
-PROBE_SECONDS = 4.0             # about what the timed passes of the probe take
+PROBE_SECONDS = 6.0             # about what the timed passes of the probe take
 PROBE_COMPILE_SECONDS = 600.0   # compile is tried only when the grid would take this long
 
 
@@ -666,10 +666,11 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
         for mode in modes:
             run(mode, bs, bs)
     configs = [(mode, bs) for bs in kept for mode in modes]
-    # timed samples: a multiple of every kept size, within the budget over 2 rounds
+    # timed samples: a multiple of every kept size, two batches of the biggest where the
+    # data and the budget over 2 rounds allow (one batch alone times its first-call costs)
     biggest = max(kept)
     budget = int((rate or 1.0) * seconds / (2 * len(configs)))
-    head = min(n, max(biggest, budget - budget % biggest, 1), max(256, biggest))
+    head = min(n, max(biggest, budget - budget % biggest, 1), 2 * biggest)
     times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
     for _ in range(2):
         for c in configs:

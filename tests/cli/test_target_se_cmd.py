@@ -66,5 +66,5 @@ def test_precision_help_states_the_bf16_error_the_benchmark_measured():
     measured = json.loads((results / "2026-12-01-epyc-bf16-2core" / "grid-resnet56.json")
                           .read_text())["agreement"]["ours_bf16_vs_ours"]
     text = " ".join(run("surface", "--help").output.split())
-    figure = f"{measured:.1e}".replace("e-0", "e-")  # 9.5e-3
+    figure = f"{measured:.1e}".replace("e-0", "e-")  # e.g. 9.6e-3
     assert f"up to 1% ({figure} relative, ResNet-56) against fp32" in text
