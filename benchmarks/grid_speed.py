@@ -5,14 +5,16 @@
 One process, one model, the same N images, the same grid and the same two direction tensors for
 every method:
 
-  (a)  ours: `landscape.compute_surface` (what `landscape surface` runs), fp32, compiled unless
-       --no-compile; then the same engine (`landscape.surface.build_evaluator`) built once and
-       timed without its one-off costs, in fp32 and in the low precision (--low);
+  (a)  ours: `landscape.compute_surface` (what `landscape surface` runs) with its defaults;
+       then the same engine (`landscape.surface.build_evaluator`) built once, configured by
+       the speed probe as for a long grid (`probe_forward`, --plan-images) and timed without
+       its one-off costs, in fp32 and in the low precision (--low);
   (b)  the reference method (benchmarks/reference_method.py): new weight tensors per point and a
        DataLoader pass with per-image ToTensor/Normalize, batch 128;
   (c)  the `loss-landscapes` package's `random_plane`, given our directions;
-  (d)  the limit: plain forward throughput with fixed weights (folded BN, channels_last), eager
-       and compiled, at the best batch size.
+  (d)  the limit: forward throughput with fixed weights (folded BN, channels_last), in fp32
+       and in the low precision: eager at batch 32 to 256, oneDNN-fused with weights packed
+       once, compiled, compiled with freezing; the best of them is "the limit".
 
 `--tricks` also times each trick on its own (see benchmarks/README.md). The model gets
 synthetic "trained-like" BN statistics (seeded) so that folding is not a no-op, and the images are
@@ -38,13 +40,14 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from record import json_name  # noqa: E402
 from reference_method import eval_loss, normalize_batch, reference_loader, set_weights  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
 from landscape.evaluate import Evaluator, evaluate_points, low_precision_supported  # noqa: E402
-from landscape.fold import fold_batchnorm  # noqa: E402
-from landscape.surface import build_evaluator, plan_evaluation  # noqa: E402
+from landscape.fold import fold_batchnorm, fuse_convolutions, pack_weights  # noqa: E402
+from landscape.surface import build_evaluator, plan_evaluation, probe_forward  # noqa: E402
 from models import create_model  # noqa: E402
 
 
@@ -85,17 +88,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     _say(f"{args.model}, {n} images, grid {nx}x{ny}, device {dev}, "
          f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}")
 
-    # (a) ours, through the public API: one-off costs (fold, compile) included
-    compiled = not args.no_compile
-    bs, k = plan_evaluation(model, base, static, (x, y), n, dev, args.batch_size, None)
-    args.batch_size = bs
+    # (a) ours, through the public API: one-off costs (fold, plan, compile) included
+    compile_opt = False if args.no_compile else None
     seconds, surface = _timed(dev, lambda: compute_surface(
-        model, (x, y), grid, directions=dirs, batch_size=bs, points_per_batch=k, device=dev,
-        progress=False, compile=compiled))
+        model, (x, y), grid, directions=dirs, batch_size=args.batch_size, device=dev,
+        progress=False, compile=compile_opt))
     ours_loss = surface.loss.reshape(-1)
-    record("ours", seconds, p, batch_size=bs, points_per_batch=k, compiled=compiled)
+    record("ours", seconds, p, batch_size=surface.meta["batch_size"],
+           points_per_batch=surface.meta["points_per_batch"],
+           compiled=surface.meta["compiled"], fused=surface.meta["fused"])
 
-    # (a) the same engine built once: steady state, fp32 and low precision
+    # (a) the same engine built once, configured as compute_surface configures it for a long
+    # grid (--plan-images in all: the speed probe, compile tried), then timed point by point
+    bs, k = plan_evaluation(model, base, static, (x, y), n, dev, args.batch_size, None)
     engines: dict[str, tuple[Evaluator, Any]] = {}
     low_loss: tuple[np.ndarray, np.ndarray] | None = None
     for precision in ("fp32", args.low):
@@ -105,7 +110,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         index = np.arange(p) if hardware else np.array([0, p // 2, p - 1])
         prep, (engine, data) = _timed(dev, lambda precision=precision: build_evaluator(
             model, base, dirs, static, (x, y), batch_size=bs, points_per_batch=k,
-            precision=precision, compile=compiled))  # type: ignore[arg-type]
+            precision=precision,  # type: ignore[arg-type]
+            compile=dev.type == "cuda" and not args.no_compile))
+        plan = None
+        if dev.type == "cpu" and hardware:
+            plan = probe_forward(engine, data, images=args.plan_images,
+                                 batch_size=args.batch_size, compile=compile_opt).probe
+            _say(f"  probe {precision}: {plan}")
         warm, _ = _timed(dev, lambda e=engine, d=data: e(coords[:1], d))
         # block by block of K points, the median per point: a transient load moves it least
         blocks = [index[s:s + k] for s in range(0, len(index), k)]
@@ -116,7 +127,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if precision != "fp32":
             low_loss = (index, np.concatenate([stats.loss for _, stats in timed]))
         record(name, float(np.median(times)) * len(index), len(index), build_s=prep,
-               first_point_s=warm, hardware_support=hardware, point_times_s=times)
+               first_point_s=warm, hardware_support=hardware, point_times_s=times,
+               batch_size=engine.batch_size, compiled=engine.compile, fused=engine.use_fused,
+               probe=plan)
 
     # (b) the reference method
     if not args.skip_reference:
@@ -135,18 +148,39 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         methods["loss_landscapes"] = peer
         _say(f"loss_landscapes: not run: {peer['error']}")
 
-    # (d) the limit
-    limit, best_fn = _limit(model, base, dirs, static, x, dev, args)
-    out["limit"] = limit
-    best = max(limit.values(), key=lambda r: r["images_per_s"])
-    methods["limit"] = {**best, "points_per_s": best["images_per_s"] / n}
-    _say(f"{'limit (' + best['how'] + ')':28s} {best['images_per_s'] / n:8.3f} points/s "
-         f"{best['images_per_s']:9.1f} images/s")
+    # (d) the limit: fixed weights, every configuration below, in fp32 and the low precision
+    limit_fns: dict[str, tuple[Callable[[Tensor], Any], int]] = {}
+    for precision in ("fp32", args.low):
+        if precision != "fp32" and not methods[f"ours_{precision}"]["hardware_support"]:
+            continue
+        dtype = torch.float32 if precision == "fp32" else _LOW[precision]
+        limit, best_fn = _limit(model, base, dirs, static, x, dev, args, dtype)
+        name = "limit" if precision == "fp32" else f"limit_{precision}"
+        out[name] = limit
+        best = max(limit.values(), key=lambda r: r["images_per_s"])
+        methods[name] = {**best, "points_per_s": best["images_per_s"] / n}
+        limit_fns[name] = (best_fn, best["batch_size"])
+        _say(f"{name + ' (' + best['how'] + ')':28s} {best['images_per_s'] / n:8.3f} points/s "
+             f"{best['images_per_s']:9.1f} images/s")
+
+    # paired rounds: one point of each in turn, in fp32 and in the low precision
     ref_point = None if args.skip_reference else _reference_point(
         model, base, dirs, images, labels, dev, args.ref_workers)
+    pairs: dict[str, dict[str, Callable[[np.ndarray], Any]]] = {"fp32": {}}
     engine, data = engines["fp32"]
-    out["paired"] = _paired(lambda c: engine(c, data), coords, best_fn, best["batch_size"],
-                            ref_point, x, dev, args.pair_rounds)
+    pairs["fp32"]["ours"] = lambda c, e=engine, d=data: e(c, d)
+    pairs["fp32"]["limit"] = _limit_pass(*limit_fns["limit"], x, dev, torch.float32)
+    if ref_point is not None:
+        pairs["fp32"]["reference"] = ref_point
+    if f"limit_{args.low}" in limit_fns:
+        engine, data = engines[args.low]
+        pairs[args.low] = {
+            f"ours_{args.low}": lambda c, e=engine, d=data: e(c, d),
+            f"limit_{args.low}": _limit_pass(*limit_fns[f"limit_{args.low}"], x, dev,
+                                             _LOW[args.low]),
+            "ours": pairs["fp32"]["ours"]}
+    out["paired"] = {name: _paired(fns, coords, dev, args.pair_rounds)
+                     for name, fns in pairs.items()}
 
     if args.tricks:
         out["tricks"] = _tricks(model, base, dirs, static, x, y, coords, dev, args)
@@ -154,14 +188,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["agreement"] = _agreement(ours_loss, ref_loss, low_loss, args.low, peer, model, base,
                                   dirs, static, x, y)
     out["ratios"] = _ratios(methods)
-    for k, v in out["paired"].items():
-        if "/" in k:
-            out["ratios"][f"{k} (paired)"] = v
+    for rounds in out["paired"].values():
+        for k, v in rounds.items():
+            if "/" in k:
+                out["ratios"][f"{k} (paired)"] = v
     out["config"]["load_end"] = os.getloadavg()[0]
     for k, v in out["ratios"].items():
         _say(f"ratio {k:32s} {v:7.3f}")
     for k, v in out["agreement"].items():
-        _say(f"agreement {k:28s} {v:.3g}")
+        if not isinstance(v, list):
+            _say(f"agreement {k:28s} {v:.3g}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
     return out
@@ -177,7 +213,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--samples", type=int, default=512, help="N evaluation images per point")
     ap.add_argument("--grid", default="5x5", help="NXxNY points over [-1, 1]^2")
     ap.add_argument("--batch-size", type=int, default=None,
-                    help="ours (default: the engine's, 128 on a CPU, planned on CUDA)")
+                    help="ours (default: the engine's: probed on a CPU, planned on CUDA)")
+    ap.add_argument("--plan-images", type=int, default=51 * 51 * 5000,
+                    help="images of the grid the steady engine is planned for (default: a "
+                         "51x51 grid of 5,000 images, long enough for the probe to try "
+                         "compiling)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--low", choices=sorted(_LOW), default="bf16", help="the low precision")
@@ -191,6 +231,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--pair-rounds", type=int, default=5,
                     help="rounds of one point of each method in turn (for busy machines)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the machine's state)")
     ap.add_argument("--json", help="write the results here")
     return ap.parse_args(argv)
 
@@ -222,7 +263,7 @@ def _config(args: argparse.Namespace, dev: torch.device, grid: Grid) -> dict[str
                 break
     except OSError:
         pass
-    return {**vars(args), "grid_points": grid.size, "torch": torch.__version__,
+    return {**vars(args), **json_name(args), "grid_points": grid.size, "torch": torch.__version__,
             "threads_used": torch.get_num_threads(), "cpu": cpu, "cpu_count": os.cpu_count(),
             "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu,
             "load_start": os.getloadavg()[0],
@@ -342,83 +383,98 @@ def _images_per_s(fn: Callable[[Tensor], Any], x: Tensor, bs: int, dev: torch.de
 
 
 def _limit(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tensor]],
-           static: dict[str, Tensor], x: Tensor, dev: torch.device,
-           args: argparse.Namespace) -> tuple[dict[str, dict[str, Any]], Callable[[Tensor], Any]]:
-    """Fixed-weight inference throughput: folded, channels_last; eager per batch size, compiled.
+           static: dict[str, Tensor], x: Tensor, dev: torch.device, args: argparse.Namespace,
+           dtype: torch.dtype) -> tuple[dict[str, dict[str, Any]], Callable[[Tensor], Any]]:
+    """Fixed-weight inference throughput in `dtype`: BN folded, channels_last; eager at batch
+    32 to 256; on a CPU the oneDNN-fused model with its weights packed once, at the same
+    sizes; compiled, and compiled with inductor freezing (weights as constants: prepacked
+    oneDNN weights on a CPU), at the two best eager batch sizes.
 
-    Returns the results and the fastest forward (for `_paired`).
+    Returns the results and the fastest forward (for the paired rounds).
     """
     folded = fold_batchnorm(model, base, dirs, static)
     net = (folded[0] if folded is not None else copy.deepcopy(model)).eval()
-    net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    xcl = x.contiguous(memory_format=torch.channels_last)
+    net = net.to(dtype=dtype, memory_format=torch.channels_last)  # type: ignore[call-overload]
+    xcl = x.to(dtype).contiguous(memory_format=torch.channels_last)
+    tag = "" if dtype == torch.float32 else f"{str(dtype).split('.')[-1]}, "
     res: dict[str, dict[str, Any]] = {}
     fns: dict[str, Callable[[Tensor], Any]] = {}
-    for bs in (64, 128, 256):
-        if bs <= len(x):
-            ips = _images_per_s(net, xcl, bs, dev)
-            res[f"eager_bs{bs}"] = {"how": f"eager, batch {bs}", "images_per_s": ips,
-                                    "batch_size": bs}
-            fns[f"eager_bs{bs}"] = net
-    bs_best = max(res.values(), key=lambda r: r["images_per_s"])["batch_size"]
+
+    def add(key: str, how: str, fn: Callable[[Tensor], Any], bs: int, **extra: Any) -> None:
+        start = time.perf_counter()
+        ips = _images_per_s(fn, xcl, bs, dev)
+        res[key] = {"how": tag + how, "images_per_s": ips, "batch_size": bs,
+                    "seconds": time.perf_counter() - start, **extra}
+        fns[key] = fn
+
+    sizes = [bs for bs in (32, 64, 128, 256) if bs <= len(x)]
+    for bs in sizes:
+        add(f"eager_bs{bs}", f"eager, batch {bs}", net, bs)
+    fused = fuse_convolutions(net) if dev.type == "cpu" else None
+    if fused is not None:  # the fused forward of the engine, its weights packed once
+        module = fused.module
+        for key, w in pack_weights(dict(module.state_dict()), fused.weights).items():
+            parent, _, field = key.rpartition(".")
+            owner = module.get_submodule(parent)
+            delattr(owner, field)
+            setattr(owner, field, w)
+        for bs in sizes:
+            add(f"fused_bs{bs}", f"fused, packed once, batch {bs}", module, bs)
+    eager = sorted(sizes, key=lambda b: -res[f"eager_bs{b}"]["images_per_s"])[:2]
     if not args.no_compile:
-        for bs in sorted({128, bs_best}):
-            if bs > len(x):
-                continue
-            start = time.perf_counter()
-            compiled = torch.compile(net, dynamic=False)
-            ips = _images_per_s(compiled, xcl, bs, dev)
-            res[f"compiled_bs{bs}"] = {"how": f"compiled, batch {bs}", "images_per_s": ips,
-                                       "batch_size": bs, "compile_s": time.perf_counter() - start}
-            fns[f"compiled_bs{bs}"] = compiled
-        # weights as constants (inductor freezing: prepacked oneDNN weights on CPU)
         import torch._inductor.config as inductor_config
 
-        start = time.perf_counter()
-        with inductor_config.patch(freezing=True):
-            frozen = torch.compile(copy.deepcopy(net), dynamic=False)
-            ips = _images_per_s(frozen, xcl, bs_best, dev)
-        res[f"frozen_bs{bs_best}"] = {"how": f"compiled+frozen, batch {bs_best}",
-                                      "images_per_s": ips, "batch_size": bs_best,
-                                      "compile_s": time.perf_counter() - start}
-        fns[f"frozen_bs{bs_best}"] = frozen
+        for bs in eager:
+            add(f"compiled_bs{bs}", f"compiled, batch {bs}",
+                torch.compile(copy.deepcopy(net), dynamic=False), bs)
+            with inductor_config.patch(freezing=True):
+                add(f"frozen_bs{bs}", f"compiled+frozen, batch {bs}",
+                    torch.compile(copy.deepcopy(net), dynamic=False), bs)
     for r in res.values():
-        _say(f"  limit {r['how']:28s} {r['images_per_s']:9.1f} images/s")
+        _say(f"  limit {r['how']:34s} {r['images_per_s']:9.1f} images/s")
     best = max(res, key=lambda k: res[k]["images_per_s"])
     return res, fns[best]
 
 
-def _paired(engine: Callable[[np.ndarray], Any], coords: np.ndarray,
-            limit_fn: Callable[[Tensor], Any], bs: int,
-            reference: Callable[[np.ndarray], Any] | None, x: Tensor, dev: torch.device,
-            rounds: int) -> dict[str, Any]:
+def _limit_pass(fn: Callable[[Tensor], Any], bs: int, x: Tensor, dev: torch.device,
+                dtype: torch.dtype) -> Callable[[np.ndarray], Any]:
+    """One limit pass over the N images, as a function of a point (for the paired rounds);
+    it covers the full batches only, so its time is scaled to all N."""
+    xcl = x.to(dtype).contiguous(memory_format=torch.channels_last)
+    full = (len(x) // bs) * bs
+
+    def run(_c: np.ndarray) -> None:
+        with torch.inference_mode():
+            for s in range(0, full, bs):
+                fn(xcl[s:s + bs])
+
+    run.scale = len(x) / full  # type: ignore[attr-defined]
+    return run
+
+
+def _paired(methods: dict[str, Callable[[np.ndarray], Any]], coords: np.ndarray,
+            dev: torch.device, rounds: int) -> dict[str, Any]:
     """One point of each method in turn, `rounds` times; the best time of each.
 
     On a machine whose load changes during the run, methods timed minutes apart are not
     comparable; taken in turn, point against point, each round sees nearly the same load.
+    The first method is "ours"; the ratios are the others' best times over its best.
     """
-    xcl = x.contiguous(memory_format=torch.channels_last)
-    full = (len(x) // bs) * bs
-
-    def limit_pass(_c: np.ndarray) -> None:
-        with torch.inference_mode():
-            for s in range(0, full, bs):
-                limit_fn(xcl[s:s + bs])
-
-    methods: dict[str, Callable[[np.ndarray], Any]] = {"ours": engine, "limit": limit_pass}
-    if reference is not None:
-        methods["reference"] = reference
     times: dict[str, list[float]] = {k: [] for k in methods}
+    names = list(methods)
     for i in range(rounds):
         c = coords[(i + 1) % len(coords)][None]
-        for name, fn in methods.items():
+        # the order turns each round: no method always follows the same one (the reference
+        # method's DataLoader workers are still exiting when the next method starts)
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            fn = methods[name]
             seconds = _timed(dev, lambda fn=fn, c=c: fn(c))[0]
-            times[name].append(seconds * (len(x) / full if name == "limit" else 1.0))
+            times[name].append(seconds * getattr(fn, "scale", 1.0))
     best = {k: min(v) for k, v in times.items()}
+    ours = next(iter(methods))
     res: dict[str, Any] = {"seconds_per_point": best, "times": times}
-    for other in ("reference", "limit"):
-        if other in best:
-            res[f"ours/{other}"] = best[other] / best["ours"]
+    for other in list(methods)[1:]:
+        res[f"{ours}/{other}"] = best[other] / best[ours]
     _say("paired, best s/point: " + ", ".join(f"{k} {v:.3f}" for k, v in best.items()))
     return res
 
@@ -431,10 +487,12 @@ def _tricks(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tens
     n = len(x)
     res: dict[str, dict[str, Any]] = {}
 
-    def trick(name: str, k: int = 1, **kw: Any) -> None:
-        kw = {"batch_size": args.batch_size, "compile": False, "fold_bn": True, **kw}
+    def trick(name: str, k: int = 1, fused: bool = False, **kw: Any) -> None:
+        kw = {"batch_size": args.batch_size or 128, "compile": False, "fold_bn": True, **kw}
         build, (engine, data) = _timed(dev, lambda: build_evaluator(
             model, base, dirs, static, (x, y), points_per_batch=k, **kw))
+        if fused:
+            engine.configure(fused=True)
         first, _ = _timed(dev, lambda: engine(coords[:k], data))
         # the median over blocks of each block's own time: robust to a busy machine
         times = [_timed(dev, lambda s=s: engine(pts[s:s + k], data))[0] / len(pts[s:s + k])
@@ -448,6 +506,8 @@ def _tricks(model: nn.Module, base: dict[str, Tensor], dirs: list[dict[str, Tens
     for bs in (64, 128, 256):
         trick(f"fold + channels_last, batch {bs}", batch_size=bs)
     trick("fold + channels_last + compile", compile=True)
+    if dev.type == "cpu":
+        trick("fold + channels_last + fused (oneDNN, packed per point)", fused=True)
     trick("fold + channels_last, K=4 (vmap)", k=4)
     threads = torch.get_num_threads()
     if threads > 1:
@@ -464,23 +524,26 @@ def _agreement(ours: np.ndarray, ref: np.ndarray | None,
                low: tuple[np.ndarray, np.ndarray] | None, low_name: str,
                peer: dict[str, Any] | None, model: nn.Module, base: dict[str, Tensor],
                dirs: list[dict[str, Tensor]], static: dict[str, Tensor], x: Tensor,
-               y: Tensor) -> dict[str, float]:
-    """Largest relative loss differences between methods on the points they share."""
+               y: Tensor) -> dict[str, Any]:
+    """Largest relative loss differences between methods on the points they share (and, for
+    the low precision, the difference at every point)."""
 
-    def rel(a: np.ndarray, b: np.ndarray) -> float:
-        return float(np.max(np.abs(a - b) / np.maximum(np.abs(b), 1e-12)))
+    def rel(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return np.abs(a - b) / np.maximum(np.abs(b), 1e-12)
 
-    res: dict[str, float] = {}
+    res: dict[str, Any] = {}
     if ref is not None:
-        res["ours_vs_reference"] = rel(ours, ref)
+        res["ours_vs_reference"] = float(rel(ours, ref).max())
     if low is not None:
-        res[f"ours_{low_name}_vs_ours"] = rel(low[1], ours[low[0]])
+        per_point = rel(low[1], ours[low[0]])
+        res[f"ours_{low_name}_vs_ours"] = float(per_point.max())
+        res[f"ours_{low_name}_vs_ours_per_point"] = [float(v) for v in per_point]
     if peer is not None and "loss" in peer:
         # The peer's grid points differ from ours; evaluate ours at three of its points.
         pick = [0, len(peer["loss"]) // 2, len(peer["loss"]) - 2]
         stats = evaluate_points(model, base, dirs, peer["coords"][pick], (x, y), static=static,
                                 batch_size=128)
-        res["ours_vs_loss_landscapes"] = rel(stats.loss, peer["loss"][pick])
+        res["ours_vs_loss_landscapes"] = float(rel(stats.loss, peer["loss"][pick]).max())
     return res
 
 
@@ -491,10 +554,13 @@ def _ratios(methods: dict[str, dict[str, Any]]) -> dict[str, float]:
             if other in methods and "points_per_s" in methods[other]:
                 out[f"{ours}/{other}"] = (methods[ours]["points_per_s"]
                                           / methods[other]["points_per_s"])
-    for low in ("ours_bf16", "ours_fp16"):
-        if low in methods:
-            out[f"{low}/ours_steady"] = (methods[low]["points_per_s"]
-                                         / methods["ours_steady"]["points_per_s"])
+    for low in ("bf16", "fp16"):
+        if f"ours_{low}" in methods:
+            out[f"ours_{low}/ours_steady"] = (methods[f"ours_{low}"]["points_per_s"]
+                                              / methods["ours_steady"]["points_per_s"])
+        if f"limit_{low}" in methods:
+            out[f"ours_{low}/limit_{low}"] = (methods[f"ours_{low}"]["points_per_s"]
+                                              / methods[f"limit_{low}"]["points_per_s"])
     return out
 
 

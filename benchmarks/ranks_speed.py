@@ -23,6 +23,9 @@ from typing import Any
 
 _HERE = Path(__file__).resolve().parent
 _ROOT = _HERE.parent
+sys.path.insert(0, str(_HERE))
+
+from record import json_name  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "--device", args.device, "--batch-size", str(args.batch_size), "--child"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT),
                                                         os.environ.get("PYTHONPATH", "")])}
-    out: dict[str, Any] = {"config": {**vars(args), "cores": cores,
+    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "cores": cores,
                                       "load_start": os.getloadavg()[0]}}
     with tempfile.TemporaryDirectory() as tmp:
         runs = {

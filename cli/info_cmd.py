@@ -40,6 +40,11 @@ def info(path: str) -> None:
     if se is not None and finite.any():
         rel = se[finite] / np.abs(loss[finite])
         click.echo(f"  std. error  median relative {np.nanmedian(rel):.2%} of the loss")
+    counts = s.extras.get(f"{s.split}_loss_n")
+    if counts is not None and s.done.any():
+        n, total = counts[s.done], s.meta.get("samples") or np.nanmax(counts)
+        click.echo(f"  samples/pt  min {n.min():.0f}, median {np.median(n):.0f}, max {n.max():.0f}"
+                   f" of {total} ({total * n.size / n.sum():.1f}x fewer images: --target-se)")
     for key in sorted(s.meta, key=str):
         if key not in ("format",):
             click.echo(f"  {printable(key):<18} {printable(s.meta[key])}")

@@ -67,6 +67,9 @@ def _star_alpha(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> float | None:
                    "below 0 is read as 0, and the picture shades where).")
 @options.data_opts
 @options.speed_opts
+@click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="REL", help="Stop averaging a point once the standard error of its mean "
+              "loss is below REL of the loss (see `landscape surface --help`).")
 @options.device_opt
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")

@@ -212,14 +212,22 @@ def speed_opts(func: F) -> F:
     """--batch-size, --precision and --compile: how fast, not what is computed."""
     func = click.option("--compile/--no-compile", "compile", default=None,
                         help="Compile the forward pass once per surface (torch.compile) "
-                             "[default: on CUDA for 64 points or more].")(func)
+                             "[default: on CUDA for 64 points or more; on a CPU when the "
+                             "speed probe of a long grid finds it faster].")(func)
     func = click.option("--precision", type=click.Choice(["fp32", "bf16", "fp16", "tf32"]),
-                        default=None,
-                        help="Arithmetic of the forward pass: bf16/fp16 cast weights and "
-                             "inputs, tf32 is CUDA only [default: fp32].")(func)
+                        default=None, help=PRECISION_HELP)(func)
     return click.option("--batch-size", type=click.IntRange(min=1), default=None,
-                        help="Images per forward pass [default: 128 on a CPU; on CUDA from "
-                             "free memory, up to 4096].")(func)
+                        help="Images per forward pass [default: on a CPU the fastest of "
+                             "32-256 in a few-second probe (128 for a small grid); on CUDA "
+                             "from free memory, up to 4096].")(func)
+
+
+PRECISION_HELP = (
+    "Arithmetic of the forward pass [default: fp32]. bf16/fp16 cast weights and inputs: "
+    "faster only where the hardware has them (CUDA; bf16 on CPUs with AVX512-BF16 or AMX: "
+    "1.8x fp32 on one), and less accurate: in bf16 a point's mean loss moved by up to 1% "
+    "(9.6e-3 relative, ResNet-56) against fp32, enough for a picture, not for sharpness at "
+    "the 1e-2 level (docs/how-to/speed.md). tf32 is CUDA only.")
 
 
 output_dir_opt = click.option(

@@ -32,6 +32,10 @@ from cli import options
                    "(log-loss), fill the rest.")
 @click.option("--refine-scale", type=click.Choice(["log", "linear"]), default=None,
               help="Where --refine compares [default: log].")
+@click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="REL", help="Stop averaging a point once the standard error of its mean "
+              "loss is below REL of the loss (about REL in log-loss), reading the samples in "
+              "one seeded random order in blocks of 256, at least 512 [default: all samples].")
 @click.option("--bn", type=click.Choice(["eval", "recompute"]), default="eval", show_default=True,
               help="recompute: re-estimate BN statistics at every point on training samples.")
 @click.option("--bn-samples", type=click.IntRange(min=1), default=512, show_default=True,

@@ -4,6 +4,9 @@ The model is used only through `torch.func.functional_call`, in eval mode (BN ru
 statistics) and under inference mode; its parameters, buffers and `training` flags are left as
 they were. For every point the per-sample losses are accumulated as a sum and a sum of squares
 (float64), so each point also carries the standard error of its mean loss at no extra pass.
+With an `EarlyStop`, the samples are read in blocks and a point stops at the first block
+boundary where that standard error is small enough (`stop_mask`), so it is averaged over
+fewer samples than the data holds.
 
 `Evaluator` holds what does not change from point to point (weight buffers overwritten in
 place, low-precision twins, the compiled forward pass); `evaluate_points` is its one-call form.
@@ -19,7 +22,7 @@ import copy
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -29,9 +32,12 @@ from torch.func import functional_call, vmap
 
 from landscape.types import Params
 
+if TYPE_CHECKING:
+    from landscape.fold import FusedConvs
+
 __all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
-           "Evaluator", "evaluate_points", "eval_mode", "default_loss", "plan_batches",
-           "probe_bytes_per_image", "low_precision_supported"]
+           "EarlyStop", "Evaluator", "evaluate_points", "eval_mode", "default_loss",
+           "plan_batches", "probe_bytes_per_image", "low_precision_supported", "stop_mask"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Precision = Literal["fp32", "bf16", "fp16", "tf32"]
@@ -47,13 +53,57 @@ def default_loss(outputs: Tensor, targets: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class PointStats:
-    """Results for P points; standard errors are of the mean over the N samples."""
+    """Results for P points; standard errors are of each point's own mean (over `n` samples)."""
 
     loss: np.ndarray            # (P,) mean loss
     loss_se: np.ndarray         # (P,) standard error of the mean loss (NaN: loss_fn reduced)
     acc: np.ndarray | None      # (P,) accuracy in percent, None when not a classification
     acc_se: np.ndarray | None   # (P,) standard error of the accuracy, percent
-    samples: int                # N
+    samples: int                # N, the samples the data holds
+    n: np.ndarray | None = None  # (P,) samples each point is averaged over (N without a stop)
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Average a point over only as many samples as its mean loss needs.
+
+    The samples are read in blocks of `block`, in the data's order (`compute_surface` puts
+    them in one seeded random order first, the same for every point). After each block, a
+    point whose relative standard error se(L̄)/|L̄| is at most `target` (to first order that
+    is its standard error in log-loss) stops, if it has seen at least `min_samples`; a point
+    whose loss is already inf/NaN stops too (it cannot become finite again). The others go
+    on, up to all N samples.
+
+    Where each point stops depends only on its own losses at the block boundaries, never on
+    the batch size or on how many points share a pass.
+    """
+
+    target: float           # relative standard error of the mean loss
+    block: int = 256        # samples between two checks
+    min_samples: int = 512  # no point stops before it has seen this many
+
+    def __post_init__(self) -> None:
+        if not self.target > 0:
+            raise ValueError(f"EarlyStop.target (a relative standard error) must be > 0, "
+                             f"got {self.target}")
+        if self.block < 1:
+            raise ValueError(f"EarlyStop.block must be >= 1, got {self.block}")
+        if self.min_samples < 1:
+            raise ValueError(f"EarlyStop.min_samples must be >= 1, got {self.min_samples}")
+
+
+def stop_mask(n: np.ndarray | int, total: np.ndarray, total_sq: np.ndarray,
+              stop: EarlyStop) -> np.ndarray:
+    """Which points may stop after `n` samples whose losses sum to `total` (squares:
+    `total_sq`): at least `stop.min_samples` seen, and a standard error of the mean within
+    `stop.target` of the mean (or a loss already inf/NaN)."""
+    n_arr = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        mean = total / n_arr
+        var = np.maximum(total_sq / n_arr - mean**2, 0.0) * n_arr / np.maximum(n_arr - 1, 1)
+        se = np.sqrt(var / n_arr)
+        small = se <= stop.target * np.abs(mean)
+    return (n_arr >= stop.min_samples) & (small | ~np.isfinite(total))
 
 
 @contextlib.contextmanager
@@ -90,12 +140,14 @@ def low_precision_supported(device: torch.device, dtype: torch.dtype) -> bool:
 
 
 @contextlib.contextmanager
-def _tf32(enabled: bool) -> Iterator[None]:
-    if not enabled:
+def _tf32(device: torch.device | None, enabled: bool) -> Iterator[None]:
+    """On CUDA, TF32 exactly when asked: PyTorch lets cuDNN convolutions use TF32 by default,
+    so without this `fp32` would not be fp32 on an A100 or H100."""
+    if device is None or device.type != "cuda":
         yield
         return
     old = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = enabled
     try:
         yield
     finally:
@@ -153,13 +205,18 @@ class Evaluator:
     `compile=True` compiles the forward pass with the weights as inputs (no point recompiles);
     full batches of K points take the compiled graph, a last shorter batch or block the eager
     one. Should compiling fail (no C++ compiler, an unsupported model), it warns and runs eager.
+
+    `fused` (`landscape.fold.fuse_convolutions` of `model`) is a third way to run, one point
+    per pass: the conv weights are packed for oneDNN at every point and each conv runs with
+    its ReLU (and residual add) in one call. It is off until `configure(fused=True)`.
     """
 
     def __init__(self, model: nn.Module, base: Params, directions: list[Params], *,
                  static: Params | None = None, loss_fn: LossFn | None = None,
                  batch_size: int = 256, points_per_batch: int = 1, accuracy: bool | None = None,
                  precision: Precision = "fp32", bn_data: Data | None = None,
-                 compile: bool = False) -> None:
+                 compile: bool = False, early_stop: EarlyStop | None = None,
+                 fused: FusedConvs | None = None) -> None:
         if points_per_batch < 1:
             raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
         if batch_size < 1:
@@ -171,6 +228,7 @@ class Evaluator:
         self.ndim = len(directions)
         self.device = next(iter(base.values())).device if base else None
         self.bn_data = bn_data
+        self.early_stop = early_stop
         static = dict(static or {})
         # Tensors no direction moves (1-D under `biasbn`) need no per-point update.
         self.moving = [k for k in base if any(bool(d[k].any()) for d in directions)]
@@ -211,37 +269,87 @@ class Evaluator:
         else:
             self._eager = lambda w, x: functional_call(net, w, (x,))
         self._compiled = torch.compile(self._eager, dynamic=False) if compile else None
+        self.compile = compile
+        self.fused = fused if self.k == 1 and bn_data is None else None
+        self.use_fused = False
+        self._fixed_packs: Params = {}  # packed once: conv weights no direction moves
+
+    def configure(self, *, batch_size: int | None = None, compile: bool | None = None,
+                  fused: bool | None = None) -> None:
+        """Change the batch size, or switch the compiled or the fused forward on or off (the
+        speed probe of `compute_surface` tries them on one evaluator). The fused forward, when
+        on, takes precedence over the compiled one. Values are unaffected (up to rounding)."""
+        if batch_size is not None:
+            if batch_size < 1:
+                raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+            self.batch_size = batch_size
+        if compile is not None and compile != self.compile:
+            self._compiled = torch.compile(self._eager, dynamic=False) if compile else None
+            self.compile = compile
+        if fused is not None and fused != self.use_fused:
+            if fused and self.fused is None:
+                raise ValueError("this evaluator has no fused forward (it needs a model "
+                                 "from landscape.fold.fuse_convolutions and one point per pass)")
+            self.use_fused = fused
+            if fused:
+                from landscape.fold import pack_weights
+
+                fixed = {k: self.tensors[k] for k in self.fused.weights  # type: ignore[union-attr]
+                         if k in self.tensors and k not in self.moving}
+                self._fixed_packs = pack_weights(fixed, self.fused.weights)  # type: ignore[union-attr]
+            else:
+                self._fixed_packs = {}
 
     def __call__(self, coords: np.ndarray, data: Data) -> PointStats:
         """`PointStats` for each row of `coords` (P, number of directions) on `data`."""
         coords = np.asarray(coords, dtype=np.float64).reshape(len(coords), -1)
         if coords.shape[1] != self.ndim:
             raise ValueError(f"coords has {coords.shape[1]} columns for {self.ndim} directions")
+        stop = self.early_stop
+        if stop is not None and not _sliceable(data):
+            raise ValueError("an early stop (target_se) reads the samples in blocks, so it needs "
+                             "them as (inputs, targets) tensors; got an iterable of batches")
         results: list[_Sums] = []
-        with eval_mode(self.net), torch.inference_mode(), _tf32(self.precision == "tf32"):
+        with eval_mode(self.net), torch.inference_mode(), \
+                _tf32(self.device, self.precision == "tf32"):
             for start in range(0, len(coords), self.k):
                 block = coords[start:start + self.k]
                 if self.k > 1:
                     weights = dict(zip(self.moving, self._stacked(block), strict=True))
                 else:
                     self._set_point(block[0])
-                    weights = self.tensors
+                    weights = self._packed() if self.use_fused else self.tensors
                 sums = _Sums(len(block), self.device)
                 if self.bn_data is not None:
                     with self._autocast():
                         _recompute_bn(self.net, self.tensors, self.bn_data, self.batch_size,
                                       self.device)
                 with self._autocast():
-                    for x, y in _batches(data, self.batch_size, self.device):
+                    for x, y, block_end in _batches(data, self.batch_size, self.device,
+                                                    stop.block if stop is not None else None):
                         if self.dtype is not None and x.is_floating_point():
                             x = x.to(self.dtype)
                         out = self._forward(weights, x, len(block))
                         sums.add(out if self.k > 1 else out.unsqueeze(0), y, self.loss_fn,
                                  self.accuracy)
+                        if stop is not None and block_end and sums.check(stop):
+                            break  # every point of the block has stopped
                 results.append(sums)
-        return _collect(results)
+        return _collect(results, _length(data))
+
+    def _packed(self) -> Params:
+        """This point's tensors, with the moved conv weights packed for the fused forward."""
+        from landscape.fold import pack_weights
+
+        fused = self.fused
+        if fused is None:
+            raise RuntimeError("use_fused is set without a fused model")
+        moved = {k: self.tensors[k] for k in fused.weights if k in self.moving}
+        return {**self.tensors, **self._fixed_packs, **pack_weights(moved, fused.weights)}
 
     def _forward(self, weights: Params, x: Tensor, points: int) -> Tensor:
+        if self.use_fused:
+            return functional_call(self.fused.module, weights, (x,))  # type: ignore[union-attr]
         # One graph: a full batch of K points. Any other shape (the last batch, a last block
         # of fewer points) runs eager rather than compiling again.
         if self._compiled is None or len(x) != self.batch_size or points != self.k:
@@ -252,7 +360,7 @@ class Evaluator:
             warnings.warn(f"torch.compile failed ({type(err).__name__}: "
                           f"{str(err).splitlines()[0] if str(err) else ''}); running eager",
                           stacklevel=2)
-            self._compiled = None
+            self._compiled, self.compile = None, False
             return self._eager(weights, x)
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
@@ -284,7 +392,8 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
                     data: Data, *, static: Params | None = None, loss_fn: LossFn | None = None,
                     batch_size: int = 256, points_per_batch: int = 1,
                     accuracy: bool | None = None, precision: Precision = "fp32",
-                    bn_data: Data | None = None, compile: bool = False) -> PointStats:
+                    bn_data: Data | None = None, compile: bool = False,
+                    early_stop: EarlyStop | None = None) -> PointStats:
     """Mean loss (and accuracy) of `model` at each point base + Σ_d coords[p, d] · directions[d].
 
     Args:
@@ -311,6 +420,9 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
         compile: compile the forward pass (`torch.compile`); pays on long runs only, since
             compiling takes seconds to a minute. Use an `Evaluator` to compile once for
             several calls.
+        early_stop: average each point over only as many samples (in blocks, in the data's
+            order) as its standard error needs (`EarlyStop`); the result's `n` holds the
+            counts. Needs `(inputs, targets)` tensors, and per-sample losses.
 
     Returns:
         `PointStats` with one entry per row of `coords`; a point whose loss overflows holds
@@ -319,7 +431,7 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
     evaluator = Evaluator(model, base, directions, static=static, loss_fn=loss_fn,
                           batch_size=batch_size, points_per_batch=points_per_batch,
                           accuracy=accuracy, precision=precision, bn_data=bn_data,
-                          compile=compile)
+                          compile=compile, early_stop=early_stop)
     return evaluator(coords, data)
 
 
@@ -346,27 +458,48 @@ def _recompute_bn(net: nn.Module, tensors: Params, data: Data, batch_size: int,
         m.reset_running_stats()
         m.train()
     try:
-        for x, _ in _batches(data, batch_size, device):
+        for x, _, _ in _batches(data, batch_size, device):
             functional_call(net, tensors, (x,))
     finally:
         for m in bns:
             m.eval()
 
 
-def _batches(data: Data, batch_size: int, device: torch.device | None
-             ) -> Iterator[tuple[Tensor, Tensor]]:
+def _sliceable(data: Data) -> bool:
+    """Tensors the evaluator slices itself: `(inputs, targets)`, or an object holding them as
+    `.inputs` and `.targets` (host memory, copied to the device batch by batch)."""
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
-        inputs, targets = data
-        for s in range(0, len(inputs), batch_size):
-            yield inputs[s:s + batch_size], targets[s:s + batch_size]
-    else:
-        for x, y in data:
-            yield (x.to(device, non_blocking=True), y.to(device, non_blocking=True)) \
-                if device is not None else (x, y)
+        return True
+    return isinstance(getattr(data, "inputs", None), Tensor) and \
+        isinstance(getattr(data, "targets", None), Tensor)
+
+
+def _batches(data: Data, batch_size: int, device: torch.device | None,
+             block: int | None = None) -> Iterator[tuple[Tensor, Tensor, bool]]:
+    """`(inputs, targets, ends_a_block)` batch by batch. With `block`, no batch crosses a
+    multiple of `block` samples, and the batch that reaches one (or the end) ends a block."""
+    if not _sliceable(data):
+        for x, y in data:  # type: ignore[misc]
+            yield ((x.to(device, non_blocking=True), y.to(device, non_blocking=True), False)
+                   if device is not None else (x, y, False))
+        return
+    host = not isinstance(data, tuple)
+    inputs, targets = (data.inputs, data.targets) if host else data  # type: ignore[union-attr]
+    n = len(inputs)
+    step = block or n or 1
+    for first in range(0, n, step):
+        last = min(first + step, n)
+        for s in range(first, last, batch_size):
+            e = min(s + batch_size, last)
+            x, y = inputs[s:e], targets[s:e]
+            if host and device is not None:
+                x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            yield x, y, e == last
 
 
 class _Sums:
-    """Float64 running sums over samples for K points, kept on the device until collected."""
+    """Float64 running sums over samples for K points, kept on the device until collected;
+    with an early stop, each point's sums as they were when it stopped (on the host)."""
 
     def __init__(self, k: int, device: torch.device | None) -> None:
         self.n = 0
@@ -375,6 +508,9 @@ class _Sums:
         self.correct = torch.zeros(k, dtype=torch.float64, device=device)
         self.has_acc = False
         self.reduced = False
+        self.active: np.ndarray | None = None  # points not stopped yet (None: no stop checked)
+        self.stopped_n = np.zeros(k, dtype=np.int64)
+        self.stopped = np.zeros((3, k))  # loss, loss_sq, correct at each point's stop
 
     def add(self, out: Tensor, y: Tensor, loss_fn: LossFn, accuracy: bool | None) -> None:
         k, b = out.shape[0], y.shape[0]
@@ -393,23 +529,56 @@ class _Sums:
             self.correct += (out.argmax(-1) == y).sum(1).double()
         self.n += b
 
+    def check(self, stop: EarlyStop) -> bool:
+        """At a block boundary: keep the sums of the points that may stop now; True when no
+        point is left running."""
+        if self.reduced:
+            raise ValueError("an early stop (target_se) needs the standard error of each "
+                             "point's loss, but loss_fn returned one value per batch: make it "
+                             "return one loss per sample (reduction='none')")
+        host = torch.stack([self.loss, self.loss_sq, self.correct]).cpu().numpy()
+        if self.active is None:
+            self.active = np.ones(host.shape[1], dtype=bool)
+        now = self.active & stop_mask(self.n, host[0], host[1], stop)
+        self.stopped_n[now] = self.n
+        self.stopped[:, now] = host[:, now]
+        self.active &= ~now
+        return not self.active.any()
 
-def _collect(results: list[_Sums]) -> PointStats:
-    n = results[0].n if results else 0
-    if n == 0:
+    def totals(self) -> tuple[np.ndarray, np.ndarray]:
+        """(n (K,), sums (3, K): loss, loss_sq, correct) of each point where it ended."""
+        host = torch.stack([self.loss, self.loss_sq, self.correct]).cpu().numpy()
+        n = np.full(host.shape[1], self.n, dtype=np.int64)
+        if self.active is not None:
+            done = ~self.active
+            n[done] = self.stopped_n[done]
+            host[:, done] = self.stopped[:, done]
+        return n, host
+
+
+def _length(data: Data) -> int | None:
+    if not _sliceable(data):
+        return None
+    return len(data[0]) if isinstance(data, tuple) else len(data.inputs)  # type: ignore[union-attr]
+
+
+def _collect(results: list[_Sums], samples: int | None = None) -> PointStats:
+    if not results or any(r.n == 0 for r in results):
         raise ValueError("the evaluation data is empty; pass at least one sample")
-    total = torch.cat([r.loss for r in results]).cpu().numpy()
-    total_sq = torch.cat([r.loss_sq for r in results]).cpu().numpy()
+    parts = [r.totals() for r in results]
+    n = np.concatenate([p[0] for p in parts])
+    total, total_sq, correct = np.concatenate([p[1] for p in parts], axis=1)
     mean = total / n
     with np.errstate(invalid="ignore", over="ignore"):
-        var = np.maximum(total_sq / n - mean**2, 0.0) * n / max(n - 1, 1)
+        var = np.maximum(total_sq / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
         se = np.sqrt(var / n)
     if any(r.reduced for r in results):
         se = np.full_like(mean, np.nan)
     acc = acc_se = None
     if results[0].has_acc:
-        p = torch.cat([r.correct for r in results]).cpu().numpy() / n
+        p = correct / n
         acc = 100.0 * p
-        acc_se = 100.0 * np.sqrt(p * (1 - p) / max(n - 1, 1))
-    return PointStats(loss=mean, loss_se=se, acc=acc, acc_se=acc_se, samples=n)
-
+        acc_se = 100.0 * np.sqrt(p * (1 - p) / np.maximum(n - 1, 1))
+    return PointStats(loss=mean, loss_se=se, acc=acc, acc_se=acc_se,
+                      samples=samples if samples is not None else max(r.n for r in results),
+                      n=n)

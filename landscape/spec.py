@@ -60,6 +60,13 @@ class SurfaceSpec:
     bn: str                       # eval | recompute
     bn_samples: int | None        # samples the BN statistics are re-estimated on
     bn_data_sha256: str | None
+    # Early stop (`target_se`): a point is averaged over the first n samples of one seeded
+    # random order, n the first multiple of `se_block` (at least `se_min_samples`) where the
+    # standard error of its mean loss is within `target_se` of it. None: over all samples.
+    target_se: float | None = None
+    se_block: int | None = None
+    se_min_samples: int | None = None
+    sample_order: str | None = None  # sha256 of the permutation the samples are read in
 
     @property
     def fingerprint(self) -> str:
@@ -67,16 +74,20 @@ class SurfaceSpec:
         return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """The fields; the optional ones (with a default) only when set, so a spec without
+        an early stop keeps the fingerprint it had before those fields existed."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                if f.default is dataclasses.MISSING or getattr(self, f.name) != f.default}
 
     @classmethod
     def from_dict(cls, fields: Mapping[str, Any]) -> SurfaceSpec:
         """The spec recorded in a file; ValueError when it is not one (a file of an older
         version, or damaged)."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        if not isinstance(fields, Mapping) or set(fields) != set(names):
+        required = {f.name for f in dataclasses.fields(cls) if f.default is dataclasses.MISSING}
+        names = {f.name for f in dataclasses.fields(cls)}
+        if not isinstance(fields, Mapping) or not required <= set(fields) <= names:
             raise ValueError("the file records no complete surface spec")
-        return cls(**{name: fields[name] for name in names})
+        return cls(**dict(fields))
 
     def differences(self, other: SurfaceSpec) -> list[tuple[str, Any, Any]]:
         """`(field, value here, value in other)` for every field that differs."""
@@ -100,6 +111,7 @@ class RunOptions:
     progress: bool = True
     refine: float | None = None            # coarse-to-fine tolerance (landscape.refine)
     refine_scale: str = "log"
+    probe: bool | None = None              # time the forward pass before the grid (None: auto)
 
 
 def directions_sha256(directions: list[Params]) -> str:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime as _dt
+import hashlib
 import logging
 import os
 import platform
+import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -32,15 +34,17 @@ from landscape.evaluate import (
     PRECISIONS,
     BnMode,
     Data,
+    EarlyStop,
     Evaluator,
     LossFn,
     PointStats,
     Precision,
     eval_mode,
+    low_precision_supported,
     plan_batches,
     probe_bytes_per_image,
 )
-from landscape.fold import fold_batchnorm, to_channels_last
+from landscape.fold import fold_batchnorm, fuse_convolutions, to_channels_last
 from landscape.grid import Grid
 from landscape.params import DIR_TYPES, DirType, cosine, get_params, tensors_sha256
 from landscape.refine import Scale, fill_from_leaves, refine_grid
@@ -54,8 +58,9 @@ from landscape.spec import (
 )
 from landscape.types import Params, Surface
 
-__all__ = ["compute_surface", "build_evaluator", "plan_evaluation", "resolve_device", "as_data",
-           "HostBatches", "resident_budget", "check_grid_memory", "available_memory"]
+__all__ = ["compute_surface", "build_evaluator", "plan_evaluation", "probe_forward",
+           "ForwardPlan", "resolve_device", "as_data", "HostBatches", "resident_budget",
+           "check_grid_memory", "available_memory", "SAMPLE_ORDER_SEED"]
 
 log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
@@ -144,7 +149,9 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     precision: Precision = "fp32", refine: float | None = None,
                     refine_scale: Scale = "log", bn: BnMode = "eval", bn_data: Any = None,
                     bn_samples: int | None = None, fold_bn: bool = True,
-                    compile: bool | None = None) -> Surface:
+                    compile: bool | None = None, target_se: float | None = None,
+                    se_block: int = 256, se_min_samples: int = 512,
+                    probe: bool | None = None) -> Surface:
     """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
 
     Args:
@@ -161,8 +168,9 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             equal what the file records (left out, the file's directions are reused).
         dir_type: `weights` (parameters) or `states` (parameters and BN running statistics).
         loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
-        batch_size: images per forward pass (per point). Default: 128 on a CPU (measured
-            best there); on CUDA, from free memory (`plan_batches`), up to 4096 per pass.
+        batch_size: images per forward pass (per point). Default: on a CPU, the fastest of
+            32, 64, 128 and 256 in a short probe on this model, data and machine (`probe`),
+            else 128; on CUDA, from free memory (`plan_batches`), up to 4096 per pass.
         points_per_batch: K grid points per forward pass (vmapped). Default: 1 on a CPU; on
             CUDA enough to fill a pass when the data has fewer samples than it holds.
         device: where to evaluate; default CUDA when available.
@@ -193,10 +201,23 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         fold_bn: when no direction moves a BN (the default `biasbn` + `weights`), fold each BN
             into the conv before it once for the whole grid and run channels-last on a CPU
             (`landscape.fold`); the values agree with the plain path to ~1e-7 relative in fp32.
+            On a CPU the speed probe may also run the folded model fused for oneDNN.
         compile: compile the forward pass once for the whole surface (`torch.compile`, weights
-            as inputs). Default: on CUDA when at least 64 points are to be computed; off on a
-            CPU, where it gave 7 to 14% for a 6 to 60 s compile (docs/how-to/speed.md). A
-            failed compile warns and runs eager.
+            as inputs). Default: on CUDA when at least 64 points are to be computed; on a CPU,
+            when the probe finds it faster, tried only for a grid long enough to repay the
+            compile (`PROBE_COMPILE_SECONDS`). A failed compile warns and runs eager.
+        target_se: stop averaging a point once the standard error of its mean loss is at most
+            `target_se` of the loss (relative; to first order the standard error in log-loss):
+            the samples are read in one seeded random order shared by all points, in blocks of
+            `se_block`, at least `se_min_samples`, up to all of them (`EarlyStop`). Each
+            point's count is kept as `<split>_loss_n`, its standard errors are of its own
+            count. None (default): every point is averaged over all samples.
+        se_block, se_min_samples: the early stop's block and least count (they decide the
+            values, so they are part of the spec).
+        probe: time the forward pass on this model and data before the grid and pick the
+            batch size (and, on a long grid, compiled or eager) from it: a few seconds, logged
+            and recorded in the file's `plan`. Default: on a CPU, unless both `batch_size`
+            and `compile` are given or the grid is small (`PROBE_MIN_IMAGES`).
 
     Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
     points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
@@ -222,6 +243,12 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                          "moved by the direction; use dir_type='weights'")
     if refine is not None and refine < 0:
         raise ValueError(f"refine (the tolerance) must be >= 0, got {refine}")
+    if target_se is not None and not target_se > 0:
+        raise ValueError(f"target_se (a relative standard error, e.g. 0.01) must be > 0, "
+                         f"got {target_se}")
+    if se_block < 1 or se_min_samples < 1:
+        raise ValueError(f"se_block and se_min_samples must be >= 1, got {se_block} and "
+                         f"{se_min_samples}")
     if directions is not None:
         drawn = [name for name, v in (("seed", seed), ("norm", norm), ("ignore", ignore))
                  if v is not None]
@@ -240,12 +267,14 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                       compile=compile, fold_bn=fold_bn,
                       path=Path(path) if path is not None else None, resume=resume,
                       overwrite=overwrite, progress=progress and rank == 0, refine=refine,
-                      refine_scale=refine_scale)
+                      refine_scale=refine_scale, probe=probe)
     request = _Request(directions=directions, seed=seed, norm=norm, ignore=ignore,
                        dir_type=dir_type, loss_fn=loss_fn, split=split, precision=precision,
                        bn_data=(bn_data if bn_data is not None else data)
                        if bn == "recompute" else None, bn_samples=bn_samples,
-                       data_info=dict(data_info or {}))
+                       data_info=dict(data_info or {}),
+                       early_stop=EarlyStop(target_se, se_block, se_min_samples)
+                       if target_se is not None else None)
     with contextlib.ExitStack() as stack:
         if rank == 0 and opts.path is not None:
             stack.enter_context(store.writer_lock(opts.path))
@@ -268,6 +297,7 @@ class _Request:
     bn_data: Any
     bn_samples: int | None
     data_info: dict[str, Any]
+    early_stop: EarlyStop | None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -281,6 +311,7 @@ class _Inputs:
     bn_data: Data | None
     loss_fn: LossFn | None
     info: dict[str, float]  # facts about the directions (cosine_xy)
+    early_stop: EarlyStop | None
 
 
 def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, request: _Request,
@@ -310,6 +341,10 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
     static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
     data = as_data(data, dev, budget=resident_budget(dev), batch_size=opts.batch_size or 128)
     _check_labels(model, {**static, **base}, data, request.loss_fn)
+    data_hash = _data_hash(data)  # of the samples as given, before any reordering
+    order = None
+    if request.early_stop is not None:
+        data, order = _in_sample_order(data)
     bn_data = None
     if request.bn_data is not None:
         bn_data = as_data(request.bn_data, dev)
@@ -337,15 +372,17 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
         weights_sha256=tensors_sha256({**static, **base}), dir_type=request.dir_type,
         directions="random" if drawn else "given",
         directions_sha256=directions_sha256(directions), seed=seed, norm=norm, ignore=ignore,
-        split=request.split, samples=_count(data), data_sha256=_data_hash(data),
+        split=request.split, samples=_count(data), data_sha256=data_hash,
         data=canonical_json(request.data_info), loss=loss_name(request.loss_fn),
         precision=request.precision, bn="eval" if bn_data is None else "recompute",
         bn_samples=None if bn_data is None else _count(bn_data),
-        bn_data_sha256=None if bn_data is None else _data_hash(bn_data))
+        bn_data_sha256=None if bn_data is None else _data_hash(bn_data),
+        **_early_stop_fields(request.early_stop, order))
     if existing is not None:
         spec = _check_same_spec(existing, spec, request, opts.path)
     inputs = _Inputs(base=base, static=static, directions=directions, data=data,
-                     bn_data=bn_data, loss_fn=request.loss_fn, info=info)
+                     bn_data=bn_data, loss_fn=request.loss_fn, info=info,
+                     early_stop=request.early_stop)
     return inputs, spec, existing
 
 
@@ -354,13 +391,37 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
              world: int) -> Surface:
     dev, path = opts.device, opts.path
     data = inputs.data
-    batch_size, k = plan_evaluation(model, inputs.base, inputs.static, data, spec.samples, dev,
+    samples = spec.samples
+    if inputs.early_stop is not None and samples is not None:  # a pass never crosses a block
+        samples = min(samples, inputs.early_stop.block)
+    batch_size, k = plan_evaluation(model, inputs.base, inputs.static, data, samples, dev,
                                     opts.batch_size, opts.points_per_batch)
-    if isinstance(data, HostBatches):
-        data.batch_size = batch_size
     if inputs.bn_data is not None:
         k = 1
-    full_meta = _provenance(model, grid, spec, batch_size, k, opts, inputs.info, meta)
+    todo = int(existing.done.size - existing.done.sum()) if existing is not None else grid.size
+    compile = opts.compile if opts.compile is not None else dev.type == "cuda" and todo >= 64
+    # The file keeps the directions as drawn; the hot loop may run on a folded, faster twin.
+    evaluator, data = build_evaluator(
+        model, inputs.base, inputs.directions, inputs.static, data,
+        loss_fn=inputs.loss_fn, batch_size=batch_size, points_per_batch=k,
+        precision=spec.precision, bn_data=inputs.bn_data,
+        fold_bn=opts.fold_bn and inputs.bn_data is None, compile=compile,
+        early_stop=inputs.early_stop)
+    plan = ForwardPlan(batch_size, k, compile)
+    if _should_probe(opts, dev, data, k, inputs.bn_data, todo * (spec.samples or 0)):
+        plan = probe_forward(evaluator, data, images=todo * (spec.samples or 0),
+                             batch_size=opts.batch_size, compile=opts.compile,
+                             block=inputs.early_stop.block if inputs.early_stop else None)
+        if world > 1:  # every rank runs rank 0's choice
+            plan = _broadcast(plan)
+            evaluator.configure(batch_size=plan.batch_size, compile=plan.compile,
+                                fused=plan.fused)
+    if isinstance(data, HostBatches):
+        data.batch_size = plan.batch_size
+    if rank == 0:
+        log.info("batch size %d, %d point(s) per pass, forward pass compiled: %s, fused: %s",
+                 plan.batch_size, plan.points_per_batch, plan.compile, plan.fused)
+    full_meta = _provenance(model, grid, spec, plan, opts, inputs.info, meta)
     surface = existing if existing is not None else _empty_surface(grid, full_meta)
 
     created = False
@@ -368,7 +429,7 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
         store.create_surface_file(path, surface, directions=inputs.directions, overwrite=True)
         created = True
     try:
-        return _evaluate_grid(model, grid, inputs, spec, surface, opts, batch_size, k,
+        return _evaluate_grid(grid, evaluator, data, spec, surface, opts, plan.points_per_batch,
                               rank, world)
     except BaseException:
         # A file with no computed point holds nothing worth keeping, and would block the
@@ -385,27 +446,17 @@ def _holds_no_point(path: Path) -> bool:
         return False
 
 
-def _evaluate_grid(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
-                   surface: Surface, opts: RunOptions, batch_size: int, k: int, rank: int,
+def _evaluate_grid(grid: Grid, evaluator: Evaluator, data: Data, spec: SurfaceSpec,
+                   surface: Surface, opts: RunOptions, k: int, rank: int,
                    world: int) -> Surface:
     """The grid walk: evaluate the points not done, in chunks, writing each chunk."""
-    dev, path, split = opts.device, opts.path, spec.split
-    # The file keeps the directions as drawn; the hot loop may run on a folded, faster twin.
-    todo = int((~surface.done).sum())
-    compile = opts.compile if opts.compile is not None else dev.type == "cuda" and todo >= 64
-    evaluator, data = build_evaluator(
-        model, inputs.base, inputs.directions, inputs.static, inputs.data,
-        loss_fn=inputs.loss_fn, batch_size=batch_size, points_per_batch=k,
-        precision=spec.precision, bn_data=inputs.bn_data,
-        fold_bn=opts.fold_bn and inputs.bn_data is None, compile=compile)
-    if rank == 0:
-        log.info("forward pass compiled: %s", compile)
-
+    path, split = opts.path, spec.split
+    stop = evaluator.early_stop
     loss = surface.loss.reshape(-1).copy()
     acc = (surface.accuracy.reshape(-1).copy() if surface.accuracy is not None
            else np.full(loss.shape, np.nan))
     extras = {name: surface.extras.get(f"{split}_{name}", np.full(surface.shape, np.nan))
-              .reshape(-1).copy() for name in ("loss_se", "acc_se")}
+              .reshape(-1).copy() for name in ("loss_se", "acc_se", "loss_n")}
     done = surface.done.reshape(-1).copy()
     coords = grid.coordinates()
     has_acc = surface.accuracy is not None and bool(np.isfinite(surface.accuracy).any())
@@ -429,9 +480,13 @@ def _evaluate_grid(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceS
                 if part.acc is not None:
                     acc[index] = part.acc
                     extras["acc_se"][index] = part.acc_se
+                if stop is not None:
+                    extras["loss_n"][index] = part.n
                 done[index] = True
                 if rank == 0 and path is not None:
                     values = {"loss": part.loss, f"{split}_loss_se": part.loss_se}
+                    if stop is not None:
+                        values[f"{split}_loss_n"] = part.n
                     if part.acc is not None:
                         values.update({"acc": part.acc, f"{split}_acc_se": part.acc_se})
                     store.write_points(path, split, index, values)
@@ -455,7 +510,13 @@ def _evaluate_grid(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceS
     bar.close()
 
     result_extras.update({f"{split}_{name}": v.reshape(shape) for name, v in extras.items()
-                          if name == "loss_se" or has_acc})
+                          if name == "loss_se" or (name == "acc_se" and has_acc)
+                          or (name == "loss_n" and stop is not None)})
+    if stop is not None and rank == 0:
+        counts = extras["loss_n"][done]
+        log.info("early stop: %d images evaluated over %d points, %.2fx fewer than all %s",
+                 int(counts.sum()), counts.size,
+                 counts.size * (spec.samples or 0) / max(counts.sum(), 1), spec.samples)
     return Surface(x=surface.x, y=surface.y, loss=loss.reshape(shape),
                    accuracy=acc.reshape(shape) if has_acc else None, done=done.reshape(shape),
                    meta=surface.meta, extras=result_extras)
@@ -464,22 +525,30 @@ def _evaluate_grid(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceS
 def build_evaluator(model: nn.Module, base: Params, directions: list[Params], static: Params,
                     data: Data, *, loss_fn: LossFn | None = None, batch_size: int = 128,
                     points_per_batch: int = 1, precision: Precision = "fp32",
-                    bn_data: Data | None = None, fold_bn: bool = True, compile: bool = False
-                    ) -> tuple[Evaluator, Data]:
+                    bn_data: Data | None = None, fold_bn: bool = True, compile: bool = False,
+                    early_stop: EarlyStop | None = None) -> tuple[Evaluator, Data]:
     """The evaluator `compute_surface` runs, and the data in the form it wants.
 
     `base`, `directions`, `static` and resident `data` are on the device already. With `fold_bn`
     (and no BN moved by a direction), BN is folded into the convolutions once, and on a CPU the
     4-D tensors and inputs go channels_last (measured faster there), as on CUDA in bf16/fp16
     (the layout cuDNN's tensor-core convolutions want); a low precision casts resident inputs
-    once.
+    once. On a CPU the folded model is also fused for oneDNN (`fuse_convolutions`), a forward
+    the evaluator runs once `configure(fused=True)` (the speed probe's choice).
     """
     net, e_base, e_dirs, e_static = model, base, directions, static
     folded = fold_batchnorm(model, base, directions, static) if fold_bn else None
     log.info("BN folded into convolutions: %s", folded is not None)
     dev = next(iter(base.values())).device if base else torch.device("cpu")
+    fused = None
     if folded is not None:
         net, e_base, e_dirs, e_static = folded
+        # oneDNN takes float32 and bfloat16 (not float64)
+        single = all(t.dtype == torch.float32 for t in e_base.values() if t.is_floating_point())
+        bf16 = precision == "bf16" and low_precision_supported(dev, torch.bfloat16)
+        if dev.type == "cpu" and points_per_batch == 1 and bn_data is None \
+                and (bf16 or (single and precision in ("fp32", "tf32"))):
+            fused = fuse_convolutions(net)  # type: ignore[arg-type]
         if dev.type == "cpu" or (dev.type == "cuda" and precision in LOW_DTYPES):
             e_base, e_static = to_channels_last(e_base), to_channels_last(e_static)
             e_dirs = [to_channels_last(d) for d in e_dirs]
@@ -491,15 +560,17 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
         data = (data[0].to(low), data[1])  # cast once, not per batch
     evaluator = Evaluator(net, e_base, e_dirs, static=e_static, loss_fn=loss_fn,
                           batch_size=batch_size, points_per_batch=points_per_batch,
-                          precision=precision, bn_data=bn_data, compile=compile)
+                          precision=precision, bn_data=bn_data, compile=compile,
+                          early_stop=early_stop, fused=fused)
     return evaluator, data
 
 
 def plan_evaluation(model: nn.Module, base: Params, static: Params, data: Data,
                     samples: int | None, dev: torch.device, batch_size: int | None,
                     points_per_batch: int | None) -> tuple[int, int]:
-    """Batch size and points per pass: 128 and 1 on a CPU; on CUDA from free memory and a
-    probe of one forward pass (`plan_batches`)."""
+    """Batch size and points per pass: 128 and 1 on a CPU (before `probe_forward` times the
+    alternatives on a long grid); on CUDA from free memory and one forward pass measuring the
+    memory per image (`plan_batches`)."""
     if dev.type != "cuda":
         return batch_size or 128, points_per_batch or 1
     if batch_size is not None and points_per_batch is not None:
@@ -512,6 +583,156 @@ def plan_evaluation(model: nn.Module, base: Params, static: Params, data: Data,
     log.info("CUDA plan: %.0f KB per image, batch %d, %d points per pass",
              per_image / 1024, batch_size, k)
     return batch_size, k
+
+
+@dataclasses.dataclass(frozen=True)
+class ForwardPlan:
+    """How the forward pass runs: nothing here changes a value."""
+
+    batch_size: int
+    points_per_batch: int
+    compile: bool
+    probe: dict[str, Any] | None = None  # what the probe measured; None when not probed
+    fused: bool = False                  # conv+ReLU fused for oneDNN, weights packed per point
+
+
+PROBE_BATCH_SIZES = (32, 64, 128, 256)
+PROBE_MIN_IMAGES = 100_000      # a grid evaluating fewer images is not probed (a few seconds)
+PROBE_SECONDS = 6.0             # about what the timed passes of the probe take
+PROBE_COMPILE_SECONDS = 600.0   # compile is tried only when the grid would take this long
+
+
+def _should_probe(opts: RunOptions, dev: torch.device, data: Data, k: int, bn_data: Any,
+                  images: int) -> bool:
+    if opts.probe is not None:
+        return opts.probe and k == 1 and _sliceable(data)
+    if dev.type != "cpu" or k != 1 or bn_data is not None or not _sliceable(data):
+        return False
+    if opts.batch_size is not None and opts.compile is not None:
+        return False  # nothing left to choose
+    return images >= PROBE_MIN_IMAGES
+
+
+def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
+                  batch_size: int | None = None, compile: bool | None = None,
+                  block: int | None = None, sizes: tuple[int, ...] = PROBE_BATCH_SIZES,
+                  seconds: float = PROBE_SECONDS,
+                  compile_seconds: float = PROBE_COMPILE_SECONDS) -> ForwardPlan:
+    """Time `evaluator` at θ* on the first samples of `data` and configure it to the fastest
+    batch size and forward (eager, fused for oneDNN when it has one, or compiled); what the
+    caller gave (`batch_size`, `compile`) is kept.
+
+    Each candidate first runs one warm-up batch; then all of them run over the same samples
+    in turn, twice, and the faster of each one's two times counts (a moment of load moves it
+    least). Compile is tried only when the grid, `images` forward images in all, would take
+    at least `compile_seconds` (compiling takes seconds to a minute), at the best eager batch
+    size, timed in turn with the best so far. With an early stop of `block` samples, batch
+    sizes that divide the block are preferred (a pass never crosses a block boundary).
+    `compile=True` from the caller means compiled at the probed batch size.
+
+    Returns:
+        The plan, whose `probe` records each configuration's images/s and the probe's time.
+    """
+    start = time.perf_counter()
+    n = _count(data) or 0
+    zero = np.zeros((1, evaluator.ndim))
+    if batch_size is not None:
+        sizes = (batch_size,)
+    else:
+        fit = tuple(b for b in sizes if b <= n) or (max(1, n),)
+        sizes = tuple(b for b in fit if block is None or block % b == 0) or fit
+    modes = ["eager"] + (["fused"] if evaluator.fused is not None and not compile else [])
+
+    def run(mode: str, bs: int, head: int) -> float:
+        evaluator.configure(batch_size=bs, fused=mode == "fused", compile=mode == "compiled")
+        t = time.perf_counter()
+        evaluator(zero, _head(data, head, evaluator.device))
+        return time.perf_counter() - t
+
+    # The first call of a shape pays one-off costs (oneDNN primitives, caches): it is not
+    # timed. The rate of the smallest size (the faster of two calls) drops the sizes whose one
+    # batch would take half the budget (a big model on a small CPU).
+    smallest = min(sizes)
+    for mode in list(modes):
+        try:
+            run(mode, smallest, smallest)
+        except RuntimeError as err:  # oneDNN without this dtype or op: not a candidate
+            if mode != "fused":
+                raise
+            log.info("fused forward not available (%s); not probed", err)
+            modes.remove("fused")
+    rate = smallest / min(run("eager", smallest, smallest) for _ in range(2))
+    kept = [bs for bs in sorted(sizes) if bs == smallest or bs / rate <= seconds / 2]
+    for bs in kept[1:]:
+        for mode in modes:
+            run(mode, bs, bs)
+    configs = [(mode, bs) for bs in kept for mode in modes]
+    # timed samples: a multiple of every kept size, two batches of the biggest where the
+    # data and the budget over 2 rounds allow (one batch alone times its first-call costs)
+    biggest = max(kept)
+    budget = int((rate or 1.0) * seconds / (2 * len(configs)))
+    head = min(n, max(biggest, budget - budget % biggest, 1), 2 * biggest)
+    times: dict[tuple[str, int], list[float]] = {c: [] for c in configs}
+    for _ in range(2):
+        for c in configs:
+            times[c].append(run(*c, head))
+    best = min(configs, key=lambda c: min(times[c]))
+    extra: dict[str, Any] = {}
+    eager_grid_s = images * min(times[best]) / head
+    if compile or (compile is None and eager_grid_s >= compile_seconds):
+        eager_bs = min(kept, key=lambda bs: min(times[("eager", bs)]))
+        t0 = time.perf_counter()
+        run("compiled", eager_bs, eager_bs)  # compiles
+        extra["compile_s"] = round(time.perf_counter() - t0, 2)
+        if evaluator.compile:  # did not fail
+            times[("compiled", eager_bs)] = []
+            for _ in range(2):
+                times[best].append(run(*best, head))
+                times[("compiled", eager_bs)].append(run("compiled", eager_bs, head))
+            if compile or min(times[("compiled", eager_bs)]) < min(times[best]):
+                best = ("compiled", eager_bs)
+    mode, bs = best
+    evaluator.configure(batch_size=bs, compile=mode == "compiled", fused=mode == "fused")
+    speeds = {f"{m}, batch {b}": round(head / min(t), 1) for (m, b), t in times.items()}
+    probe = {"images_per_s": speeds, "timed_images": head,
+             "seconds": round(time.perf_counter() - start, 2), **extra,
+             "chosen": f"{mode}, batch {bs}"}
+    log.info("speed probe (%.1f s): %s; chosen: %s", probe["seconds"],
+             ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()), probe["chosen"])
+    return ForwardPlan(bs, 1, mode == "compiled", probe, fused=mode == "fused")
+
+
+def _head(data: Data, n: int, device: torch.device | None = None) -> Data:
+    """The first `n` samples as `(inputs, targets)` on `device` (streamed ones are copied)."""
+    if isinstance(data, tuple):
+        return data[0][:n], data[1][:n]
+    x, y = data.inputs[:n], data.targets[:n]  # type: ignore[union-attr]
+    return (x.to(device), y.to(device)) if device is not None else (x, y)
+
+
+SAMPLE_ORDER_SEED = 0  # the one random order an early stop reads the samples in
+
+
+def _in_sample_order(data: Data) -> tuple[Data, str]:
+    """The samples in one seeded random order (the same for every point and every run), and
+    the permutation's hash: a prefix of data sorted by class would not be a sample of it."""
+    if not _sliceable(data):
+        raise ValueError("target_se reads the samples in one random order, so it needs them "
+                         "as (inputs, targets) tensors or a Dataset, not an iterable of batches")
+    n = _count(data) or 0
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SAMPLE_ORDER_SEED))
+    digest = hashlib.sha256(perm.numpy().astype("<i8").tobytes()).hexdigest()
+    if isinstance(data, HostBatches):
+        return HostBatches(data.inputs[perm], data.targets[perm], data.batch_size), digest
+    x, y = data  # type: ignore[misc]
+    return (x[perm.to(x.device)], y[perm.to(y.device)]), digest
+
+
+def _early_stop_fields(stop: EarlyStop | None, order: str | None) -> dict[str, Any]:
+    if stop is None:
+        return {}
+    return {"target_se": stop.target, "se_block": stop.block,
+            "se_min_samples": stop.min_samples, "sample_order": order}
 
 
 def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:
@@ -571,7 +792,7 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _provenance(model: nn.Module, grid: Grid, spec: SurfaceSpec, batch_size: int, k: int,
+def _provenance(model: nn.Module, grid: Grid, spec: SurfaceSpec, plan: ForwardPlan,
                 opts: RunOptions, info: dict[str, float], meta: dict[str, Any]
                 ) -> dict[str, Any]:
     """What the file records: the spec (and its fingerprint), how it was run, and `meta`.
@@ -584,13 +805,19 @@ def _provenance(model: nn.Module, grid: Grid, spec: SurfaceSpec, batch_size: int
         "seed": spec.seed, "norm": spec.norm, "ignore": spec.ignore, "dir_type": spec.dir_type,
         "split": spec.split, "samples": spec.samples, "precision": spec.precision,
         "bn": spec.bn, "bn_samples": spec.bn_samples, "loss": spec.loss,
-        "batch_size": batch_size, "points_per_batch": k, "device": str(opts.device),
+        "batch_size": plan.batch_size, "points_per_batch": plan.points_per_batch,
+        "compiled": plan.compile, "fused": plan.fused, "plan": plan.probe,
+        "device": str(opts.device),
+        "target_se": spec.target_se,
         "refine_tol": opts.refine,
         "refine_scale": opts.refine_scale if opts.refine is not None else None,
         "torch_version": torch.__version__, "python_version": platform.python_version(),
         "package_version": _package_version(),
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     }
+    if spec.target_se is not None:
+        out.update({"se_block": spec.se_block, "se_min_samples": spec.se_min_samples,
+                    "sample_order_seed": SAMPLE_ORDER_SEED})
     kwargs = _model_kwargs(model)
     if "skip" in kwargs:
         out["skip"] = bool(kwargs["skip"])
@@ -616,6 +843,10 @@ def _count(data: Data) -> int | None:
     if isinstance(data, tuple):
         return len(data[0])
     return len(data) if isinstance(data, HostBatches) else None
+
+
+def _sliceable(data: Data) -> bool:
+    return isinstance(data, (tuple, HostBatches))
 
 
 def _data_hash(data: Data) -> str | None:

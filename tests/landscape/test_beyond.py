@@ -1,4 +1,4 @@
-"""Standard errors per point, coarse-to-fine grids and BN recomputation (issue: beyond anchors)."""
+"""Standard errors per point, coarse-to-fine grids and BN recomputation."""
 
 import copy
 

@@ -260,3 +260,51 @@ def test_evaluate_points_gives_the_same_losses_folded() -> None:
     got = evaluate_points(fmodel, fbase, fdirs, coords, data, static=fstatic, batch_size=8)
     np.testing.assert_allclose(got.loss, want.loss, rtol=1e-10)
     np.testing.assert_allclose(got.acc, want.acc)
+
+
+def test_fused_convolutions_equal_the_folded_model_point_by_point() -> None:
+    from landscape.evaluate import Evaluator
+    from landscape.fold import fuse_convolutions
+
+    net = _net()
+    base, static = _split(net)
+    dirs, _ = create_directions(base, ndim=2, seed=0)
+    fmodel, fbase, fdirs, fstatic = fold_batchnorm(net, base, dirs, static)  # type: ignore[misc]
+    fused = fuse_convolutions(fmodel)
+    assert fused is not None
+    graph = fused.module.graph
+    assert not any(n.op == "call_module" and isinstance(fused.module.get_submodule(n.target),
+                                                        nn.Conv2d) for n in graph.nodes)
+    ops = [n.target for n in graph.nodes if n.op == "call_function"]
+    unary = torch.ops.mkldnn._convolution_pointwise.default
+    binary = torch.ops.mkldnn._convolution_pointwise.binary
+    # conv1 + ReLU, layer.conv1 + ReLU, the shortcut conv alone, layer.conv2 + add + ReLU
+    assert ops.count(unary) == 3 and ops.count(binary) == 1
+    assert set(fused.weights) == {"conv1.weight", "layer.conv1.weight", "layer.conv2.weight",
+                                  "layer.shortcut.0.weight"}
+    g = torch.Generator().manual_seed(0)
+    data = (torch.randn(20, 3, 8, 8, generator=g).contiguous(memory_format=torch.channels_last),
+            torch.randint(0, 5, (20,), generator=g))
+    ev = Evaluator(fmodel, to_channels_last(fbase), [to_channels_last(d) for d in fdirs],
+                   static=to_channels_last(fstatic), batch_size=8, fused=fused)
+    want = ev(np.array(POINTS), data)
+    ev.configure(fused=True)  # the conv weights are packed anew at every point
+    got = ev(np.array(POINTS), data)
+    np.testing.assert_allclose(got.loss, want.loss, rtol=1e-5)
+    np.testing.assert_allclose(got.acc, want.acc)
+    assert len(set(np.round(got.loss, 6))) == len(POINTS)  # the points really differ
+    ev.configure(fused=False)
+    np.testing.assert_array_equal(ev(np.array(POINTS), data).loss, want.loss)
+
+
+def test_fuse_convolutions_needs_a_conv2d_and_leaves_the_model_alone() -> None:
+    from landscape.fold import fuse_convolutions
+
+    mlp = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
+    assert fuse_convolutions(mlp) is None
+    net = _net()
+    base, static = _split(net)
+    dirs, _ = create_directions(base, ndim=2, seed=0)
+    fmodel = fold_batchnorm(net, base, dirs, static)[0]  # type: ignore[index]
+    before = fmodel.code
+    assert fuse_convolutions(fmodel) is not None and fmodel.code == before

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import Axis, Grid, compute_surface
+from landscape import Axis, Grid, compute_surface, load_surface
 from landscape.directions import create_directions
 from landscape.evaluate import Evaluator, evaluate_points, low_precision_supported
 from landscape.params import get_params
@@ -143,3 +143,112 @@ def test_cuda_plan_is_probed_once_and_respects_the_user(monkeypatch):
     assert plan(model, base, static, data, 40, cuda, 8, 2) == (8, 2)
     assert len(probed) == 2  # nothing to choose: no probe
     assert plan(model, base, static, data, 40, torch.device("cpu"), None, None) == (128, 1)
+
+
+class _Sleepy(torch.nn.Module):
+    """A forward pass costing 20 ms + 5 µs · B² per batch of B: per image, 64 is the fastest
+    of 32 (0.78 ms), 64 (0.63 ms) and 128 (0.80 ms), also when every sleep overshoots by a
+    few ms on a busy machine."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        time.sleep(0.020 + 5e-6 * len(x) ** 2)
+        return self.lin(x)
+
+
+def _sleepy():
+    g = torch.Generator().manual_seed(0)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = _Sleepy()
+    base = {k: t.detach() for k, t in model.named_parameters()}
+    dirs, _ = create_directions(base, ndim=1, seed=0, norm="none")
+    data = (torch.randn(128, 4, generator=g), torch.randint(0, 3, (128,), generator=g))
+    return model, base, dirs, data
+
+
+def test_probe_picks_the_fastest_batch_size_and_keeps_what_the_user_set(monkeypatch):
+    from landscape.surface import probe_forward
+
+    model, base, dirs, data = _sleepy()
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(1) or fn)
+    ev = Evaluator(model, base, dirs, batch_size=128)
+    plan = probe_forward(ev, data, images=1000)  # a short grid: compile not tried
+    assert (plan.batch_size, plan.compile) == (64, False)
+    assert ev.batch_size == 64 and not ev.compile and not compiled
+    speeds = plan.probe["images_per_s"]
+    assert set(speeds) == {f"eager, batch {b}" for b in (32, 64, 128)}  # 256 > 128 samples
+    assert max(speeds, key=speeds.get) == "eager, batch 64"
+    assert plan.probe["chosen"] == "eager, batch 64" and plan.probe["timed_images"] == 128
+
+    ev = Evaluator(model, base, dirs, batch_size=128)
+    plan = probe_forward(ev, data, images=1000, batch_size=32)  # the user's batch size stays
+    assert plan.batch_size == 32 and list(plan.probe["images_per_s"]) == ["eager, batch 32"]
+    # with an early stop of 64-sample blocks, a pass never crosses a block: 128 is not tried
+    ev = Evaluator(model, base, dirs, batch_size=128)
+    plan = probe_forward(ev, data, images=1000, block=64)
+    assert set(plan.probe["images_per_s"]) == {"eager, batch 32", "eager, batch 64"}
+
+
+def test_probe_tries_compile_only_on_a_grid_long_enough_to_repay_it(monkeypatch):
+    from landscape.surface import probe_forward
+
+    model, base, dirs, (x, y) = _sleepy()
+    data = (x[:64], y[:64])
+    compiled = []
+    monkeypatch.setattr(torch, "compile", lambda fn, **kw: compiled.append(1) or fn)
+    ev = Evaluator(model, base, dirs, batch_size=128)
+    plan = probe_forward(ev, data, images=10_000, batch_size=32, compile_seconds=1e6)
+    assert not compiled and "compile_s" not in plan.probe
+    plan = probe_forward(ev, data, images=10_000, batch_size=32,
+                         compile_seconds=1.0)  # ~8 s eager
+    assert compiled and "compile_s" in plan.probe
+    assert set(plan.probe["images_per_s"]) == {"eager, batch 32", "compiled, batch 32"}
+    assert ev.compile == plan.compile  # the evaluator runs what the plan says
+    plan = probe_forward(ev, data, images=10_000, batch_size=32, compile=False,
+                         compile_seconds=1.0)
+    assert not plan.compile and "compile_s" not in plan.probe  # the user said no
+
+
+def test_surface_records_its_plan_and_skips_the_probe_for_small_grids(tmp_path, tiny_data):
+    grid = Grid(Axis(-1, 1, 3), Axis(-1, 1, 3))
+    small = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu")
+    assert small.meta["plan"] is None and small.meta["batch_size"] == 128  # 9 x 37 images
+    path = tmp_path / "s.h5"
+    probed = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu",
+                             probe=True, path=path)
+    plan = load_surface(path).meta["plan"]
+    assert plan["images_per_s"] and plan["chosen"] == f"eager, batch {probed.meta['batch_size']}"
+    assert probed.meta["batch_size"] in (32,)  # 37 samples: 32 is the only candidate that fits
+    np.testing.assert_allclose(probed.loss, small.loss, rtol=1e-12)
+    given = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu",
+                            batch_size=16, compile=False, probe=None)
+    assert given.meta["plan"] is None and given.meta["batch_size"] == 16
+
+
+def test_fp32_on_cuda_turns_tf32_off_and_tf32_turns_it_on():
+    from landscape.evaluate import _tf32
+
+    flags = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = [f.allow_tf32 for f in flags]
+    try:
+        for f in flags:
+            f.allow_tf32 = True  # cuDNN's own default: TF32 convolutions
+        with _tf32(torch.device("cuda"), False):
+            assert [f.allow_tf32 for f in flags] == [False, False]
+        assert [f.allow_tf32 for f in flags] == [True, True]  # restored
+        for f in flags:
+            f.allow_tf32 = False
+        with _tf32(torch.device("cuda"), True):
+            assert [f.allow_tf32 for f in flags] == [True, True]
+        with _tf32(torch.device("cpu"), True):  # a CPU has no TF32: nothing to touch
+            assert [f.allow_tf32 for f in flags] == [False, False]
+    finally:
+        for f, old in zip(flags, before, strict=True):
+            f.allow_tf32 = old
