@@ -19,7 +19,6 @@ import contextlib
 import math
 import os
 import platform
-import queue as queue_module
 import signal
 import sys
 import threading
@@ -129,17 +128,23 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
             "pictures": [str(p) for p in pictures], "seconds": seconds}
 
 
-def _child(index: int, job: dict[str, Any], messages: Any, parent: int) -> None:
-    """The body of a model's process: run it, and send its lines, result or error home."""
+def _child(job: dict[str, Any], pipe: Any, parent: int) -> None:
+    """The body of a model's process: run it, and send its lines, result or error home.
+
+    Each process has a pipe of its own with no lock in it: a shared `multiprocessing.Queue`
+    holds a lock across processes, and a process terminated while its feeder thread held it
+    left the other one unable to exit.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`s, then go
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     try:
-        result = run_model(job, report=lambda line: messages.put(("log", index, line)))
+        result = run_model(job, report=lambda line: pipe.send(("log", line)))
     except BaseException as err:  # noqa: BLE001 - everything goes home as one line
-        messages.put(("error", index, options.error_line(err)))
+        with contextlib.suppress(OSError):  # the parent may be gone already
+            pipe.send(("error", options.error_line(err)))
         raise SystemExit(1) from None
-    messages.put(("done", index, result))
+    pipe.send(("done", result))
 
 
 # --------------------------------------------------------------------------- the processes
@@ -168,61 +173,51 @@ def run_jobs(jobs: list[dict[str, Any]], processes: int) -> list[dict[str, Any]]
                 raise click.ClickException(f"[{job['name']}] {options.error_line(err)}") from err
         return results
     import multiprocessing
+    from multiprocessing.connection import wait
 
     context = multiprocessing.get_context("spawn")
-    messages = context.Queue()
     pending = list(enumerate(jobs))
-    running: dict[int, Any] = {}
+    running: dict[int, tuple[Any, Any]] = {}  # job index -> (process, the parent's end of its pipe)
     results: list[dict[str, Any] | None] = [None] * len(jobs)
     try:
         while pending or running:
             while pending and len(running) < processes:
                 index, job = pending.pop(0)
-                proc = context.Process(target=_child, args=(index, job, messages, os.getpid()),
+                reader, writer = context.Pipe(duplex=False)
+                proc = context.Process(target=_child, args=(job, writer, os.getpid()),
                                        name=f"landscape-demo-{job['name']}", daemon=True)
                 proc.start()
-                running[index] = proc
-            try:
-                kind, index, payload = messages.get(timeout=0.5)
-            except queue_module.Empty:
-                _check_alive(running, jobs, messages, results)
-                continue
-            if kind == "log":
-                click.echo(payload)
-            elif kind == "error":
-                raise click.ClickException(f"[{jobs[index]['name']}] {payload}")
-            else:
-                results[index] = payload
-                running.pop(index).join()
+                writer.close()  # the child holds the only writer: its end is the pipe's end
+                running[index] = (proc, reader)
+            for reader in wait([r for _, r in running.values()]):
+                index = next(i for i, (_, r) in running.items() if r is reader)
+                name = jobs[index]["name"]
+                try:
+                    kind, payload = reader.recv()
+                except EOFError:  # gone without a word: killed, or out of memory
+                    proc = running.pop(index)[0]
+                    proc.join()
+                    reader.close()
+                    raise click.ClickException(
+                        f"[{name}] its process ended with exit code {proc.exitcode} without "
+                        "finishing (killed, or out of memory?)") from None
+                if kind == "log":
+                    click.echo(payload)
+                elif kind == "error":
+                    raise click.ClickException(f"[{name}] {payload}")
+                else:
+                    results[index] = payload
+                    proc = running.pop(index)[0]
+                    proc.join()
+                    reader.close()
     finally:
-        _stop(running.values())
-        messages.close()
+        _stop([proc for proc, _ in running.values()])
+        for _, reader in running.values():
+            reader.close()
     return [r for r in results if r is not None]
 
 
-def _check_alive(running: dict[int, Any], jobs: list[dict[str, Any]], messages: Any,
-                 results: list[Any]) -> None:
-    """A process that ended without a word (killed, out of memory) is an error."""
-    for index, proc in list(running.items()):
-        if proc.is_alive():
-            continue
-        with contextlib.suppress(queue_module.Empty):  # its last words may still be in transit
-            while True:
-                kind, i, payload = messages.get(timeout=1.0)
-                if kind == "error":
-                    raise click.ClickException(f"[{jobs[i]['name']}] {payload}")
-                if kind == "done":
-                    results[i] = payload
-                    running.pop(i).join()
-                elif kind == "log":
-                    click.echo(payload)
-        if index in running:
-            raise click.ClickException(f"[{jobs[index]['name']}] its process ended with exit code "
-                               f"{proc.exitcode} without finishing (killed, or out of memory?)")
-
-
-def _stop(procs: Any) -> None:
-    procs = list(procs)
+def _stop(procs: list[Any]) -> None:
     for proc in procs:
         if proc.is_alive():
             proc.terminate()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,10 +145,20 @@ LOADERS: dict[str, tuple[Callable[[Workspace, str], list[str]], bool]] = {
 
 @pytest.mark.parametrize("variant", HOSTILE)
 @pytest.mark.parametrize("command", LOADERS)
-def test_no_checkpoint_runs_code(ws: Workspace, command: str, variant: str) -> None:
+def test_no_checkpoint_runs_code(ws: Workspace, command: str, variant: str,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
     meta, fragment = HOSTILE[variant]
+    stopped: list[int | None] = []
     if command == "demo --resume":  # every checkpoint the demo might reuse is hostile
+        from cli import demo_cmd
         from cli.demo_cmd import demo
+
+        def stop(procs: list) -> None:
+            stop_now(procs)
+            stopped.extend(proc.exitcode for proc in procs)
+
+        stop_now = demo_cmd._stop
+        monkeypatch.setattr(demo_cmd, "_stop", stop)
 
         depth = next(p.default for p in demo.params if p.name == "depth")
         for name in (f"resnet{depth}", f"resnet{depth}-noskip"):
@@ -157,6 +168,8 @@ def test_no_checkpoint_runs_code(ws: Workspace, command: str, variant: str) -> N
     args, data_first = LOADERS[command]
     line = ws.refused(args(ws, evil), fragment, codes=(1,), data_built=data_first)
     assert "refused" in line
+    # both demo processes refuse at once: the one stopped ends on the polite signal, not killed
+    assert -signal.SIGKILL not in stopped, stopped
 
 
 def test_verbose_keeps_the_traceback_and_still_leaves_nothing(ws: Workspace) -> None:

@@ -83,15 +83,28 @@ def test_two_runs_give_the_same_numbers(tmp_path, one_thread):
 
 
 @pytest.mark.slow  # two spawned processes each import torch before failing
-def test_an_error_in_one_process_is_one_clear_error(tmp_path):
+def test_an_error_in_one_process_is_one_clear_error(tmp_path, monkeypatch):
+    from cli import demo_cmd
+
+    stopped = []
+
+    def stop(procs):
+        demo_cmd_stop(procs)
+        stopped.extend(proc.exitcode for proc in procs)
+
+    demo_cmd_stop = demo_cmd._stop
+    monkeypatch.setattr(demo_cmd, "_stop", stop)
     out = tmp_path / "demo"
     out.mkdir()
     (out / "resnet20").write_text("a file where the child writes its checkpoints")
+    (out / "resnet20-noskip").write_text("and one where the other does: both fail at once")
     r = run("demo", "-o", out, *TINY, "--resume")
     assert r.exit_code == 1
+    # the other process ended on the polite signal: none hung until it had to be killed
+    assert stopped and -signal.SIGKILL not in stopped, stopped
     assert "Traceback" not in r.output
     lines = [ln for ln in r.output.splitlines() if ln.startswith("Error: ")]
-    assert len(lines) == 1 and lines[0].startswith("Error: [resnet20]"), r.output
+    assert len(lines) == 1 and lines[0].startswith("Error: [resnet20"), r.output
     assert not list(out.rglob("*.h5"))  # no half-made surface is left
 
 
