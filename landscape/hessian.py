@@ -577,7 +577,8 @@ def eigen_map_figure(surface: Surface, *, vmax: float | None = RATIO_MAX,
         surface: from `eigen_map` (or a file it wrote).
         vmax: top of the ratio's colour scale: 0.5 by default as in Li et al., so that maps
             compare; None scales it to this map's largest ratio (relative).
-        levels: number of loss contour levels drawn over the maps.
+        levels: number of loss contour levels drawn over the maps (log-spaced where the loss
+            spans more than a decade).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -623,9 +624,15 @@ def eigen_map_figure(surface: Surface, *, vmax: float | None = RATIO_MAX,
     axes[1].set_title("largest eigenvalue λ_max")
     loss = surface.values("loss")
     X, Y = np.meshgrid(surface.x, surface.y, indexing="ij")
+    low, high = np.nanmin(loss), np.nanmax(loss)
+    steps: int | np.ndarray = levels
+    if low > 0 and high > 10 * low:
+        # log-spaced: a loss that climbs decades up the walls would put linear levels all in
+        # the corners and none around θ*
+        steps = np.geomspace(low, high, levels + 2)[1:-1]
     for ax in axes:
-        if np.isfinite(loss).sum() >= 4 and np.nanmax(loss) > np.nanmin(loss):
-            ax.contour(surface.x, surface.y, loss.T, levels=levels, colors="white",
+        if np.isfinite(loss).sum() >= 4 and high > low:
+            ax.contour(surface.x, surface.y, loss.T, levels=steps, colors="white",
                        linewidths=0.6, alpha=0.8)
         ax.plot([0], [0], marker="*", color="red", ms=10)
         if loose.any():
