@@ -281,3 +281,30 @@ def compute_like_eigen_map(x: np.ndarray, ratio: float):
                    done=np.ones(shape, bool),
                    extras={"max_eig": np.full(shape, 10.0), "min_eig": np.full(shape, -ratio * 10),
                            "eig_done": np.ones(shape), "eig_converged": np.ones(shape)})
+
+
+def test_eigen_map_draws_loss_contours_log_spaced_when_the_loss_spans_decades():
+    from matplotlib.contour import ContourSet
+
+    from landscape.types import Surface
+
+    x = y = np.linspace(-0.5, 0.5, 5)
+    a, b = np.meshgrid(x, y, indexing="ij")
+    ones = np.ones((5, 5))
+
+    def levels(loss: np.ndarray) -> np.ndarray:
+        s = Surface(x, y, loss, None, ones.astype(bool),
+                    extras={"max_eig": 10 * ones, "min_eig": -ones, "eig_done": ones,
+                            "eig_converged": ones})
+        fig = eigen_map_figure(s, levels=6)
+        sets = [c for c in fig.axes[0].get_children() if isinstance(c, ContourSet)]
+        assert len(sets) == 1
+        return np.asarray(sets[0].levels)
+
+    steep = 0.1 * np.exp(12 * (a**2 + b**2))  # 0.1 at θ* to 40 at the corners
+    lv = levels(steep)
+    np.testing.assert_allclose(np.diff(np.log(lv)), np.log(lv[1] / lv[0]), rtol=1e-9)
+    assert lv[0] < 0.1 * 10**0.5  # a ring close to θ*, not all in the corners
+    gentle = 1.0 + a**2 + b**2     # within a decade: plain linear levels
+    lv = levels(gentle)
+    assert np.allclose(np.diff(lv), lv[1] - lv[0])
