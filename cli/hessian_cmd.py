@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt
+from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt, progress_opt
 from cli.outputs import atomic_path, check_writable, save_figure, write_text
 
 log = logging.getLogger(__name__)
@@ -60,12 +60,13 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--seed", type=int, default=0, show_default=True)
 @device_opt
 @output_dir_opt
+@progress_opt
 @errors_as_click
 def hessian(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
             x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
             resume: bool, overwrite: bool, batch_size: int | None, seed: int,
-            device: str | None, output: str) -> None:
+            device: str | None, output: str, progress: bool) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
 
@@ -85,7 +86,7 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     try:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
              x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
-             batch_size, seed, device, out)
+             batch_size, seed, device, out, progress)
     except BaseException:
         # a folder this run made goes again, unless it holds an eigenvalue map to --resume
         if created is not None and not (out / "eigen.h5").exists():
@@ -96,7 +97,8 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
 def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
          method: str | None, iters: int | None, tol: float | None, trace_samples: int, x: Any,
          y: Any, save_directions: bool, ratio_max: float | None, resume: bool, overwrite: bool,
-         batch_size: int | None, seed: int, device: str | None, out: Path) -> None:
+         batch_size: int | None, seed: int, device: str | None, out: Path,
+         progress: bool = True) -> None:
     from tqdm.auto import tqdm
 
     from landscape.grid import Grid
@@ -119,7 +121,7 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
                               "dataset": dataset, "split": split, "samples": samples,
                               "seed": seed}
     steps = ["top", "min"] + (["trace"] if trace_samples > 0 else [])
-    with tqdm(total=len(steps), desc="hessian", unit="step") as bar:
+    with tqdm(total=len(steps), desc="hessian", unit="step", disable=not progress) as bar:
         top = top_eigenvalues(net, data, k, seed=seed, **solver)
         result["top_eigenvalues"] = top.values.tolist()
         result["top_converged"] = top.converged
@@ -141,6 +143,7 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
         grid = Grid(x, y)
         surface = eigen_map(net, data, grid, path=out / "eigen.h5", resume=resume,
                             overwrite=overwrite, seed=seed, device=dev, split=split,
+                            progress=progress,
                             meta={"checkpoint": str(checkpoint), "dataset": dataset,
                                   "sha256": meta.get("sha256")},
                             **drop_none(iters=iters, tol=tol, batch_size=batch_size))

@@ -67,6 +67,7 @@ def _star_alpha(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> float | None:
                    "below 0 is read as 0, and the picture shades where).")
 @options.data_opts
 @options.speed_opts
+@options.progress_opt
 @click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="REL", help="Stop averaging a point once the standard error of its mean "
               "loss is below REL of the loss (see `landscape surface --help`).")

@@ -222,6 +222,10 @@ def speed_opts(func: F) -> F:
                              "from free memory, up to 4096].")(func)
 
 
+progress_opt = click.option("--progress/--no-progress", default=True,
+                            help="Show a progress bar (on stderr).")
+
+
 PRECISION_HELP = (
     "Arithmetic of the forward pass [default: fp32]. bf16/fp16 cast weights and inputs: "
     "faster only where the hardware has them (CUDA; bf16 on CPUs with AVX512-BF16 or AMX: "

@@ -25,6 +25,7 @@ from cli import options
               default=None, help="Reuse the directions of an earlier surface or direction file.")
 @options.data_opts
 @options.speed_opts
+@options.progress_opt
 @click.option("--points-per-batch", type=click.IntRange(min=1), default=None,
               help="Grid points per forward pass [default: 1 on CPU, from memory on GPU].")
 @click.option("--refine", type=click.FloatRange(min=0), default=None, metavar="TOL",

@@ -54,7 +54,7 @@ from cli import options
               help="Continue from a checkpoint written by `landscape train`.")
 @click.option("--overwrite", is_flag=True,
               help="Delete the checkpoints of an earlier run in OUTPUT and start again.")
-@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@options.progress_opt
 @options.errors_as_click
 def train(model_name: str, output: str | None, dataset: str, data_root: str | None,
           download: bool, samples: int | None, test_samples: int | None, data_seed: int,
