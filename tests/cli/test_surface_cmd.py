@@ -149,3 +149,20 @@ def test_refine_and_bn_recompute_options(tmp_path, ckpts):
             "--bn-samples", "32", *SMALL)
     assert r.exit_code == 0, r.output
     assert load_surface(out).meta["bn"] == "recompute"
+
+
+def test_no_progress_silences_the_bar_of_surface_interp_and_hessian(tmp_path, ckpts):
+    commands = {
+        "surface": ["surface", ckpts[0], "--x", "-1:1:3", *SMALL],
+        "interp": ["interp", ckpts[0], ckpts[1], "--x", "0:1:3", *SMALL],
+        "hessian": ["hessian", ckpts[0], "--samples", "16", "--k", "1", "--iters", "3",
+                    "--trace-samples", "0", "--x", "-0.5:0.5:3"],
+    }
+    for name, args in commands.items():
+        out = tmp_path / name / ("out" if name == "hessian" else "s.h5")
+        shown = run(*args, "-o", out)
+        assert shown.exit_code == 0, shown.output
+        assert "it/s" in shown.output or "pt/s" in shown.output or "step/s" in shown.output
+        quiet = run(*args, "-o", tmp_path / "quiet" / out.relative_to(tmp_path), "--no-progress")
+        assert quiet.exit_code == 0, quiet.output
+        assert not any(unit in quiet.output for unit in ("it/s", "pt/s", "step/s")), quiet.output
