@@ -37,7 +37,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
            "EarlyStop", "Evaluator", "evaluate_points", "eval_mode", "default_loss",
-           "plan_batches", "probe_bytes_per_image", "low_precision_supported", "stop_mask"]
+           "plan_batches", "probe_bytes_per_image", "low_precision_supported", "stop_mask",
+           "sample_tensors"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Precision = Literal["fp32", "bf16", "fp16", "tf32"]
@@ -98,12 +99,20 @@ def stop_mask(n: np.ndarray | int, total: np.ndarray, total_sq: np.ndarray,
     `total_sq`): at least `stop.min_samples` seen, and a standard error of the mean within
     `stop.target` of the mean (or a loss already inf/NaN)."""
     n_arr = np.asarray(n, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        mean = total / n_arr
-        var = np.maximum(total_sq / n_arr - mean**2, 0.0) * n_arr / np.maximum(n_arr - 1, 1)
-        se = np.sqrt(var / n_arr)
+    mean, se = _mean_se(n_arr, total, total_sq)
+    with np.errstate(invalid="ignore"):
         small = se <= stop.target * np.abs(mean)
     return (n_arr >= stop.min_samples) & (small | ~np.isfinite(total))
+
+
+def _mean_se(n: np.ndarray, total: np.ndarray, total_sq: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard error of the mean of `n` samples summing to `total` (squares:
+    `total_sq`), with the unbiased variance."""
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        mean = total / n
+        var = np.maximum(total_sq / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
+        return mean, np.sqrt(var / n)
 
 
 @contextlib.contextmanager
@@ -306,7 +315,7 @@ class Evaluator:
         if coords.shape[1] != self.ndim:
             raise ValueError(f"coords has {coords.shape[1]} columns for {self.ndim} directions")
         stop = self.early_stop
-        if stop is not None and not _sliceable(data):
+        if stop is not None and sample_tensors(data) is None:
             raise ValueError("an early stop (target_se) reads the samples in blocks, so it needs "
                              "them as (inputs, targets) tensors; got an iterable of batches")
         results: list[_Sums] = []
@@ -465,26 +474,30 @@ def _recompute_bn(net: nn.Module, tensors: Params, data: Data, batch_size: int,
             m.eval()
 
 
-def _sliceable(data: Data) -> bool:
-    """Tensors the evaluator slices itself: `(inputs, targets)`, or an object holding them as
-    `.inputs` and `.targets` (host memory, copied to the device batch by batch)."""
+def sample_tensors(data: Data) -> tuple[Tensor, Tensor] | None:
+    """`(inputs, targets)` of data the evaluator slices itself: an `(inputs, targets)` pair, or
+    an object holding them as `.inputs` and `.targets` (host memory, copied to the device batch
+    by batch); None for an iterable of batches."""
     if isinstance(data, tuple) and len(data) == 2 and isinstance(data[0], Tensor):
-        return True
-    return isinstance(getattr(data, "inputs", None), Tensor) and \
-        isinstance(getattr(data, "targets", None), Tensor)
+        return data
+    inputs, targets = getattr(data, "inputs", None), getattr(data, "targets", None)
+    if isinstance(inputs, Tensor) and isinstance(targets, Tensor):
+        return inputs, targets
+    return None
 
 
 def _batches(data: Data, batch_size: int, device: torch.device | None,
              block: int | None = None) -> Iterator[tuple[Tensor, Tensor, bool]]:
     """`(inputs, targets, ends_a_block)` batch by batch. With `block`, no batch crosses a
     multiple of `block` samples, and the batch that reaches one (or the end) ends a block."""
-    if not _sliceable(data):
+    tensors = sample_tensors(data)
+    if tensors is None:
         for x, y in data:  # type: ignore[misc]
             yield ((x.to(device, non_blocking=True), y.to(device, non_blocking=True), False)
                    if device is not None else (x, y, False))
         return
     host = not isinstance(data, tuple)
-    inputs, targets = (data.inputs, data.targets) if host else data  # type: ignore[union-attr]
+    inputs, targets = tensors
     n = len(inputs)
     step = block or n or 1
     for first in range(0, n, step):
@@ -557,9 +570,8 @@ class _Sums:
 
 
 def _length(data: Data) -> int | None:
-    if not _sliceable(data):
-        return None
-    return len(data[0]) if isinstance(data, tuple) else len(data.inputs)  # type: ignore[union-attr]
+    tensors = sample_tensors(data)
+    return None if tensors is None else len(tensors[0])
 
 
 def _collect(results: list[_Sums], samples: int | None = None) -> PointStats:
@@ -568,10 +580,7 @@ def _collect(results: list[_Sums], samples: int | None = None) -> PointStats:
     parts = [r.totals() for r in results]
     n = np.concatenate([p[0] for p in parts])
     total, total_sq, correct = np.concatenate([p[1] for p in parts], axis=1)
-    mean = total / n
-    with np.errstate(invalid="ignore", over="ignore"):
-        var = np.maximum(total_sq / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
-        se = np.sqrt(var / n)
+    mean, se = _mean_se(n, total, total_sq)
     if any(r.reduced for r in results):
         se = np.full_like(mean, np.nan)
     acc = acc_se = None

@@ -43,6 +43,7 @@ from landscape.evaluate import (
     low_precision_supported,
     plan_batches,
     probe_bytes_per_image,
+    sample_tensors,
 )
 from landscape.fold import fold_batchnorm, fuse_convolutions, to_channels_last
 from landscape.grid import Grid
@@ -605,8 +606,8 @@ PROBE_COMPILE_SECONDS = 600.0   # compile is tried only when the grid would take
 def _should_probe(opts: RunOptions, dev: torch.device, data: Data, k: int, bn_data: Any,
                   images: int) -> bool:
     if opts.probe is not None:
-        return opts.probe and k == 1 and _sliceable(data)
-    if dev.type != "cpu" or k != 1 or bn_data is not None or not _sliceable(data):
+        return opts.probe and k == 1 and sample_tensors(data) is not None
+    if dev.type != "cpu" or k != 1 or bn_data is not None or sample_tensors(data) is None:
         return False
     if opts.batch_size is not None and opts.compile is not None:
         return False  # nothing left to choose
@@ -703,10 +704,9 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
 
 
 def _head(data: Data, n: int, device: torch.device | None = None) -> Data:
-    """The first `n` samples as `(inputs, targets)` on `device` (streamed ones are copied)."""
-    if isinstance(data, tuple):
-        return data[0][:n], data[1][:n]
-    x, y = data.inputs[:n], data.targets[:n]  # type: ignore[union-attr]
+    """The first `n` samples as `(inputs, targets)` on `device` (host-kept ones are copied)."""
+    x, y = sample_tensors(data)  # type: ignore[misc]
+    x, y = x[:n], y[:n]
     return (x.to(device), y.to(device)) if device is not None else (x, y)
 
 
@@ -716,16 +716,17 @@ SAMPLE_ORDER_SEED = 0  # the one random order an early stop reads the samples in
 def _in_sample_order(data: Data) -> tuple[Data, str]:
     """The samples in one seeded random order (the same for every point and every run), and
     the permutation's hash: a prefix of data sorted by class would not be a sample of it."""
-    if not _sliceable(data):
+    tensors = sample_tensors(data)
+    if tensors is None:
         raise ValueError("target_se reads the samples in one random order, so it needs them "
                          "as (inputs, targets) tensors or a Dataset, not an iterable of batches")
-    n = _count(data) or 0
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(SAMPLE_ORDER_SEED))
+    x, y = tensors
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(SAMPLE_ORDER_SEED))
     digest = hashlib.sha256(perm.numpy().astype("<i8").tobytes()).hexdigest()
+    x, y = x[perm.to(x.device)], y[perm.to(y.device)]
     if isinstance(data, HostBatches):
-        return HostBatches(data.inputs[perm], data.targets[perm], data.batch_size), digest
-    x, y = data  # type: ignore[misc]
-    return (x[perm.to(x.device)], y[perm.to(y.device)]), digest
+        return HostBatches(x, y, data.batch_size), digest
+    return (x, y), digest
 
 
 def _early_stop_fields(stop: EarlyStop | None, order: str | None) -> dict[str, Any]:
@@ -840,32 +841,22 @@ def _model_kwargs(model: nn.Module) -> dict[str, Any]:
 
 
 def _count(data: Data) -> int | None:
-    if isinstance(data, tuple):
-        return len(data[0])
-    return len(data) if isinstance(data, HostBatches) else None
-
-
-def _sliceable(data: Data) -> bool:
-    return isinstance(data, (tuple, HostBatches))
+    tensors = sample_tensors(data)
+    return None if tensors is None else len(tensors[0])
 
 
 def _data_hash(data: Data) -> str | None:
-    if isinstance(data, tuple):
-        return data_sha256(*data)
-    return data_sha256(data.inputs, data.targets) if isinstance(data, HostBatches) else None
+    tensors = sample_tensors(data)
+    return None if tensors is None else data_sha256(*tensors)
 
 
 def _check_labels(model: nn.Module, tensors: Params, data: Data, loss_fn: LossFn | None) -> None:
     """Refuse, before the first point, class labels the model's head cannot score (the
     cross-entropy would fail at every point, and on a GPU with a device-side assert)."""
-    if loss_fn is not None:
+    samples = sample_tensors(data)
+    if loss_fn is not None or samples is None:  # streamed: its labels are seen batch by batch
         return
-    if isinstance(data, HostBatches):
-        x, y = data.inputs, data.targets
-    elif isinstance(data, tuple):
-        x, y = data
-    else:
-        return  # streamed: its labels are seen batch by batch
+    x, y = samples
     if y.is_floating_point() or y.dim() != 1 or len(y) == 0:
         return
     dev = next(iter(tensors.values())).device if tensors else x.device
