@@ -101,14 +101,21 @@ def _model_order(meta: dict[str, Any], model_name: str | None, dir_type: str
     state_dict entries no direction moves (integer buffers), from a model rebuilt by name."""
     import torch
 
-    from models import create_model
+    from models import create_model, rebuild_model
 
     name = model_name or meta.get("model")
     if not name:
         raise ValueError("the file names no model; pass --model NAME (see `landscape models`)")
-    kwargs = dict(meta.get("arch_kwargs") or {}) if name == meta.get("model") else {}
     with torch.device("meta"):  # shapes and order only: no memory, no initialisation cost
-        model = create_model(name, **kwargs)
+        if name != meta.get("model"):
+            model = create_model(name)
+        else:  # the file's own record: only the zoo's names, unless the user typed this one
+            try:
+                model = rebuild_model(name, meta.get("arch_kwargs") or {},
+                                      allow_import=model_name is not None)
+            except ValueError as err:
+                raise ValueError(f"refused the model the file records: {err}; name the "
+                                 f"architecture yourself: --model NAME") from None
     if dir_type == "weights":
         return [k for k, _ in model.named_parameters()], {}
     state = model.state_dict()

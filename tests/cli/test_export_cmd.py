@@ -262,3 +262,18 @@ def test_export_directions_without_a_recorded_order_rebuilds_the_model(tmp_path,
     assert r.exit_code == 1 and "--model" in r.output and not (tmp_path / "c.h5").exists()
     r = run("export-directions", REFERENCE / "directions_2d.h5", "-o", tmp_path / "d.h5")
     assert r.exit_code == 1 and "reference direction file already" in r.output
+
+
+def test_export_directions_never_runs_a_model_named_in_the_file(tmp_path, ckpt, monkeypatch):
+    """A surface file names its model; an import path there must not be imported and run."""
+    monkeypatch.chdir(tmp_path)
+    assert run("surface", ckpt, "-o", "s.h5", "--x", "0:1:2", *SMALL).exit_code == 0
+    with h5py.File("s.h5", "r+") as f:  # no recorded order: the model would be rebuilt
+        del f["directions/order"]
+        f.attrs["model"] = "os:system"
+        f.attrs["arch_kwargs"] = 'json:{"command": "touch pwned"}'
+    r = run("export-directions", "s.h5", "-o", "d.h5")
+    assert r.exit_code == 1, r.output
+    assert "import path" in r.output and "--model" in r.output
+    assert "Traceback" not in r.output
+    assert not Path("pwned").exists() and not Path("d.h5").exists()
