@@ -59,13 +59,14 @@ def _message(err: BaseException) -> str:
             if first else f"{type(err).__name__} (rerun as `landscape -v ...` for the traceback)")
 
 
-def printable(value: Any, longest: int = 2000) -> str:
+def printable(value: Any, longest: int | None = 2000) -> str:
     """`value` as one line of text that is safe on a terminal: control and format characters
     (ESC, CR, newline, backspace, bidi overrides, ...) are shown as escapes like `\\x1b`,
-    never sent, and text beyond `longest` characters is cut."""
+    never sent, and text beyond `longest` characters (None: none) is cut."""
     text = str(value)
+    cut = longest is not None and len(text) > longest
     shown = "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text[:longest])
-    return shown + (f"... ({len(text):,} characters)" if len(text) > longest else "")
+    return shown + (f"... ({len(text):,} characters)" if cut else "")
 
 
 def _verbosity() -> int:

@@ -10,10 +10,8 @@ from cli import options
 from cli.outputs import atomic_path, check_writable, output_folder
 
 
-def clean_label(text: str) -> str:
-    """`text` without control characters (shown as escapes, e.g. \\x1b), safe to print."""
-    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
-                   for ch in str(text))
+def _label(text: str) -> str:
+    return options.printable(text, longest=None)
 
 
 def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str]:
@@ -22,7 +20,7 @@ def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str
     from landscape.plot import display_name
 
     if labels is not None:
-        names = [clean_label(v.strip()) for v in labels.split(",")]
+        names = [_label(v.strip()) for v in labels.split(",")]
         if len(names) != len(paths):
             raise click.BadParameter(f"{len(paths)} files need {len(paths)} labels, got "
                                      f"{len(names)}: {labels!r}", param_hint="--labels")
@@ -30,8 +28,8 @@ def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str
             raise click.BadParameter(f"the labels must differ, got {labels!r}",
                                      param_hint="--labels")
         return names
-    stems = [clean_label(Path(p).stem) for p in paths]
-    names = [clean_label(display_name(s.meta)) or stem
+    stems = [_label(Path(p).stem) for p in paths]
+    names = [_label(display_name(s.meta)) or stem
              for s, stem in zip(surfaces, stems, strict=True)]
     if len(set(names)) < len(names):  # two runs of one model: tell them apart by file name
         names = [f"{stem} ({n})" if n != stem else n

@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape.types import Surface
+from landscape.types import Surface, skip_flag
 
 __all__ = ["DEFAULT_RADII", "DEFAULT_FACTOR", "DEFAULT_WINDOW", "center", "sharpness",
            "basin", "local_minima", "curvature", "convexity", "roughness", "summarize",
@@ -57,15 +57,10 @@ def _coords(surface: Surface) -> tuple[np.ndarray, np.ndarray | None]:
     return x, y
 
 
-def _centre_index(surface: Surface) -> tuple[int, ...]:
-    origin = surface.origin_index
-    return origin if origin is not None else surface.center_index
-
-
 def _distance(surface: Surface) -> np.ndarray:
     """Distance of every grid point from the centre point (shape of the surface)."""
     x, y = _coords(surface)
-    c = _centre_index(surface)
+    c = surface.center_index
     dx = x - x[c[0]]
     if y is None:
         return np.abs(dx)
@@ -106,7 +101,7 @@ def center(surface: Surface) -> dict[str, Any]:
         grid point and the nearest point stands in), 'loss', 'loss_se' (NaN without standard
         errors), 'accuracy' (None if not measured)}; NaN where that point is not computed.
     """
-    c = _centre_index(surface)
+    c = surface.center_index
     x, y = _coords(surface)
     se = _se(surface)
     acc = None if surface.accuracy is None else float(surface.values("accuracy")[c])
@@ -142,7 +137,7 @@ def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[
     logs = _log10(loss)
     diverged = _diverged(surface)
     dist = _distance(surface)
-    c = _centre_index(surface)
+    c = surface.center_index
     x, y = _coords(surface)
     se = _se(surface)
     l0 = loss[c]
@@ -200,7 +195,7 @@ def basin(surface: Surface, factor: float = DEFAULT_FACTOR) -> dict[str, Any]:
         raise ValueError(f"basin factor must be > 1 (the level is factor · L(θ*)), got {factor}")
     loss = surface.values("loss")
     done = np.asarray(surface.done, dtype=bool)
-    l0 = loss[_centre_index(surface)]
+    l0 = loss[surface.center_index]
     level = l0 * factor
     result: dict[str, Any] = {"factor": float(factor), "level": _nan_or(level),
                               "fraction": math.nan, "area": math.nan, "radius": math.nan,
@@ -273,7 +268,7 @@ def curvature(surface: Surface, *, window: int = DEFAULT_WINDOW) -> dict[str, An
     loss = surface.values("loss")
     se = _se(surface)
     x, y = _coords(surface)
-    c = _centre_index(surface)
+    c = surface.center_index
     sl = tuple(slice(max(i - window, 0), i + window + 1) for i in c)
     z = loss[sl]
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -424,7 +419,7 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
     """
     done = np.asarray(surface.done, dtype=bool)
     diverged = _diverged(surface)
-    c = _centre_index(surface)
+    c = surface.center_index
     cen = center(surface)
     sharp = sharpness(surface, radii)
     bas = basin(surface, factor)
@@ -481,7 +476,7 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
 def _reach(surface: Surface) -> float:
     """Distance from θ* to the nearest edge of the grid."""
     x, y = _coords(surface)
-    c = _centre_index(surface)
+    c = surface.center_index
     reach = min(abs(x[0] - x[c[0]]), abs(x[-1] - x[c[0]]))
     if y is not None:
         reach = min(reach, abs(y[0] - y[c[1]]), abs(y[-1] - y[c[1]]))
@@ -597,17 +592,9 @@ def compare(a: Surface, b: Surface, labels: Sequence[str] = ("A", "B"), *,
               "region": region,
               "settings": {"radii": [float(r) for r in radii], "factor": float(factor),
                            "window": int(window)}}
-    result["verdict"] = verdict(result, skip=[_skip_flag(a), _skip_flag(b)], cautions=cautions)
+    result["verdict"] = verdict(result, skip=[skip_flag(a.meta), skip_flag(b.meta)],
+                                cautions=cautions)
     return result
-
-
-def _skip_flag(surface: Surface) -> bool | None:
-    value = surface.meta.get("skip")
-    if value is None:
-        return None
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "skip")
-    return bool(value)
 
 
 _SHARP = "sharper"

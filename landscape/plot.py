@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from landscape.types import Surface
+from landscape.types import Surface, skip_flag
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -66,22 +66,16 @@ _BELOW = (0.55, 0.55, 0.55, 0.25)  # a 3-D cell seen from below: faint, so the b
 
 # --------------------------------------------------------------------------- names and titles
 
-def _truthy(value: Any) -> bool:
-    if isinstance(value, str):
-        return value.strip().lower() in ("1", "true", "yes", "skip")
-    return bool(value)
-
-
 def display_name(meta: dict[str, Any]) -> str:
     """The model of a surface in words: its name, and "no skip" when its shortcuts were removed
     and the name does not already say so ("resnet20-noskip", not "resnet20-noskip, no skip")."""
     name = str(meta.get("model") or meta.get("label") or "")
-    skip = meta.get("skip")
+    skip = skip_flag(meta)
     if skip is None:
         return name
     lowered = name.lower().replace("_", "-")
     says = any(t in lowered for t in ("noskip", "no-skip", "no skip", "noshort", "plain"))
-    if _truthy(skip) or says:
+    if skip or says:
         return name
     return f"{name}, no skip" if name else "no skip"
 
@@ -768,7 +762,7 @@ def _draw_line(ax: Axes, surface: Surface, *, log: bool | None, zmax: float | No
                                    label="BN variance clamped at 0 (extrapolated < 0)")
                 if not any(h.get_label() == patch.get_label() for h in handles):
                     handles.append(patch)
-    x = np.asarray(surface.x, dtype=np.float64)
+    x = p.x
     for alpha, text, is_star in _line_ends(surface):
         if not p.x.min() <= alpha <= p.x.max():
             continue
@@ -779,9 +773,7 @@ def _draw_line(ax: Axes, surface: Surface, *, log: bool | None, zmax: float | No
             continue
         style = _CENTER_STYLE if is_star else _END_STYLE
         name = (f"{text}, trained" if is_star and text != "θ*" else text)
-        (h,) = ax.plot([alpha], [float(p.z[i])], label=name, **style)
-        h.set_label(name)
-        handles.append(h)
+        handles += ax.plot([alpha], [float(p.z[i])], label=name, **style)
     leg = ax.legend(handles=handles, loc="upper center", fontsize="small", framealpha=0.8)
     for t in leg.get_texts():
         t.set_parse_math(False)

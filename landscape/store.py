@@ -266,12 +266,7 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
         f["xcoordinates"] = np.asarray(surface.x, dtype=np.float64)
         if surface.y is not None:
             f["ycoordinates"] = np.asarray(surface.y, dtype=np.float64)
-        split = surface.split
-        f[f"{split}_loss"] = _to_file(np.asarray(surface.loss, dtype=np.float64))
-        if surface.accuracy is not None:
-            f[f"{split}_acc"] = _to_file(np.asarray(surface.accuracy, dtype=np.float64))
-        f["done"] = _to_file(np.asarray(surface.done, dtype=bool))
-        for name, value in surface.extras.items():
+        for name, value in _columns(surface).items():
             f[name] = _to_file(value)
         if directions:
             group = f.create_group("directions")

@@ -8,10 +8,22 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-__all__ = ["Params", "Surface"]
+__all__ = ["Params", "Surface", "skip_flag"]
 
 Params = dict[str, Tensor]
 """Named tensors keyed by `named_parameters()` (or `state_dict()`) names: weights or directions."""
+
+
+
+def skip_flag(meta: dict[str, Any]) -> bool | None:
+    """Whether the model a file records has its skip connections: True, False, or None when
+    the file does not say ("skip" in its metadata, as a bool or as text such as "true")."""
+    value = meta.get("skip")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "skip")
+    return bool(value)
 
 
 @dataclass(frozen=True)
