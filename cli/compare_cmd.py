@@ -8,9 +8,9 @@ from typing import Any
 import click
 
 from cli import options
-from cli.outputs import atomic_path, check_writable, output_folder, save_figure, write_text
+from cli.outputs import atomic_path, output_folder, save_figure, write_text
 from cli.plot_cmd import parse_floats, scale_opts
-from cli.view_cmd import labels_for
+from cli.view_cmd import common_surfaces, labels_for
 
 
 def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
@@ -24,9 +24,7 @@ def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
     from landscape import plot as pictures
 
     result = metrics.compare(*surfaces, names, **(metric_args or {}))
-    if result["region"]["cropped"]:
-        click.echo(f"Warning: {result['region']['message']}", err=True)
-        surfaces, _ = metrics.common_region(surfaces)
+    surfaces = common_surfaces(surfaces)
     scale = scale or {}
     written = [out / "compare.png", out / "compare.html", out / "compare.json",
                out / "compare.md"]
@@ -74,7 +72,6 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: f
     """
     from landscape.store import load_surface
 
-    check_writable(output, folder=True)
     surfaces = [load_surface(file_a), load_surface(file_b)]
     names = labels_for(surfaces, [file_a, file_b], labels)
     metric_args = options.drop_none(radii=radii, factor=factor, window=window)

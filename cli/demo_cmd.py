@@ -29,7 +29,7 @@ from typing import Any
 import click
 
 from cli import options
-from cli.outputs import check_writable, write_text
+from cli.outputs import check_writable, output_folder, write_text
 
 STAGES = ("train", "surface", "pictures")
 LEARNED = 50.0  # train accuracy (%) below which a net of the demo has not learned its task
@@ -149,11 +149,6 @@ def _child(job: dict[str, Any], pipe: Any, parent: int) -> None:
 
 # --------------------------------------------------------------------------- the processes
 
-def _verbose() -> bool:
-    ctx = click.get_current_context(silent=True)
-    return bool(ctx is not None and ctx.find_root().params.get("verbose"))
-
-
 def run_jobs(jobs: list[dict[str, Any]], processes: int) -> list[dict[str, Any]]:
     """`run_model` for every job, `processes` at a time (1: here, in this process).
 
@@ -168,7 +163,7 @@ def run_jobs(jobs: list[dict[str, Any]], processes: int) -> list[dict[str, Any]]
             except (KeyboardInterrupt, click.ClickException):
                 raise
             except Exception as err:
-                if _verbose():
+                if options.verbosity() > 0:
                     raise
                 raise click.ClickException(f"[{job['name']}] {options.error_line(err)}") from err
         return results
@@ -309,16 +304,11 @@ def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int 
     names = [f"resnet{depth}", f"resnet{depth}-noskip"]
     jobs = [model_job(names[0], out, settings),
             model_job(names[1], out, {**settings, "epochs": noskip_epochs})]
-    created = not out.exists()
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        records = run_jobs(jobs, processes)
+        with output_folder(out, keep="**/*.pt"):  # checkpoints are kept for --resume
+            records = run_jobs(jobs, processes)
     except BaseException:
-        if created and not any(out.rglob("*.pt")):  # nothing worth keeping for --resume
-            import shutil
-
-            shutil.rmtree(out, ignore_errors=True)
-        elif out.exists():
+        if out.exists():
             click.echo(f"(what is finished is kept in {output}; rerun with --resume to "
                        f"continue)", err=True)
         raise

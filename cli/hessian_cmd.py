@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
 from pathlib import Path
 from typing import Any
 
 import click
 
-from cli.options import device_opt, drop_none, errors_as_click, output_dir_opt, progress_opt
-from cli.outputs import atomic_path, check_writable, save_figure, write_text
+from cli.options import (
+    device_opt,
+    drop_none,
+    errors_as_click,
+    output_dir_opt,
+    prepare_output,
+    progress_opt,
+)
+from cli.outputs import atomic_path, output_folder, save_figure, write_text
 
 log = logging.getLogger(__name__)
 
@@ -76,22 +82,13 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     """
     if save_directions and k < 2:
         raise click.BadParameter("--save-directions needs --k 2 or more", param_hint="--k")
-    check_writable(output, folder=True)
-    if x is not None and (Path(output) / "eigen.h5").exists() and not (resume or overwrite):
-        raise click.ClickException(f"{Path(output) / 'eigen.h5'} exists; pass --resume to "
-                                   f"continue it or --overwrite to replace it")
-    out = Path(output)
-    created = next((p for p in (out, *out.parents)[::-1] if not p.exists()), None)
-    out.mkdir(parents=True, exist_ok=True)
-    try:
+    if x is not None:
+        prepare_output(Path(output) / "eigen.h5", resume=resume, overwrite=overwrite)
+    # a folder this run made goes again on failure, unless it holds an eigenvalue map to resume
+    with output_folder(output, keep="eigen.h5") as out:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
              x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
              batch_size, seed, device, out, progress)
-    except BaseException:
-        # a folder this run made goes again, unless it holds an eigenvalue map to --resume
-        if created is not None and not (out / "eigen.h5").exists():
-            shutil.rmtree(created, ignore_errors=True)
-        raise
 
 
 def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import Any
 
 import click
 
 from cli import options
-from cli.outputs import check_writable
 
 
 def clamp_bn_variance(model: Any) -> int:
@@ -91,11 +89,9 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
     from landscape.params import get_params
     from models.checkpoint import load_checkpoint
 
-    check_writable(output)
+    options.prepare_output(output, resume=bool(tuning.get("resume")),
+                           overwrite=bool(tuning.get("overwrite")))
     options.check_samples(dataset, split, samples, "--samples")
-    if Path(output).exists() and not (tuning.get("resume") or tuning.get("overwrite")):
-        raise click.ClickException(f"{output} exists; pass --resume to continue it or "
-                                   f"--overwrite to replace it")
     if checkpoint_c and y_axis is None:
         y_axis = Axis(-0.5, 1.5, x_axis.num)
     if not checkpoint_c and y_axis is not None:

@@ -34,7 +34,7 @@ def errors_as_click(func: F) -> F:
             if not (isinstance(err, click.exceptions.Exit) and err.exit_code == 0):
                 _remove_new_empty_folders()
             if (isinstance(err, (click.ClickException, click.exceptions.Exit, click.Abort))
-                    or not isinstance(err, Exception) or _verbosity() > 0):
+                    or not isinstance(err, Exception) or verbosity() > 0):
                 raise
             raise click.ClickException(error_line(err)) from err
 
@@ -69,7 +69,13 @@ def printable(value: Any, longest: int | None = 2000) -> str:
     return shown + (f"... ({len(text):,} characters)" if cut else "")
 
 
-def _verbosity() -> int:
+def picture_text(text: str) -> str:
+    """`text` for a legend or title: characters that are not printable become '?'."""
+    return "".join(c if c.isprintable() else "?" for c in text)
+
+
+def verbosity() -> int:
+    """How many -v the user gave (`landscape -v ...`)."""
     ctx = click.get_current_context(silent=True)
     return int(ctx.find_root().params.get("verbose") or 0) if ctx is not None else 0
 
@@ -361,7 +367,6 @@ def load_data(dataset: str, data_root: str | None, download: bool, split: str,
     normalization constants)."""
     from models.data import evaluation_tensors
 
-    check_samples(dataset, split, samples, "--samples")
     data = evaluation_tensors(dataset, split, samples=samples, seed=data_seed, root=data_root,
                               download=download, normalize=normalize)  # type: ignore[arg-type]
     meta = {"dataset": dataset, "data_seed": data_seed, "samples": len(data[0])}

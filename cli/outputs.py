@@ -92,9 +92,10 @@ def check_writable(path: str | os.PathLike[str], *, folder: bool = False) -> Non
 
 
 @contextlib.contextmanager
-def output_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+def output_folder(path: str | os.PathLike[str], keep: str | None = None) -> Iterator[Path]:
     """Create `path` (and missing parents) for a command's outputs; should the command fail,
-    remove what was created here, so that no empty or half-filled new folder is left."""
+    remove what was created here, so that no empty or half-filled new folder is left, unless
+    `path` holds files matching the glob `keep` (what a --resume continues)."""
     path = Path(path)
     check_writable(path, folder=True)
     created = None
@@ -106,6 +107,6 @@ def output_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     try:
         yield path
     except BaseException:
-        if created is not None:
+        if created is not None and not (keep and any(path.glob(keep))):
             shutil.rmtree(created, ignore_errors=True)
         raise

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli import options
-from cli.outputs import check_writable, output_folder, save_figure
+from cli.outputs import output_folder, save_figure
 
 KIND_CHOICES = ["contour", "contourf", "heatmap", "3d", "error", "all"]
 
@@ -109,7 +109,6 @@ def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float
     """
     from landscape.store import load_surface
 
-    check_writable(output, folder=True)
     surface = load_surface(file)
     with output_folder(output) as out:
         written = write_pictures(surface, out, Path(file).stem, fmt=fmt, quantity=quantity,

@@ -17,6 +17,7 @@ from cli.options import (
     drop_none,
     errors_as_click,
     output_dir_opt,
+    picture_text,
     refuse_existing,
 )
 from cli.outputs import save_figure, write_text
@@ -28,7 +29,7 @@ def _label(meta: dict[str, Any], path: str) -> str:
     match = re.match(r"(?:resnet|wrn)(\d+)", str(meta.get("arch") or ""))
     if match:
         return f"{'resnet' if meta.get('skip', True) else 'plain'}-{match.group(1)}"
-    stem = "".join(c if c.isprintable() else "?" for c in Path(path).stem)
+    stem = picture_text(Path(path).stem)
     return stem.replace("$", r"\$")
 
 

@@ -14,7 +14,7 @@ from cli import options
 @click.argument("model_name", metavar="MODEL")
 @click.option("-o", "--output", type=click.Path(), default=None,
               help="Folder for the checkpoints [default: runs/MODEL].")
-@click.option("--dataset", type=click.Choice(["embedded", "cifar10", "cifar100", "imagefolder"]),
+@click.option("--dataset", type=click.Choice(options.DATASETS),
               default="embedded", show_default=True, help="Training data.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Folder holding the data set (CIFAR or an ImageFolder).")

@@ -16,6 +16,7 @@ from cli.options import (
     drop_none,
     errors_as_click,
     output_dir_opt,
+    picture_text,
     prepare_output,
 )
 from cli.outputs import atomic_path, save_figure, write_text
@@ -94,7 +95,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                              f"parameters differ in names or shapes); a training path is one "
                              f"network's checkpoints")
         epoch = meta.get("epoch")
-        labels.append(str(epoch) if isinstance(epoch, int) else _printable(f.stem))
+        labels.append(str(epoch) if isinstance(epoch, int) else picture_text(f.stem))
     distinct = len({state_dict_sha256(theta) for theta in path[:-1]})
     if distinct < 3:
         raise ValueError(f"the checkpoints before the final one hold only {distinct} distinct "
@@ -127,7 +128,3 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
 
 def _shapes(params: dict) -> dict:
     return {k: tuple(t.shape) for k, t in params.items()}
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text)

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cli import options
-from cli.outputs import atomic_path, check_writable, output_folder
+from cli.outputs import atomic_path, output_folder
 
 
 def _label(text: str) -> str:
@@ -72,9 +72,7 @@ def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str,
     from landscape import viewer
     from landscape.store import load_surface
 
-    check_writable(output)
-    if Path(output).exists() and not overwrite:
-        raise click.ClickException(f"{output} exists; pass --overwrite to replace it")
+    options.prepare_output(output, overwrite=overwrite)
     surfaces = [load_surface(f) for f in files]
     names = labels_for(surfaces, list(files), labels)
     if len(surfaces) > 1:
