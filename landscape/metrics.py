@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape.types import Surface, skip_flag
+from landscape.types import Surface, log10_positive, skip_flag
 
 __all__ = ["DEFAULT_RADII", "DEFAULT_FACTOR", "DEFAULT_WINDOW", "center", "sharpness",
            "basin", "local_minima", "curvature", "convexity", "roughness", "summarize",
@@ -80,11 +80,6 @@ def _se(surface: Surface) -> np.ndarray | None:
         return None
     return np.where(np.asarray(surface.done, dtype=bool), np.asarray(se, dtype=np.float64),
                     np.nan)
-
-
-def _log10(values: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
 def _nan_or(value: float) -> float:
@@ -134,7 +129,7 @@ def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[
         ValueError: a radius <= 0.
     """
     loss = surface.values("loss")
-    logs = _log10(loss)
+    logs = log10_positive(loss)
     diverged = _diverged(surface)
     dist = _distance(surface)
     c = surface.center_index
@@ -386,7 +381,7 @@ def roughness(surface: Surface, *, log: bool = False) -> float:
     """
     loss = surface.values("loss")
     if log:
-        loss = _log10(loss)
+        loss = log10_positive(loss)
     loss = np.where(np.isfinite(loss), loss, np.nan)
     diffs = [np.abs(np.diff(loss, axis=k)).ravel() for k in range(loss.ndim)]
     flat = np.concatenate(diffs)

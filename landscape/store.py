@@ -35,7 +35,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from landscape.types import Params, Surface
+from landscape.types import Params, Surface, log10_positive
 
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
            "direction_order", "create_surface_file", "write_points", "write_filled",
@@ -578,10 +578,7 @@ def _height(surface: Surface, quantity: str, log: bool, zmax: float | None) -> n
     values = surface.values(quantity)
     if zmax is not None:
         values = np.where(np.isfinite(values), np.minimum(values, zmax), values)
-    if log:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            values = np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
-    return values
+    return log10_positive(values) if log else values
 
 
 def _mesh(surface: Surface, quantity: str, log: bool, zmax: float | None

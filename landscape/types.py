@@ -8,11 +8,17 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-__all__ = ["Params", "Surface", "skip_flag"]
+__all__ = ["Params", "Surface", "skip_flag", "log10_positive"]
 
 Params = dict[str, Tensor]
 """Named tensors keyed by `named_parameters()` (or `state_dict()`) names: weights or directions."""
 
+
+
+def log10_positive(values: np.ndarray) -> np.ndarray:
+    """log10 of `values` where they are positive, NaN elsewhere (no warnings)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(values > 0, np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
 def skip_flag(meta: dict[str, Any]) -> bool | None:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from landscape.plot import title_of
-from landscape.types import Surface
+from landscape.types import Surface, log10_positive
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -84,10 +84,7 @@ def _values(surface: Surface, quantity: str, log: bool, zmax: float | None) -> n
     v = np.where(np.isfinite(v), v, np.nan)  # diverged points stay gaps, even under zmax
     if zmax is not None and quantity == "loss":
         v = np.minimum(v, zmax)
-    if log:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
-    return v
+    return log10_positive(v) if log else v
 
 
 def _as_list(a: np.ndarray) -> list[Any]:
