@@ -43,8 +43,8 @@ import torch  # noqa: E402
 from record import json_name  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
-from landscape.fold import fold_batchnorm  # noqa: E402
-from landscape.surface import build_evaluator, plan_evaluation  # noqa: E402
+from landscape.engine.fold import fold_batchnorm  # noqa: E402
+from landscape.engine.plan import build_evaluator, plan_evaluation  # noqa: E402
 from models import create_model  # noqa: E402
 
 _DTYPES = {"fp32": torch.float32, "tf32": torch.float32, "bf16": torch.bfloat16}
@@ -202,7 +202,7 @@ def _engine(model: torch.nn.Module, base: dict, dirs: list, static: dict, data: 
 def _limit(model: torch.nn.Module, base: dict, dirs: list, static: dict, x: torch.Tensor,
            dev: torch.device, precision: str, compiled: bool, bs: int) -> dict[str, Any]:
     """A fixed-weight forward over the same images: folded BN, channels_last, `bs` a pass."""
-    from landscape.evaluate import _tf32
+    from landscape.engine.evaluate import _tf32
 
     folded = fold_batchnorm(model, base, dirs, static)
     net = (folded[0] if folded is not None else copy.deepcopy(model)).eval()

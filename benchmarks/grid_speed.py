@@ -6,7 +6,7 @@ One process, one model, the same N images, the same grid and the same two direct
 every method:
 
   (a)  ours: `landscape.compute_surface` (what `landscape surface` runs) with its defaults;
-       then the same engine (`landscape.surface.build_evaluator`) built once, configured by
+       then the same engine (`landscape.engine.plan.build_evaluator`) built once, configured by
        the speed probe as for a long grid (`probe_forward`, --plan-images) and timed without
        its one-off costs, in fp32 and in the low precision (--low);
   (b)  the reference method (benchmarks/reference_method.py): new weight tensors per point and a
@@ -45,9 +45,9 @@ from reference_method import eval_loss, normalize_batch, reference_loader, set_w
 from torch import Tensor, nn  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
-from landscape.evaluate import Evaluator, evaluate_points, low_precision_supported  # noqa: E402
-from landscape.fold import fold_batchnorm, fuse_convolutions, pack_weights  # noqa: E402
-from landscape.surface import build_evaluator, plan_evaluation, probe_forward  # noqa: E402
+from landscape.engine.evaluate import Evaluator, evaluate_points, low_precision_supported  # noqa: E402
+from landscape.engine.fold import fold_batchnorm, fuse_convolutions, pack_weights  # noqa: E402
+from landscape.engine.plan import build_evaluator, plan_evaluation, probe_forward  # noqa: E402
 from models import create_model  # noqa: E402
 
 

@@ -60,7 +60,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             print(f"{name:8s} ({threads} threads each): surface {result['seconds']:.1f} s, "
                   f"{result['points'] / result['seconds']:.3f} points/s; whole command "
                   f"{wall:.1f} s", flush=True)
-        from landscape.store import load_surface
+        from landscape.engine.store import load_surface
 
         one, many = (load_surface(Path(tmp) / f"{n.replace(' ', '_')}.h5") for n in runs)
         out["max_abs_loss_difference"] = float(abs(one.loss - many.loss).max())

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 from record import json_name  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface  # noqa: E402
-from landscape.types import Surface  # noqa: E402
+from landscape.engine.types import Surface  # noqa: E402
 from models import create_model  # noqa: E402
 from models.checkpoint import load_checkpoint  # noqa: E402
 from models.data import embedded_dataset, evaluation_tensors  # noqa: E402

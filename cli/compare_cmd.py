@@ -17,13 +17,14 @@ def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
                      kind: str = "contourf", metric_args: dict[str, Any] | None = None,
                      scale: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Path]]:
     """compare.png, compare.html, compare.json and compare.md of two surfaces in `out` (each
-    file whole or not at all); returns the comparison (`landscape.metrics.compare`, which
-    `metric_args` go to) and the files. Surfaces on different grids are compared on the
+    file whole or not at all); returns the comparison (`landscape.analysis.verdict.compare`,
+    which `metric_args` go to) and the files. Surfaces on different grids are compared on the
     points they share."""
-    from landscape import metrics, viewer
-    from landscape import plot as pictures
+    from landscape.analysis.verdict import compare
+    from landscape.pictures import plot as pictures
+    from landscape.pictures import report, viewer
 
-    result = metrics.compare(*surfaces, names, **(metric_args or {}))
+    result = compare(*surfaces, names, **(metric_args or {}))
     surfaces = common_surfaces(surfaces)
     scale = scale or {}
     written = [out / "compare.png", out / "compare.html", out / "compare.json",
@@ -34,10 +35,10 @@ def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
     page = viewer.compare_figure(surfaces, names, log=page_log, zmax=scale.get("zmax"))
     with atomic_path(written[1]) as tmp:
         viewer.write_html(page, tmp)
-    write_text(written[2], metrics.to_json(result))
-    title = (f"# {metrics.markdown_escape(names[0])} vs {metrics.markdown_escape(names[1])}"
+    write_text(written[2], report.to_json(result))
+    title = (f"# {report.markdown_escape(names[0])} vs {report.markdown_escape(names[1])}"
              f"\n\n")
-    write_text(written[3], title + metrics.format_markdown(result))
+    write_text(written[3], title + report.format_markdown(result))
     return result, written
 
 
@@ -70,7 +71,7 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: f
     folder, and prints the table and the files. Surfaces on different grids are compared on
     the grid points they share (with a warning).
     """
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
 
     surfaces = [load_surface(file_a), load_surface(file_b)]
     names = labels_for(surfaces, [file_a, file_b], labels)
@@ -79,9 +80,9 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: f
     with output_folder(output) as out:
         result, written = write_comparison(surfaces, names, out, kind=kind,
                                            metric_args=metric_args, scale=scale)
-    from landscape import metrics
+    from landscape.pictures import report
 
-    click.echo(metrics.format_table(result))
+    click.echo(report.format_table(result))
     click.echo("")
     for path in written:
         click.echo(str(path))

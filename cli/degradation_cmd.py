@@ -75,7 +75,7 @@ def degradation(depths: list[int], width: float | None, epochs: int | None, samp
                     overwrite=overwrite)
     check_samples(dataset or "embedded", "train", samples, "--samples")
     check_samples(dataset or "embedded", "test", test_samples, "--test-samples")
-    from models.degradation import degradation_figure, run_degradation
+    from models.studies.degradation import degradation_figure, run_degradation
 
     out = Path(output)
     result = run_degradation(

@@ -314,8 +314,8 @@ def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int 
         raise
     tick = time.perf_counter()
     from cli.compare_cmd import write_comparison
-    from landscape import metrics
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
+    from landscape.pictures import report
 
     step = 2 * extent / (points - 1)
     surfaces = [load_surface(r["surface"]) for r in records]
@@ -351,6 +351,6 @@ def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int 
                            "load_average_start": load_start, "load_average_end": load_end},
                "verdict": {k: [i["metric"] for i in result["verdict"][k]]
                            for k in ("supports", "contradicts", "inconclusive")}}
-    write_text(out / "demo.json", metrics.to_json(summary))
+    write_text(out / "demo.json", report.to_json(summary))
     click.echo(f"\nOpen {written[1]} in a browser; pictures in {out / 'pictures'}, numbers in "
                f"{written[3]}, timings in {out / 'demo.json'}.")

@@ -68,7 +68,7 @@ def export(surface_file: str, output: str, fmt: str | None, quantity: str | None
       landscape export r56.h5 -o r56_ref.h5 --format reference
     """
     from cli.outputs import atomic_path
-    from landscape import store
+    from landscape.engine import exports, store
 
     fmt = _format_of(fmt, output)
     if fmt not in _MESH and (quantity is not None or log or zmax is not None):
@@ -79,18 +79,18 @@ def export(surface_file: str, output: str, fmt: str | None, quantity: str | None
     surface = store.load_surface(surface_file)
     with atomic_path(output) as tmp:
         if fmt in _MESH:
-            writer = store.export_vtk if fmt == "vtk" else store.export_vtp
+            writer = exports.export_vtk if fmt == "vtk" else exports.export_vtp
             points, polys = writer(surface, tmp, quantity=quantity or "loss", log=log, zmax=zmax)
             what = (f"{points} points, {polys} polygons"
                     + (f" ({surface.done.size - points} grid points left out)"
                        if points < surface.done.size else ""))
         elif fmt == "csv":
-            what = f"{store.export_csv(surface, tmp)} rows"
+            what = f"{exports.export_csv(surface, tmp)} rows"
         elif fmt == "npz":
-            store.export_npz(surface, tmp)
+            exports.export_npz(surface, tmp)
             what = "numpy arrays, 2-D ones (ny, nx)"
         else:
-            store.export_reference(surface, tmp)
+            exports.export_reference(surface, tmp)
             what = "the 2018 reference code's layout, -1 where no value is known"
     click.echo(f"wrote {output}: {what}")
 
@@ -145,7 +145,7 @@ def export_directions(surface_file: str, output: str, model_name: str | None) ->
       landscape export-directions r56.h5 -o r56_dirs.h5
     """
     from cli.outputs import atomic_path
-    from landscape import store
+    from landscape.engine import exports, store
 
     _check_output(surface_file, output)
     directions = store.load_directions(surface_file)
@@ -163,7 +163,7 @@ def export_directions(surface_file: str, output: str, model_name: str | None) ->
                          f"({lacking[:3]}); pass the model the surface was computed with "
                          f"(--model NAME)")
     with atomic_path(output) as tmp:
-        store.export_reference_directions(tmp, directions, order, shapes=shapes)
+        exports.export_reference_directions(tmp, directions, order, shapes=shapes)
     axes = "x and y directions" if len(directions) > 1 else "an x direction"
     click.echo(f"wrote {output}: {axes}, {len(order)} tensors each in "
                f"{'state_dict()' if dir_type == 'states' else 'parameters()'} order")

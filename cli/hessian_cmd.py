@@ -25,7 +25,7 @@ log = logging.getLogger(__name__)
 def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     if value is None:
         return None
-    from landscape.grid import Axis
+    from landscape.engine.grid import Axis
 
     try:
         return Axis.parse(value)
@@ -98,15 +98,15 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
          progress: bool = True) -> None:
     from tqdm.auto import tqdm
 
-    from landscape.grid import Grid
-    from landscape.hessian import (
+    from landscape.analysis.hessian import (
         eigen_map,
-        eigen_map_figure,
         hutchinson_trace,
         min_eigenvalue,
         top_eigenvalues,
     )
-    from landscape.surface import as_data, resolve_device
+    from landscape.engine.grid import Grid
+    from landscape.engine.placement import as_data, resolve_device
+    from landscape.pictures.hessian import eigen_map_figure
     from models.checkpoint import load_checkpoint
     from models.data import evaluation_tensors
 
@@ -165,9 +165,9 @@ def _save_directions(net: Any, data: Any, top: Any, path: Path, info: dict[str, 
     """The top-2 eigenvectors in a surface file of one (empty) point: a direction file."""
     import numpy as np
 
-    from landscape.hessian import hessian_directions
-    from landscape.store import save_surface
-    from landscape.types import Surface
+    from landscape.analysis.hessian import hessian_directions
+    from landscape.engine.store import save_surface
+    from landscape.engine.types import Surface
 
     dirs = hessian_directions(net, data, eigen=top)
     empty = Surface(x=np.zeros(1), y=None, loss=np.full(1, np.nan), accuracy=None,

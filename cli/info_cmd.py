@@ -14,7 +14,7 @@ from cli.options import printable
 @options.errors_as_click
 def info(path: str) -> None:
     """Metadata and progress of a surface file (ours or the 2018 reference code's)."""
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
 
     s = load_surface(path)
     grid = f"{len(s.x)}" if s.y is None else f"{len(s.x)} x {len(s.y)}"

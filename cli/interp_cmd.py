@@ -84,9 +84,9 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
     (A at (0, 0), B at (1, 0), C at (0, 1)). Checkpoints holding the same weights are refused.
     """
     from landscape import Grid, compute_surface
-    from landscape.directions import interpolation_direction, variance_clamped
-    from landscape.grid import Axis
-    from landscape.params import get_params
+    from landscape.engine.directions import interpolation_direction, variance_clamped
+    from landscape.engine.grid import Axis
+    from landscape.engine.params import get_params
     from models.checkpoint import load_checkpoint
 
     options.prepare_output(output, resume=bool(tuning.get("resume")),

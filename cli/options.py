@@ -11,7 +11,7 @@ from typing import Any, TypeVar
 
 import click
 
-from landscape.store import FileBusyError
+from landscape.engine.store import FileBusyError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -249,7 +249,7 @@ output_dir_opt = click.option(
 
 def axis_type(text: str | None) -> Any:
     """click callback: MIN:MAX:NUM -> Axis (None stays None)."""
-    from landscape.grid import Axis
+    from landscape.engine.grid import Axis
 
     return None if text is None else Axis.parse(text)
 

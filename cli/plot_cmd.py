@@ -61,7 +61,7 @@ def write_pictures(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
                    zmax: float | None = None, dpi: int = 150) -> list[Path]:
     """Draw `surface` into `folder` as STEM_KIND[_log].FMT (each file written whole or not at
     all) and return the paths; `_log` marks the pictures drawn on a log scale."""
-    from landscape import plot as pictures
+    from landscape.pictures import plot as pictures
 
     stem = stem + ("_accuracy" if quantity == "accuracy" else "")
     has_se = f"{surface.split}_loss_se" in surface.extras
@@ -107,7 +107,7 @@ def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float
     Points not computed or diverged are left blank and marked, never drawn as zeros. Files are
     named FILE_KIND.FMT, with _log before the suffix when drawn on a log scale.
     """
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
 
     surface = load_surface(file)
     with output_folder(output) as out:

@@ -67,7 +67,7 @@ def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, spl
 
     from models.checkpoint import load_checkpoint
     from models.data import evaluation_tensors
-    from models.responses import layer_responses, responses_figure
+    from models.studies.responses import layer_responses, responses_figure
 
     out = Path(output)
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

@@ -63,7 +63,7 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     if bn == "recompute":
         options.check_samples(dataset, "train", bn_samples, "--bn-samples")
     from landscape import Grid, compute_surface, load_directions
-    from landscape.surface import check_grid_memory
+    from landscape.engine.placement import check_grid_memory
     from models.checkpoint import load_checkpoint
 
     if directions_file:

@@ -79,9 +79,10 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     if len(files) < 4:
         raise click.BadParameter(f"need at least 4 checkpoints for a PCA plane (the final one "
                                  f"and 3 before it), got {len(files)}", param_hint="CHECKPOINTS")
-    from landscape.params import get_params
-    from landscape.surface import resolve_device
-    from landscape.trajectory import trajectory_figure, trajectory_surface, trajectory_view
+    from landscape.analysis.trajectory import trajectory_surface
+    from landscape.engine.params import get_params
+    from landscape.engine.placement import resolve_device
+    from landscape.pictures.trajectory import trajectory_figure, trajectory_view
     from models.checkpoint import load_checkpoint, state_dict_sha256
     from models.data import evaluation_tensors
 
@@ -117,7 +118,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     save_figure(trajectory_figure(traj.surface, traj.coords, explained=traj.explained,
                                   labels=drawn, log=log), out / "trajectory.png", dpi=120)
     if html:
-        from landscape.viewer import write_html
+        from landscape.pictures.viewer import write_html
 
         with atomic_path(out / "trajectory.html") as tmp:
             write_html(trajectory_view(traj.surface, traj.coords, traj.path_loss, labels=labels),

@@ -17,7 +17,7 @@ def _label(text: str) -> str:
 def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str]:
     """--labels a,b or, by default, the model (and "no skip") from the files, else file names;
     control characters are shown as escapes."""
-    from landscape.plot import display_name
+    from landscape.pictures.plot import display_name
 
     if labels is not None:
         names = [_label(v.strip()) for v in labels.split(",")]
@@ -41,7 +41,7 @@ def labels_for(surfaces: list, paths: list[str], labels: str | None) -> list[str
 
 def common_surfaces(surfaces: list) -> list:
     """The surfaces on the grid points they share; a warning (stderr) says what was left out."""
-    from landscape.metrics import common_region
+    from landscape.analysis.metrics import common_region
 
     surfaces, region = common_region(surfaces)
     if region["cropped"]:
@@ -69,8 +69,8 @@ def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str,
     The page embeds plotly.js and works offline. Drag one surface and the others follow.
     Surfaces on different grids are shown on the grid points they share (with a warning).
     """
-    from landscape import viewer
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
+    from landscape.pictures import viewer
 
     options.prepare_output(output, overwrite=overwrite)
     surfaces = [load_surface(f) for f in files]

@@ -28,6 +28,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from toolkit import tensors_sha256 as state_dict_sha256
+
 __all__ = [
     "FORMAT",
     "KEY_MAPS",
@@ -62,19 +64,6 @@ def file_sha256(path: str | os.PathLike[str]) -> str:
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
-    return digest.hexdigest()
-
-
-def state_dict_sha256(state_dict: Mapping[str, Tensor]) -> str:
-    """Hex SHA-256 of the weights: names, dtypes, shapes and bytes, in sorted name order.
-
-    Independent of the file's container format and of the device the tensors are on.
-    """
-    digest = hashlib.sha256()
-    for key in sorted(state_dict):
-        t = state_dict[key].detach().to("cpu").contiguous()
-        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return digest.hexdigest()
 
 

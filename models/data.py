@@ -22,6 +22,8 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Subset, TensorDataset
 
+from toolkit import available_memory
+
 __all__ = [
     "CIFAR_STATS",
     "DATASETS",
@@ -165,21 +167,9 @@ def _one_thread() -> Iterator[None]:
 _IMAGE_BYTES = 3 * _SIZE * _SIZE * 4   # one float32 (3, 32, 32) image
 
 
-def _available_memory() -> int | None:
-    """Bytes of memory available to new allocations (MemAvailable), or None where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
-
-
 def _check_memory(nbytes: int, what: str) -> None:
     """Refuse, before anything is built, data that would not fit in the memory available."""
-    available = _available_memory()
+    available = available_memory()
     if available is not None and nbytes > available:
         raise ValueError(f"{what} would take about {_size(nbytes)} of memory, more than the "
                          f"{_size(available)} available; use fewer samples (--samples)")

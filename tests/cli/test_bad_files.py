@@ -12,8 +12,8 @@ import torch
 from click.testing import CliRunner
 
 from cli.main import cli
-from landscape.store import save_surface
-from landscape.types import Surface
+from landscape.engine.store import save_surface
+from landscape.engine.types import Surface
 
 
 def _good(path: Path) -> Path:

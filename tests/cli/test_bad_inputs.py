@@ -336,7 +336,7 @@ def test_more_samples_than_the_data_set_holds(ws: Workspace, args: list[str],
 @pytest.mark.parametrize("command", ["surface", "trajectory", "responses", "train"])
 def test_more_samples_than_the_memory_available(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
                                                 command: str) -> None:
-    monkeypatch.setattr(models.data, "_available_memory", lambda: 10 * 2**20)
+    monkeypatch.setattr(models.data, "available_memory", lambda: 10 * 2**20)
     for i, name in enumerate(("a.pt", "b.pt", "c.pt", "good.pt")):
         ws.checkpoint(name, seed=i)
     args = {"surface": ["surface", "good.pt", "-o", "s.h5", *GRID, "--samples", "2000"],
@@ -467,8 +467,8 @@ def test_careless_input(ws: Workspace, what: str, args: list[str], fragment: str
 def test_info_escapes_control_sequences_and_markup(ws: Workspace) -> None:
     import numpy as np
 
-    from landscape.store import save_surface
-    from landscape.types import Surface
+    from landscape.engine.store import save_surface
+    from landscape.engine.types import Surface
 
     hostile = "\x1b[2J\x1b]0;pwned\x07<script>alert(1)</script>\r\u202eevil"
     surface = Surface(x=np.linspace(-1, 1, 3), y=None, loss=np.ones(3), accuracy=None,
@@ -498,12 +498,12 @@ FAILING = {  # command -> (arguments, the function that fails, where it is looke
     "train": (["train", "resnet20", "-o", "new/run", "--samples", "16", "--epochs", "1",
                "--no-progress"], "models.train", "train_model"),
     "trajectory": (["trajectory", "a.pt", "b.pt", "c.pt", "d.pt", "-o", "new/traj",
-                    "--samples", "8", "--num", "3"], "landscape.trajectory",
+                    "--samples", "8", "--num", "3"], "landscape.analysis.trajectory",
                    "trajectory_surface"),
     "responses": (["responses", "a.pt", "-o", "new/resp", "--samples", "8"],
-                  "models.responses", "layer_responses"),
+                  "models.studies.responses", "layer_responses"),
     "degradation": (["degradation", "-o", "new/deg", "--depths", "8", "--epochs", "1",
-                     "--samples", "16"], "models.degradation", "run_degradation"),
+                     "--samples", "16"], "models.studies.degradation", "run_degradation"),
 }
 
 
@@ -553,9 +553,9 @@ def test_a_failed_train_keeps_the_checkpoints_it_wrote(ws: Workspace,
 @pytest.mark.parametrize("after", [0, 1], ids=["before-any-point", "after-a-point"])
 def test_a_failed_surface_releases_its_lock(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
                                             after: int) -> None:
-    import landscape.store
+    import landscape.engine.store
 
-    real, calls = landscape.store.write_points, []
+    real, calls = landscape.engine.store.write_points, []
 
     def write_then_fail(*args: Any, **kwargs: Any) -> Any:
         calls.append(1)
@@ -563,7 +563,7 @@ def test_a_failed_surface_releases_its_lock(ws: Workspace, monkeypatch: pytest.M
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(landscape.store, "write_points", write_then_fail)
+    monkeypatch.setattr(landscape.engine.store, "write_points", write_then_fail)
     ws.checkpoint()
     result = ws.run(["surface", "good.pt", "-o", "new/s.h5", "--x", "-1:1:3", "--y",
                      "-1:1:3", "--samples", "8", "--points-per-batch", "3"])

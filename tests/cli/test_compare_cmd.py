@@ -53,8 +53,8 @@ def test_compare_chooses_a_log_scale_for_a_surface_spanning_decades(tmp_path: Pa
     from matplotlib.image import imread
 
     assert imread(out / "compare.png").std() > 0.1  # not one flat colour
-    from landscape import plot as pictures
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
+    from landscape.pictures import plot as pictures
 
     s = load_surface(a)
     fig = pictures.side_by_side([s, s], ["one", "two"])

@@ -16,7 +16,9 @@ from click.testing import CliRunner
 
 from cli.demo_cmd import model_job, run_model
 from cli.main import cli
-from landscape import load_surface, metrics
+from landscape import load_surface
+from landscape.analysis import metrics
+from landscape.pictures import report
 
 TINY = ["--depth", "20", "--width", "0.125", "--epochs", "1", "--train-samples", "64",
         "--eval-samples", "16", "--grid", "3"]
@@ -74,7 +76,7 @@ def test_two_runs_give_the_same_numbers(tmp_path, one_thread):
                            report=lambda _: None)
         runs.append(metrics.summarize(load_surface(record["surface"]), radii=(1.0, 2.0)))
         runs[-1]["train"] = record["train"]["loss"]
-    flat = [json.loads(metrics.to_json(r)) for r in runs]
+    flat = [json.loads(report.to_json(r)) for r in runs]
     first, second = flat
     assert first["train"] == second["train"]
     assert first["sharpness"] == second["sharpness"]

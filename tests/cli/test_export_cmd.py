@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from landscape import load_surface
-from landscape.store import save_surface
-from landscape.types import Surface
+from landscape.engine.store import save_surface
+from landscape.engine.types import Surface
 from models import create_model
 from models.checkpoint import load_checkpoint, save_checkpoint
 from models.data import evaluation_tensors

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from landscape import load_surface
-from landscape import plot as pictures
+from landscape.pictures import plot as pictures
 from models import create_model
 from models.checkpoint import save_checkpoint
 

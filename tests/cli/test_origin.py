@@ -7,7 +7,7 @@ import pytest
 from click.testing import CliRunner
 
 from cli.main import cli
-from landscape.types import Surface
+from landscape.engine.types import Surface
 from models import create_model
 from models.checkpoint import save_checkpoint
 

@@ -8,8 +8,8 @@ import numpy as np
 from click.testing import CliRunner
 
 from cli.main import cli
-from landscape.store import save_surface
-from landscape.types import Surface
+from landscape.engine.store import save_surface
+from landscape.engine.types import Surface
 from tests.paths import REFERENCE
 
 PNG = b"\x89PNG\r\n\x1a\n"

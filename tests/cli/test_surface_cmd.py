@@ -33,7 +33,7 @@ def ckpts(tmp_path):
 def _cpu_bf16() -> bool:
     import torch
 
-    from landscape.evaluate import low_precision_supported
+    from landscape.engine.evaluate import low_precision_supported
 
     return low_precision_supported(torch.device("cpu"), torch.bfloat16)
 

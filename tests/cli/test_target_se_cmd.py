@@ -7,7 +7,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from landscape import load_surface
-from landscape.spec import SurfaceSpec
+from landscape.engine.spec import SurfaceSpec
 from models import create_model
 from models.checkpoint import save_checkpoint
 

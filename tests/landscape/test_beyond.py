@@ -8,10 +8,10 @@ import torch
 from torch import nn
 
 from landscape import Axis, Grid, compute_surface, load_surface
-from landscape.directions import create_directions
-from landscape.evaluate import evaluate_points
-from landscape.params import get_params
-from landscape.refine import fill_from_leaves, refine_grid
+from landscape.engine.directions import create_directions
+from landscape.engine.evaluate import evaluate_points
+from landscape.engine.params import get_params
+from landscape.engine.refine import fill_from_leaves, refine_grid
 from tests.conftest import make_tiny
 from tests.landscape.test_evaluate import _quadratic_setup, quad_loss
 

@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from landscape.directions import (
+from landscape.engine.directions import (
     create_directions,
     interpolation_direction,
     match_directions,
@@ -9,7 +9,7 @@ from landscape.directions import (
     plane_directions,
     random_direction,
 )
-from landscape.params import cosine, get_params
+from landscape.engine.params import cosine, get_params
 from tests.conftest import make_tiny
 
 

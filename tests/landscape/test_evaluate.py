@@ -5,9 +5,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from landscape import Axis, Grid, compute_surface
-from landscape.directions import create_directions
-from landscape.evaluate import evaluate_points
-from landscape.params import combine, get_params
+from landscape.engine.directions import create_directions
+from landscape.engine.evaluate import evaluate_points
+from landscape.engine.params import combine, get_params
 from tests.conftest import make_tiny
 
 

@@ -8,10 +8,10 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call
 
-from landscape.directions import create_directions
-from landscape.evaluate import evaluate_points
-from landscape.fold import fold_batchnorm, to_channels_last
-from landscape.params import get_params
+from landscape.engine.directions import create_directions
+from landscape.engine.evaluate import evaluate_points
+from landscape.engine.fold import fold_batchnorm, to_channels_last
+from landscape.engine.params import get_params
 
 
 class _Block(nn.Module):
@@ -263,8 +263,8 @@ def test_evaluate_points_gives_the_same_losses_folded() -> None:
 
 
 def test_fused_convolutions_equal_the_folded_model_point_by_point() -> None:
-    from landscape.evaluate import Evaluator
-    from landscape.fold import fuse_convolutions
+    from landscape.engine.evaluate import Evaluator
+    from landscape.engine.fold import fuse_convolutions
 
     net = _net()
     base, static = _split(net)
@@ -298,7 +298,7 @@ def test_fused_convolutions_equal_the_folded_model_point_by_point() -> None:
 
 
 def test_fuse_convolutions_needs_a_conv2d_and_leaves_the_model_alone() -> None:
-    from landscape.fold import fuse_convolutions
+    from landscape.engine.fold import fuse_convolutions
 
     mlp = torch.fx.symbolic_trace(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 2)))
     assert fuse_convolutions(mlp) is None

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from landscape.grid import Axis, Grid
+from landscape.engine.grid import Axis, Grid
 
 
 def test_parse_and_values():

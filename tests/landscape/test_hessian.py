@@ -7,9 +7,8 @@ from torch import nn
 from torch.func import functional_call
 
 from landscape import Axis, Grid, compute_surface, load_surface
-from landscape.hessian import (
+from landscape.analysis.hessian import (
     eigen_map,
-    eigen_map_figure,
     eigen_ratio,
     hessian_directions,
     hutchinson_trace,
@@ -17,7 +16,8 @@ from landscape.hessian import (
     min_eigenvalue,
     top_eigenvalues,
 )
-from landscape.params import get_params
+from landscape.engine.params import get_params
+from landscape.pictures.hessian import eigen_map_figure
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -193,12 +193,12 @@ def test_eigen_map_of_a_quadratic_is_constant_and_resumes(tmp_path, monkeypatch)
     np.testing.assert_allclose(stored.extras["max_eig"], first.extras["max_eig"])
     assert stored.done.all() and np.isfinite(stored.loss).all()
     # knock out two points as an interrupted run would leave them; resume computes only those
-    from landscape import store
+    from landscape.engine import store
 
     store.write_points(path, "train", np.array([1, 4]),
                        {"max_eig": np.array([np.nan, np.nan]), "eig_done": np.array([0.0, 0.0])})
     calls = []
-    import landscape.hessian as h
+    import landscape.analysis.hessian as h
 
     original = h._extremes
     monkeypatch.setattr(h, "_extremes", lambda *a, **k: calls.append(1) or original(*a, **k))
@@ -273,7 +273,7 @@ def test_eigen_ratio_colours_are_fixed_at_half_unless_relative():
 
 
 def compute_like_eigen_map(x: np.ndarray, ratio: float):
-    from landscape.types import Surface
+    from landscape.engine.types import Surface
 
     shape = (len(x), len(x))
     a, b = np.meshgrid(x, x, indexing="ij")
@@ -286,7 +286,7 @@ def compute_like_eigen_map(x: np.ndarray, ratio: float):
 def test_eigen_map_draws_loss_contours_log_spaced_when_the_loss_spans_decades():
     from matplotlib.contour import ContourSet
 
-    from landscape.types import Surface
+    from landscape.engine.types import Surface
 
     x = y = np.linspace(-0.5, 0.5, 5)
     a, b = np.meshgrid(x, y, indexing="ij")

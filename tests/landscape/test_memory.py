@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 from landscape import Axis, Grid, compute_surface, store
-from landscape.evaluate import Evaluator, evaluate_points
-from landscape.params import get_params
-from landscape.directions import create_directions
+from landscape.engine.evaluate import Evaluator, evaluate_points
+from landscape.engine.params import get_params
+from landscape.engine.directions import create_directions
 
 def peak_kib():
     for line in open("/proc/self/status"):

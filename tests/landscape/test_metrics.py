@@ -8,8 +8,9 @@ import math
 import numpy as np
 import pytest
 
-from landscape import metrics
-from landscape.types import Surface
+from landscape.analysis import metrics, verdict
+from landscape.engine.types import Surface
+from landscape.pictures import report
 
 
 def grid_surface(fn, n: int = 21, span: float = 1.0, accuracy: bool = True, se=None,
@@ -257,7 +258,7 @@ def test_summarize_reports_skipped_points_and_is_json_ready():
     assert "1 points diverged" in notes
     assert "r=2 uses a disc that leaves the grid" in notes
     assert "no per-point standard errors" in notes
-    text = metrics.to_json(summary)
+    text = report.to_json(summary)
     assert json.loads(text)["sharpness"]["2"]["value"] == "inf"
 
 
@@ -281,7 +282,7 @@ def test_compare_verdict_supports_a_sharper_rougher_candidate():
     se = lambda loss: 0.01 * loss  # noqa: E731 - 1% per point
     a = grid_surface(bowl, n=41, se=se, skip=True)
     b = grid_surface(lambda x, y: 3 * rippled(x, y) - 2 * C, n=41, se=se, skip=False)
-    result = metrics.compare(a, b, ["skip", "no skip"], radii=(0.5,))
+    result = verdict.compare(a, b, ["skip", "no skip"], radii=(0.5,))
     rows = {r[0]: r for r in result["rows"]}
     assert rows["sharpness r=0.5 (decades)"][1] == pytest.approx(decades(0.5))
     assert rows["sharpness r=0.5 (decades)"][3] > rows["sharpness r=0.5 (decades)"][1]
@@ -299,7 +300,7 @@ def test_compare_of_one_shape_at_two_heights_supports_nothing():
     se = lambda loss: 0.02 * loss  # noqa: E731
     a = grid_surface(bowl, se=se)
     b = grid_surface(lambda x, y: 4 * bowl(x, y), se=se)
-    v = metrics.compare(a, b, ["A", "B"])["verdict"]
+    v = verdict.compare(a, b, ["A", "B"])["verdict"]
     assert v["candidate"] == "B" and not v["known_skip"]  # no flags: B is the candidate
     assert not v["supports"] and not v["contradicts"]
     assert any("differ in height" in c for c in v["cautions"])
@@ -308,7 +309,7 @@ def test_compare_of_one_shape_at_two_heights_supports_nothing():
 def test_compare_takes_the_noskip_surface_as_candidate_whichever_comes_first():
     a = grid_surface(rippled, skip=False)
     b = grid_surface(bowl, skip=True)
-    v = metrics.compare(a, b, ["plain", "resnet"], radii=(0.5,))["verdict"]
+    v = verdict.compare(a, b, ["plain", "resnet"], radii=(0.5,))["verdict"]
     assert v["candidate"] == "plain" and v["reference"] == "resnet"
 
 
@@ -316,21 +317,21 @@ def test_compare_table_markdown_and_escaping():
     a = grid_surface(bowl)
     b = grid_surface(lambda x, y: 3 * rippled(x, y), n=41)
     nasty = "<script>x</script> *a*|b \x1b[31m"
-    result = metrics.compare(a, b, ["skip", nasty], radii=(0.5,))
+    result = verdict.compare(a, b, ["skip", nasty], radii=(0.5,))
     assert result["region"]["cropped"]  # 41 vs 21 points: compared on the 21 shared
-    table = metrics.format_table(result)
+    table = report.format_table(result)
     assert table.splitlines()[0].split()[:2] == ["metric", "skip"]
     assert "sharpness r=0.5 (decades)" in table and "Caution:" in table
-    md = metrics.format_markdown(result)
+    md = report.format_markdown(result)
     assert md.startswith("| metric | skip | ")
     assert "<script>" not in md and "\x1b" not in md
     assert "&lt;script&gt;" in md and r"\*a\*\|b" in md and r"\\x1b\[31m" in md
     assert "\n## Verdict\n" in md and md.rstrip().splitlines()[-1].startswith("Caution:")
-    json.loads(metrics.to_json(result))
+    json.loads(report.to_json(result))
     with pytest.raises(ValueError, match="two distinct labels"):
-        metrics.compare(a, b, ["x", "x"])
+        verdict.compare(a, b, ["x", "x"])
 
 
 def test_format_one_summary():
-    text = metrics.format_table(metrics.summarize(line_surface(lambda a: a ** 2 + 1)))
+    text = report.format_table(metrics.summarize(line_surface(lambda a: a ** 2 + 1)))
     assert "loss at θ*" in text and "accuracy at θ* (%)" in text

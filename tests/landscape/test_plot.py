@@ -16,8 +16,8 @@ from matplotlib.collections import QuadMesh  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
 from matplotlib.contour import ContourSet  # noqa: E402
 
-from landscape import plot  # noqa: E402
-from landscape.types import Surface  # noqa: E402
+from landscape.engine.types import Surface  # noqa: E402
+from landscape.pictures import plot  # noqa: E402
 from tests.paths import REFERENCE  # noqa: E402
 
 
@@ -333,7 +333,7 @@ def test_draw_dispatches_and_line_for_1d():
 
 
 def test_reference_files():
-    from landscape.store import load_surface
+    from landscape.engine.store import load_surface
 
     full = load_surface(REFERENCE / "surf_5x3.h5")
     fig = plot.contour(full, log=True)
@@ -346,7 +346,8 @@ def test_reference_files():
 
 
 def test_importing_the_pictures_modules_stays_light():
-    code = ("import sys, landscape.plot, landscape.viewer, landscape.metrics; "
+    code = ("import sys, landscape.pictures.plot, landscape.pictures.viewer, "
+            "landscape.analysis.metrics, landscape.pictures.report; "
             "print('matplotlib' in sys.modules, 'plotly' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.split()
@@ -356,8 +357,8 @@ def test_importing_the_pictures_modules_stays_light():
 def test_unresolved_levels_and_error_map():
     import numpy as np
 
-    from landscape import plot
-    from landscape.types import Surface
+    from landscape.engine.types import Surface
+    from landscape.pictures import plot
 
     x = np.linspace(-1, 1, 21)
     a, b = np.meshgrid(x, x, indexing="ij")

@@ -11,10 +11,10 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from landscape import Axis, Grid, compute_surface, load_surface
-from landscape.evaluate import default_loss
-from landscape.spec import SurfaceSpec
-from landscape.store import load_directions
-from landscape.surface import check_grid_memory
+from landscape.engine.evaluate import default_loss
+from landscape.engine.placement import check_grid_memory
+from landscape.engine.spec import SurfaceSpec
+from landscape.engine.store import load_directions
 from models import create_model
 from models.checkpoint import load_checkpoint, save_checkpoint
 from tests.conftest import make_tiny

@@ -7,9 +7,9 @@ import pytest
 import torch
 
 from landscape import Axis, Grid, compute_surface, load_surface
-from landscape.directions import create_directions
-from landscape.evaluate import Evaluator, evaluate_points, low_precision_supported
-from landscape.params import get_params
+from landscape.engine.directions import create_directions
+from landscape.engine.evaluate import Evaluator, evaluate_points, low_precision_supported
+from landscape.engine.params import get_params
 from tests.conftest import make_tiny
 
 COORDS = np.array([[0.0, 0.0], [0.4, -0.3], [-0.8, 0.6]])
@@ -93,7 +93,7 @@ def test_surface_with_one_evaluator_and_bf16_matches_fp32(one_thread, tmp_path):
 
 
 def test_data_over_the_budget_streams_from_host_with_the_same_surface(one_thread, caplog):
-    from landscape.surface import HostBatches, as_data
+    from landscape.engine.placement import HostBatches, as_data
 
     model, _, _, (x, y) = _setup(n=40)
     resident = as_data((x, y), torch.device("cpu"), budget=x.numel() * 4)
@@ -111,7 +111,7 @@ def test_data_over_the_budget_streams_from_host_with_the_same_surface(one_thread
 
 
 def test_cuda_plan_fills_a_pass_from_free_memory():
-    from landscape.evaluate import plan_batches
+    from landscape.engine.evaluate import plan_batches
 
     gb, kb, mb = 2**30, 2**10, 2**20
     # ResNet-56 on a big GPU: the data fills a pass from one point
@@ -127,7 +127,7 @@ def test_cuda_plan_fills_a_pass_from_free_memory():
 
 
 def test_cuda_plan_is_probed_once_and_respects_the_user(monkeypatch):
-    from landscape import surface
+    from landscape.engine import plan as surface
 
     model, base, _, data = _setup(n=40)
     static = {k: t for k, t in model.state_dict().items() if k not in base}
@@ -173,7 +173,7 @@ def _sleepy():
 
 
 def test_probe_picks_the_fastest_batch_size_and_keeps_what_the_user_set(monkeypatch):
-    from landscape.surface import probe_forward
+    from landscape.engine.plan import probe_forward
 
     model, base, dirs, data = _sleepy()
     compiled = []
@@ -197,7 +197,7 @@ def test_probe_picks_the_fastest_batch_size_and_keeps_what_the_user_set(monkeypa
 
 
 def test_probe_tries_compile_only_on_a_grid_long_enough_to_repay_it(monkeypatch):
-    from landscape.surface import probe_forward
+    from landscape.engine.plan import probe_forward
 
     model, base, dirs, (x, y) = _sleepy()
     data = (x[:64], y[:64])
@@ -233,7 +233,7 @@ def test_surface_records_its_plan_and_skips_the_probe_for_small_grids(tmp_path, 
 
 
 def test_fp32_on_cuda_turns_tf32_off_and_tf32_turns_it_on():
-    from landscape.evaluate import _tf32
+    from landscape.engine.evaluate import _tf32
 
     flags = torch.backends.cuda.matmul, torch.backends.cudnn
     before = [f.allow_tf32 for f in flags]

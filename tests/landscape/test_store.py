@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from landscape import Axis, Grid, compute_surface, store
-from landscape.store import (
+from landscape import Axis, Grid, compute_surface
+from landscape.engine import exports, store
+from landscape.engine.store import (
     SCHEMA,
     FileBusyError,
     direction_order,
@@ -18,7 +19,7 @@ from landscape.store import (
     write_points,
     writer_lock,
 )
-from landscape.types import Surface
+from landscape.engine.types import Surface
 from tests.paths import REFERENCE
 
 
@@ -267,7 +268,7 @@ def test_reference_direction_export_follows_their_layout(tmp_path):
     gen = torch.Generator().manual_seed(0)
     dirs = [{n: torch.randn(3, 2, generator=gen) for n in moved} for _ in range(2)]
     path = tmp_path / "dir.h5"
-    store.export_reference_directions(path, dirs, names)
+    exports.export_reference_directions(path, dirs, names)
     with h5py.File(path) as f:
         assert set(f) == {"xdirection", "ydirection", "names"}
         for group, d in zip(("xdirection", "ydirection"), dirs, strict=True):
@@ -282,12 +283,12 @@ def test_reference_direction_export_follows_their_layout(tmp_path):
     assert [list(d) for d in back] == [moved, moved]
     torch.testing.assert_close(back[1]["fc.weight"], dirs[1]["fc.weight"])
     with pytest.raises(ValueError, match="lacks 1 direction tensors"):
-        store.export_reference_directions(tmp_path / "bad.h5", dirs, names[:-1])
+        exports.export_reference_directions(tmp_path / "bad.h5", dirs, names[:-1])
 
 
 def test_our_export_of_the_reference_directions_is_their_file(tmp_path):
     """Directions read from their file, stored in ours, exported again: the same datasets."""
-    from landscape.directions import match_directions
+    from landscape.engine.directions import match_directions
     from models import create_model
 
     with torch.device("meta"):
@@ -297,7 +298,8 @@ def test_our_export_of_the_reference_directions_is_their_file(tmp_path):
             for d in theirs]
     save_surface(tmp_path / "s.h5", _surface(), directions=dirs)
     ours = load_directions(tmp_path / "s.h5")
-    store.export_reference_directions(tmp_path / "dir.h5", ours, direction_order(tmp_path / "s.h5"))
+    exports.export_reference_directions(tmp_path / "dir.h5", ours,
+                                        direction_order(tmp_path / "s.h5"))
     with h5py.File(tmp_path / "dir.h5") as a, h5py.File(REFERENCE / "directions_2d.h5") as b:
         for group in ("xdirection", "ydirection"):
             mine, ref = _reference_read_list(a, group), _reference_read_list(b, group)
@@ -309,7 +311,7 @@ def test_our_export_of_the_reference_directions_is_their_file(tmp_path):
 @pytest.mark.parametrize("ny", [3, 2, None])
 def test_reference_surface_export(tmp_path, ny):
     s = _surface(4, ny)
-    store.export_reference(s, tmp_path / "ref.h5")
+    exports.export_reference(s, tmp_path / "ref.h5")
     with h5py.File(tmp_path / "ref.h5") as f:
         assert set(f) == {"xcoordinates", "train_loss", "train_acc"} | (
             set() if ny is None else {"ycoordinates"})

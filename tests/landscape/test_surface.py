@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from landscape import Axis, Grid, compute_surface, load_surface
-from landscape.store import load_directions
-from landscape.types import Surface
+from landscape.engine.store import load_directions
+from landscape.engine.types import Surface
 from tests.conftest import make_tiny, make_tiny_data
 
 ROOT = Path(__file__).resolve().parents[2]

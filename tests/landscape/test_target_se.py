@@ -10,11 +10,11 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from landscape import Axis, Grid, compute_surface, load_surface
-from landscape.directions import create_directions
-from landscape.evaluate import EarlyStop, Evaluator, evaluate_points, stop_mask
-from landscape.params import get_params
-from landscape.spec import SurfaceSpec
-from landscape.surface import SAMPLE_ORDER_SEED
+from landscape.engine.directions import create_directions
+from landscape.engine.evaluate import EarlyStop, Evaluator, evaluate_points, stop_mask
+from landscape.engine.params import get_params
+from landscape.engine.placement import SAMPLE_ORDER_SEED
+from landscape.engine.spec import SurfaceSpec
 from tests.conftest import make_tiny
 from tests.landscape.test_evaluate import _quadratic_setup, quad_loss
 

@@ -4,15 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from landscape.params import get_params
-from landscape.trajectory import (
+from landscape.analysis.trajectory import (
     path_grid,
     pca_directions,
     project_path,
-    trajectory_figure,
     trajectory_surface,
-    trajectory_view,
 )
+from landscape.engine.params import get_params
+from landscape.pictures.trajectory import trajectory_figure, trajectory_view
 from tests.conftest import make_tiny
 
 pytestmark = pytest.mark.usefixtures("one_thread")

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from landscape import viewer
-from landscape.types import Surface
+from landscape.engine.types import Surface
+from landscape.pictures import viewer
 
 CHROMIUM_VARIABLE = "LANDSCAPE_CHROMIUM"  # a Chromium binary, where none is on PATH
 NO_CHROMIUM = (f"no Chromium found: install Debian's (`apt-get install chromium`; `make test` "

@@ -177,7 +177,7 @@ def test_more_than_the_memory_available_is_refused_with_the_figures(tmp_path: Pa
                                                                      monkeypatch) -> None:
     import models.data as data
 
-    monkeypatch.setattr(data, "_available_memory", lambda: 10 * 2**20)  # 10 MiB
+    monkeypatch.setattr(data, "available_memory", lambda: 10 * 2**20)  # 10 MiB
     monkeypatch.setattr(data, "_generate_block", lambda gen: pytest.fail("generated"))
     with pytest.raises(ValueError, match=r"2,000 embedded train images would take about 47 MiB "
                                          r"of memory, more than the 10 MiB available; use fewer "
@@ -185,7 +185,7 @@ def test_more_than_the_memory_available_is_refused_with_the_figures(tmp_path: Pa
         embedded_dataset("train", 2000)
     with pytest.raises(ValueError, match=r"50,000 cifar10 train images would take about 732 MiB"):
         load_dataset("cifar10", root=tmp_path / "never-read")
-    monkeypatch.setattr(data, "_available_memory", lambda: None)  # no /proc/meminfo: no limit
+    monkeypatch.setattr(data, "available_memory", lambda: None)  # no /proc/meminfo: no limit
     write_fake_cifar(tmp_path, "cifar10", per_file=4)
     assert len(load_dataset("cifar10", root=tmp_path)) == 20
 
@@ -193,7 +193,7 @@ def test_more_than_the_memory_available_is_refused_with_the_figures(tmp_path: Pa
 def test_available_memory_reads_meminfo() -> None:
     import models.data as data
 
-    available = data._available_memory()
+    available = data.available_memory()
     if Path("/proc/meminfo").exists():
         assert available is not None and 2**20 < available < 2**50
     else:

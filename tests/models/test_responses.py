@@ -8,7 +8,7 @@ from torch import nn
 
 from models import create_model
 from models.resnet import BasicBlock
-from models.responses import layer_responses, response_layers, responses_figure
+from models.studies.responses import layer_responses, response_layers, responses_figure
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

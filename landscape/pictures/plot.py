@@ -25,19 +25,34 @@ break a picture.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from landscape.types import Surface, skip_flag
+from landscape.engine.types import Surface
+from landscape.pictures.scales import (
+    CMAP,
+    LOG_DECADES,
+    Prepared,
+    Scale,
+    choose_log,
+    colorbar_label,
+    display_name,
+    extend_of,
+    file_label,
+    finite_range,
+    make_scale,
+    prepare,
+    resolve_log,
+    set_title,
+    short_number,
+    title_of,
+)
+from landscape.pictures.three_d import draw_3d
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
-    from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
 __all__ = ["KINDS", "LOG_DECADES", "contour", "contourf", "heatmap", "surface3d", "line",
@@ -47,10 +62,6 @@ __all__ = ["KINDS", "LOG_DECADES", "contour", "contourf", "heatmap", "surface3d"
 Quantity = Literal["loss", "accuracy"]
 Kind = Literal["contour", "contourf", "heatmap", "3d"]
 KINDS: tuple[str, ...] = ("contour", "contourf", "heatmap", "3d")
-LOG_DECADES = 2.0
-"""`log=None` draws on a log scale when the values span more than this many decades."""
-
-_CMAP = "viridis"
 _NOT_DONE_STYLE = {"marker": ".", "color": "0.55", "ls": "none", "ms": 4, "clip_on": False}
 _FILLED_STYLE = {"marker": "o", "mfc": "none", "mec": "0.35", "ls": "none", "ms": 2.5,
                  "mew": 0.5, "clip_on": False}
@@ -60,212 +71,12 @@ _CENTER_STYLE = {"marker": "*", "ms": 15, "mfc": "white", "mec": "black", "mew":
                  "ls": "none", "zorder": 5, "clip_on": False}
 _END_STYLE = {"marker": "o", "ms": 7, "mfc": "white", "mec": "black", "mew": 1.2, "ls": "none",
               "zorder": 5, "clip_on": False}
-_FIRST_DECADE_LEVELS = 8
-_BELOW = (0.55, 0.55, 0.55, 0.25)  # a 3-D cell seen from below: faint, so the basin shows
 
-
-# --------------------------------------------------------------------------- names and titles
-
-def display_name(meta: dict[str, Any]) -> str:
-    """The model of a surface in words: its name, and "no skip" when its shortcuts were removed
-    and the name does not already say so ("resnet20-noskip", not "resnet20-noskip, no skip")."""
-    name = str(meta.get("model") or meta.get("label") or "")
-    skip = skip_flag(meta)
-    if skip is None:
-        return name
-    lowered = name.lower().replace("_", "-")
-    says = any(t in lowered for t in ("noskip", "no-skip", "no skip", "noshort", "plain"))
-    if skip or says:
-        return name
-    return f"{name}, no skip" if name else "no skip"
-
-
-def title_of(surface: Surface, quantity: str = "loss") -> str:
-    """A title from the surface's provenance: model (and "no skip"), split and quantity;
-    "interpolation A → B" for the line or plane through checkpoints.
-
-    Files of the 2018 reference code carry no provenance; they are named as such.
-    """
-    meta = surface.meta
-    head = display_name(meta)
-    if meta.get("kind") == "interpolation":
-        ends = [_file_label(meta.get(k)) for k in ("checkpoint", "checkpoint_b", "checkpoint_c")]
-        ends = [e for e in ends if e]
-        head = "interpolation " + " → ".join(ends) if ends else "interpolation"
-    elif not head and meta.get("format") == "reference":
-        head = "2018 reference file"
-    what = f"{surface.split} {'accuracy (%)' if quantity == 'accuracy' else 'loss'}"
-    return f"{head}: {what}" if head else what
-
-
-def _file_label(path: Any) -> str:
-    if not path:
-        return ""
-    p = Path(str(path))
-    return f"{p.parent.name}/{p.name}" if p.parent.name else p.name
-
-
-def choose_log(values: np.ndarray) -> bool:
-    """True when the finite values are all positive and span more than `LOG_DECADES` decades."""
-    finite = np.asarray(values, dtype=np.float64)
-    finite = finite[np.isfinite(finite)]
-    if finite.size < 2 or finite.min() <= 0:
-        return False
-    return bool(np.log10(finite.max() / finite.min()) > LOG_DECADES)
-
-
-# --------------------------------------------------------------------------- preparing values
-
-@dataclass(frozen=True)
-class _Prepared:
-    x: np.ndarray               # (nx,)
-    y: np.ndarray | None        # (ny,)
-    z: np.ma.MaskedArray        # (nx,) or (nx, ny); clipped; masked where not drawable
-    not_done: np.ndarray        # bool, same shape: neither computed nor filled
-    filled: np.ndarray          # bool: interpolated by a coarse-to-fine run
-    se: np.ndarray | None       # standard error of each computed loss, or None
-    diverged: np.ndarray        # bool: done but NaN/inf (or <= 0 on a log scale)
-    invalid: np.ndarray         # bool: done, NaN, where the BN statistics were undefined
-    quantity: str
-    title: str
-
-
-def _invalid_bn(surface: Surface) -> np.ndarray:
-    """Points outside the α range where interpolated BN variances stay positive."""
-    valid = surface.meta.get("bn_valid_alpha")
-    out = np.zeros(surface.shape, dtype=bool)
-    if surface.y is None and isinstance(valid, (list, tuple)) and len(valid) == 2:
-        lo = float("-inf") if valid[0] is None else float(valid[0])
-        hi = float("inf") if valid[1] is None else float(valid[1])
-        x = np.asarray(surface.x, dtype=np.float64)
-        out = (x < lo) | (x > hi)
-    return out
-
-
-def _prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
-             title: str | None) -> _Prepared:
-    if quantity not in ("loss", "accuracy"):
-        raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
-    values = surface.values(quantity)
-    done = np.asarray(surface.has_value, dtype=bool)
-    se = surface.extras.get(f"{surface.split}_loss_se") if quantity == "loss" else None
-    if zmax is not None:
-        values = np.where(np.isfinite(values), np.minimum(values, zmax), values)
-    bad = ~np.isfinite(values)
-    if log:
-        bad |= ~(values > 0)
-    invalid = done & bad & _invalid_bn(surface)
-    z = np.ma.masked_array(np.where(bad, np.nan, values), mask=bad)
-    return _Prepared(x=np.asarray(surface.x, dtype=np.float64),
-                     y=None if surface.y is None else np.asarray(surface.y, dtype=np.float64),
-                     z=z, not_done=~done, diverged=done & bad & ~invalid, invalid=invalid,
-                     quantity=quantity, filled=surface.filled,
-                     se=None if se is None else np.asarray(se),
-                     title=title if title is not None else title_of(surface, quantity))
-
-
-def resolve_log(surfaces: Sequence[Surface], quantity: str, log: bool | None,
-                zmax: float | None = None) -> tuple[bool, bool]:
-    """Whether the pictures of `surfaces` are drawn on a log scale, and whether that was chosen
-    from the data (`log=None`, see `choose_log`) rather than asked for."""
-    if log is not None:
-        return bool(log), False
-    values = [s.values(quantity) for s in surfaces]
-    if zmax is not None:
-        values = [np.where(np.isfinite(v), np.minimum(v, zmax), v) for v in values]
-    return choose_log(np.concatenate([v.ravel() for v in values])), True
-
-
-def _finite_range(preps: Sequence[_Prepared]) -> tuple[float, float]:
-    data = [p.z.compressed() for p in preps]
-    data = [d for d in data if d.size]
-    if not data:
-        raise ValueError("nothing to draw: no computed, finite values on the surface "
-                         "(all points are not done, diverged, or non-positive on a log scale)")
-    flat = np.concatenate(data)
-    return float(flat.min()), float(flat.max())
-
-
-@dataclass(frozen=True)
-class _Scale:
-    levels: np.ndarray
-    norm: Normalize
-    log: bool
-    auto: bool                  # the log / linear choice was made from the data
-    vmin: float
-    vmax: float
-
-
-def _round2(values: np.ndarray) -> np.ndarray:
-    """Each value to 2 significant digits (round contour labels)."""
-    exp = np.floor(np.log10(np.abs(values)))
-    return np.round(values / 10 ** (exp - 1)) * 10 ** (exp - 1)
-
-
-def _log_levels(lo: float, hi: float, n: int) -> np.ndarray:
-    """About `n` log-spaced levels in [lo, hi], at least `_FIRST_DECADE_LEVELS` of them in the
-    first decade above lo (the basin), the rest spread evenly over the decades above it."""
-    decades = np.log10(hi / lo)
-    if decades <= 1:
-        exps = np.linspace(0, decades, max(n, 3))
-    else:
-        per_decade = max(_FIRST_DECADE_LEVELS, (n - 1) / decades)
-        first = np.arange(0, 1, 1 / per_decade)
-        rest = max(n - len(first), int(np.ceil(decades - 1)) + 1)
-        exps = np.concatenate([first, np.linspace(1, decades, rest)])
-    lv = np.unique(_round2(lo * 10 ** exps))
-    lv = lv[(lv > lo * (1 - 1e-9)) & (lv < hi * (1 + 1e-9))]
-    if lv.size < 2:
-        lv = np.geomspace(lo, hi, max(n, 3))
-    return lv
-
-
-def _scale(preps: Sequence[_Prepared], *, levels: int | Sequence[float] | None,
-           vmin: float | None, vmax: float | None, log: bool, auto: bool,
-           default_levels: int) -> _Scale:
-    from matplotlib.colors import LogNorm, Normalize
-    from matplotlib.ticker import MaxNLocator
-
-    lo, hi = _finite_range(preps)
-    lo = lo if vmin is None else float(vmin)
-    hi = hi if vmax is None else float(vmax)
-    if log and lo <= 0:
-        raise ValueError(f"a log scale needs vmin > 0, got {lo}")
-    if not hi > lo:  # a flat surface: widen so that there is something to colour
-        pad = abs(lo) * 0.05 if lo != 0 else 1.0
-        lo, hi = (lo / 1.1, hi * 1.1) if log else (lo - pad, hi + pad)
-    if levels is not None and not isinstance(levels, (int, np.integer)):
-        lv = np.unique(np.asarray(levels, dtype=np.float64))
-        if lv.size < 2:
-            raise ValueError(f"levels must hold at least 2 distinct values, got {list(levels)}")
-    else:
-        n = default_levels if levels is None else int(levels)
-        if n < 2:
-            raise ValueError(f"levels must be >= 2, got {n}")
-        if log:
-            lv = _log_levels(lo, hi, n)
-        else:
-            lv = MaxNLocator(nbins=n).tick_values(lo, hi)
-            lv = lv[(lv >= lo - 1e-12 * (hi - lo)) & (lv <= hi + 1e-12 * (hi - lo))]
-            if lv.size < 2:
-                lv = np.linspace(lo, hi, n)
-    norm = LogNorm(vmin=lo, vmax=hi) if log else Normalize(vmin=lo, vmax=hi)
-    return _Scale(levels=lv, norm=norm, log=log, auto=auto, vmin=lo, vmax=hi)
-
-
-def _extend(scale: _Scale, preps: Sequence[_Prepared]) -> str:
-    lo, hi = _finite_range(preps)
-    below, above = lo < scale.levels[0], hi > scale.levels[-1]
-    return {(False, False): "neither", (True, False): "min", (False, True): "max",
-            (True, True): "both"}[(below, above)]
-
-
-# --------------------------------------------------------------------------- drawing helpers
 
 def _need_2d(surface: Surface, what: str) -> None:
     if surface.y is None:
         raise ValueError(f"{what} needs a 2-D surface, got a 1-D line of {len(surface.x)} points; "
-                         f"use landscape.plot.line for 1-D surfaces")
+                         f"use landscape.pictures.plot.line for 1-D surfaces")
 
 
 def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 5.2) -> Figure:
@@ -274,11 +85,7 @@ def _figure(ncols: int = 1, *, width: float = 6.4, height: float = 5.2) -> Figur
     return Figure(figsize=(width * ncols, height), layout="constrained")
 
 
-def _title(ax: Any, text: str) -> None:
-    ax.set_title(text, parse_math=False)
-
-
-def _setup_plane(ax: Axes, p: _Prepared) -> None:
+def _setup_plane(ax: Axes, p: Prepared) -> None:
     if p.y is None:
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     ax.set_xlabel("α")
@@ -288,10 +95,10 @@ def _setup_plane(ax: Axes, p: _Prepared) -> None:
     spans = (np.ptp(p.x), np.ptp(p.y))
     if min(spans) > 0 and 0.25 <= spans[0] / spans[1] <= 4:
         ax.set_aspect("equal")
-    _title(ax, p.title)
+    set_title(ax, p.title)
 
 
-def _mark_points(ax: Axes, p: _Prepared) -> list[tuple[Any, str]]:
+def _mark_points(ax: Axes, p: Prepared) -> list[tuple[Any, str]]:
     """Star at θ*, grey dots where not computed, red crosses where diverged; returns the
     (handle, label) pairs for the figure's legend (the artists' own labels are hidden, so an
     `ax.legend()` added later by a caller does not repeat them)."""
@@ -326,21 +133,12 @@ def _legend(fig: Figure, entries: list[tuple[Any, str]]) -> None:
             text.set_parse_math(False)
 
 
-def _cbar_label(p: _Prepared, s: _Scale) -> str:
-    base = "accuracy (%)" if p.quantity == "accuracy" else "loss"
-    if not s.log:
-        return base
-    if s.auto:
-        return f"{base} (log scale: the values span {np.log10(s.vmax / s.vmin):.1f} decades)"
-    return f"{base} (log scale)"
-
-
-def _draw_contour(ax: Axes, p: _Prepared, s: _Scale) -> tuple[Any, list[tuple[Any, str]]]:
-    cs = ax.contour(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=_CMAP, linewidths=1.2)
+def _draw_contour(ax: Axes, p: Prepared, s: Scale) -> tuple[Any, list[tuple[Any, str]]]:
+    cs = ax.contour(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=CMAP, linewidths=1.2)
     drawn = [lv for lv in cs.levels if lv in set(s.levels)]
     labelled = drawn[::2] if len(drawn) > 12 else drawn
     if labelled:
-        ax.clabel(cs, levels=labelled, inline=True, fontsize=7, fmt=_short)
+        ax.clabel(cs, levels=labelled, inline=True, fontsize=7, fmt=short_number)
     entries = []
     unresolved = unresolved_levels(p.z, p.se, list(cs.levels))
     if unresolved.any():  # dashed: the sample does not tell this level from its neighbours
@@ -404,8 +202,8 @@ def error_map(surface: Surface, *, relative: bool = True, title: str | None = No
     entries = []
     if finite.count() >= 4 and finite.max() > finite.min():
         log = choose_log(loss)
-        p = _prepare(surface, "loss", log, None, "")
-        s = _scale([p], levels=None, vmin=None, vmax=None, log=log, auto=True,
+        p = prepare(surface, "loss", log, None, "")
+        s = make_scale([p], levels=None, vmin=None, vmax=None, log=log, auto=True,
                    default_levels=12)
         ax.contour(surface.x, surface.y, p.z.T, levels=s.levels, colors="w", linewidths=0.6)
         entries.append((Line2D([], [], color="w", lw=1.2),
@@ -417,7 +215,7 @@ def error_map(surface: Surface, *, relative: bool = True, title: str | None = No
     n = surface.meta.get("samples")
     head = display_name(surface.meta)
     what = f"standard error of the {surface.split} loss" + (f" (N = {n})" if n else "")
-    _title(ax, title or (f"{head}: {what}" if head else what))
+    set_title(ax, title or (f"{head}: {what}" if head else what))
     if entries:
         leg = fig.legend([h for h, _ in entries], [t for _, t in entries],
                          loc="outside lower center", fontsize="small", frameon=True,
@@ -426,24 +224,20 @@ def error_map(surface: Surface, *, relative: bool = True, title: str | None = No
     return fig
 
 
-def _short(value: float) -> str:
-    return f"{value:.3g}".replace("e+0", "e").replace("e+", "e").replace("e-0", "e-")
-
-
-def _draw_contourf(ax: Axes, p: _Prepared, s: _Scale, extend: str) -> Any:
-    cf = ax.contourf(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=_CMAP, extend=extend)
+def _draw_contourf(ax: Axes, p: Prepared, s: Scale, extend: str) -> Any:
+    cf = ax.contourf(p.x, p.y, p.z.T, levels=s.levels, norm=s.norm, cmap=CMAP, extend=extend)
     ax.contour(p.x, p.y, p.z.T, levels=s.levels, colors="k", linewidths=0.3, alpha=0.5)
     return cf
 
 
-def _draw_heatmap(ax: Axes, p: _Prepared, s: _Scale) -> Any:
+def _draw_heatmap(ax: Axes, p: Prepared, s: Scale) -> Any:
     ax.set_facecolor("0.92")  # masked cells show this background
-    return ax.pcolormesh(p.x, p.y, p.z.T, norm=s.norm, cmap=_CMAP, shading="nearest")
+    return ax.pcolormesh(p.x, p.y, p.z.T, norm=s.norm, cmap=CMAP, shading="nearest")
 
 
-def _colorbar(fig: Figure, mappable: Any, axes: Any, p: _Prepared, s: _Scale) -> None:
+def _colorbar(fig: Figure, mappable: Any, axes: Any, p: Prepared, s: Scale) -> None:
     cb = fig.colorbar(mappable, ax=axes, shrink=0.9)
-    cb.set_label(_cbar_label(p, s))
+    cb.set_label(colorbar_label(p, s))
     if s.log:  # label whole decades (or a few levels when the range is under a decade)
         from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
 
@@ -452,130 +246,11 @@ def _colorbar(fig: Figure, mappable: Any, axes: Any, p: _Prepared, s: _Scale) ->
         if ticks.size < 2:
             ticks = np.asarray(s.levels)[:: max(1, len(s.levels) // 5)]
         cb.ax.yaxis.set_major_locator(FixedLocator(ticks))
-        cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(v)))
+        cb.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: short_number(v)))
         cb.ax.yaxis.set_minor_formatter(NullFormatter())
 
 
-@functools.lru_cache(maxsize=1)
-def _height_field_class() -> type:
-    """A PolyCollection for a surface z = f(α, β) in a 3-D axes, drawn back to front by the
-    position of each cell on the ground.
-
-    Matplotlib's own 3-D polygons are sorted by the depth of their corners, which for a steep
-    height field puts a far, high wall in front of the low basin before it (and draws slivers
-    of it through the basin). Seen from above, a cell can only hide cells behind it on the
-    ground plane, so sorting by the ground position of each cell's centre is exact.
-    """
-    from matplotlib.collections import PolyCollection
-    from mpl_toolkits.mplot3d import proj3d
-
-    class HeightField(PolyCollection):
-        def __init__(self, quads: np.ndarray, colors: np.ndarray, floor: float,
-                     **kwargs: Any) -> None:
-            super().__init__([], **kwargs)
-            self._quads = quads          # (cells, 4, 3)
-            self._colors = colors        # (cells, 4) RGBA
-            self._floor = floor
-
-        def do_3d_projection(self) -> float:
-            m = self.axes.M
-            q = self._quads
-            px, py, pz = proj3d.proj_transform(q[..., 0].ravel(), q[..., 1].ravel(),
-                                               q[..., 2].ravel(), m)
-            centre = q[..., :2].mean(axis=1)
-            _, _, depth = proj3d.proj_transform(centre[:, 0], centre[:, 1],
-                                                np.full(len(q), self._floor), m)
-            order = np.argsort(np.asarray(depth), kind="stable")[::-1]  # far first
-            xy = np.stack([np.asarray(px), np.asarray(py)], axis=-1).reshape(len(q), 4, 2)
-            # the corners go round counter-clockwise seen from above: a cell whose projection
-            # turns clockwise is seen from below (the outside of a wall rising towards us)
-            x, y = xy[..., 0], xy[..., 1]
-            area = (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
-            colors = np.where((area < 0)[:, None], _BELOW, self._colors)
-            self.set_verts(list(xy[order]))
-            self.set_facecolor(colors[order])
-            self.below = area < 0
-            return float(np.min(pz)) if len(q) else float("nan")
-
-    return HeightField
-
-
-def _inner_ticks(lo: float, hi: float) -> list[float]:
-    """A few round ticks strictly inside [lo, hi], so that the labels of two axes never meet
-    at the corner of a 3-D box."""
-    from matplotlib.ticker import MaxNLocator
-
-    span = hi - lo
-    ticks = MaxNLocator(nbins=4).tick_values(lo, hi)
-    inner = [float(t) for t in ticks if lo + 0.08 * span < t < hi - 0.08 * span]
-    return inner or [float(t) for t in ticks if lo <= t <= hi]
-
-
-def _draw_3d(ax: Any, p: _Prepared, s: _Scale) -> Any:
-    """A real 3-D surface: one coloured quad per grid cell whose four corners are drawable,
-    drawn back to front, over its contour lines projected on the floor."""
-    from matplotlib import colormaps
-    from matplotlib.cm import ScalarMappable
-    from matplotlib.ticker import FixedLocator, FuncFormatter
-
-    if p.y is None:
-        raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
-    lo, hi = s.vmin, s.vmax
-    z = np.clip(p.z.filled(np.nan), lo, hi)  # values beyond the scale: flat, at its edge
-    zz = np.log10(z) if s.log else z
-    X, Y = np.meshgrid(p.x, p.y, indexing="ij")
-    corners = np.stack([
-        np.stack([X[:-1, :-1], Y[:-1, :-1], zz[:-1, :-1]], -1),
-        np.stack([X[1:, :-1], Y[1:, :-1], zz[1:, :-1]], -1),
-        np.stack([X[1:, 1:], Y[1:, 1:], zz[1:, 1:]], -1),
-        np.stack([X[:-1, 1:], Y[:-1, 1:], zz[:-1, 1:]], -1),
-    ], axis=2).reshape(-1, 4, 3)                        # (cells, 4 corners, xyz)
-    keep = np.isfinite(corners[..., 2]).all(axis=1)
-    quads = corners[keep]
-    zlo, zhi = (np.log10(lo), np.log10(hi)) if s.log else (lo, hi)
-    if not quads.size:
-        raise ValueError("nothing to draw in 3-D: no grid cell has four computed, finite corners")
-    mean = quads[..., 2].mean(axis=1)
-    colors = colormaps[_CMAP]((mean - zlo) / (zhi - zlo))
-    floor = zlo - 0.15 * (zhi - zlo)
-    ax.computed_zorder = False  # drawn in this order: floor contours, then the surface
-    flat = np.ma.masked_invalid(zz)
-    if flat.count() >= 4:  # contour lines projected on the floor, as in the paper's figures
-        cs = ax.contour(X, Y, flat, levels=np.log10(s.levels) if s.log else s.levels, zdir="z",
-                        offset=floor, cmap=_CMAP, norm=_plain_norm(zlo, zhi), linewidths=0.8)
-        cs.set_zorder(1)
-    field = _height_field_class()(quads, colors, floor, edgecolors=(0, 0, 0, 0.25),
-                                  linewidths=0.2, zorder=2)
-    ax.add_collection(field, autolim=False)
-    ax.set_xlim(p.x.min(), p.x.max())
-    ax.set_ylim(p.y.min(), p.y.max())
-    ax.set_zlim(floor, zhi)
-    ax.xaxis.set_major_locator(FixedLocator(_inner_ticks(p.x.min(), p.x.max())))
-    ax.yaxis.set_major_locator(FixedLocator(_inner_ticks(p.y.min(), p.y.max())))
-    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.set_xlabel("α")
-    ax.set_ylabel("β")
-    ax.set_zlabel("accuracy (%)" if p.quantity == "accuracy" else "loss", labelpad=12)
-    if s.log:  # z is log10(value): ticks at whole decades when there are enough of them
-        from matplotlib.ticker import MaxNLocator
-
-        if zhi - zlo >= 2:
-            ax.zaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-        ax.zaxis.set_major_formatter(FuncFormatter(lambda v, _: _short(10 ** v)))
-    ax.view_init(elev=30, azim=-60)
-    ax.set_box_aspect(None, zoom=0.85)
-    _title(ax, p.title)
-    return ScalarMappable(norm=s.norm, cmap=_CMAP)
-
-
-def _plain_norm(lo: float, hi: float) -> Normalize:
-    from matplotlib.colors import Normalize
-
-    return Normalize(vmin=lo, vmax=hi)
-
-
-def _draw(kind: str, fig: Figure, ax: Any, p: _Prepared, s: _Scale,
+def _draw(kind: str, fig: Figure, ax: Any, p: Prepared, s: Scale,
           extend: str) -> tuple[Any, list[tuple[Any, str]]]:
     entries: list[tuple[Any, str]] = []
     if kind == "contour":
@@ -585,7 +260,7 @@ def _draw(kind: str, fig: Figure, ax: Any, p: _Prepared, s: _Scale,
     elif kind == "heatmap":
         m = _draw_heatmap(ax, p, s)
     elif kind == "3d":
-        return _draw_3d(ax, p, s), []
+        return draw_3d(ax, p, s), []
     else:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     _setup_plane(ax, p)
@@ -597,18 +272,16 @@ def _single(kind: str, surface: Surface, *, quantity: str, levels: int | Sequenc
             title: str | None, default_levels: int) -> Figure:
     _need_2d(surface, f"a {kind} plot")
     use_log, auto = resolve_log([surface], quantity, log, zmax)
-    p = _prepare(surface, quantity, use_log, zmax, title)
-    s = _scale([p], levels=levels, vmin=vmin, vmax=vmax, log=use_log, auto=auto,
+    p = prepare(surface, quantity, use_log, zmax, title)
+    s = make_scale([p], levels=levels, vmin=vmin, vmax=vmax, log=use_log, auto=auto,
                default_levels=default_levels)
     fig = _figure()
     ax = fig.add_subplot(projection="3d") if kind == "3d" else fig.add_subplot()
-    mappable, entries = _draw(kind, fig, ax, p, s, _extend(s, [p]))
+    mappable, entries = _draw(kind, fig, ax, p, s, extend_of(s, [p]))
     _colorbar(fig, mappable, ax, p, s)
     _legend(fig, entries)
     return fig
 
-
-# --------------------------------------------------------------------------- public API
 
 def contour(surface: Surface, *, quantity: Quantity = "loss",
             levels: int | Sequence[float] | None = None, vmin: float | None = None,
@@ -709,8 +382,8 @@ def _line_ends(surface: Surface) -> list[tuple[float, str, bool]]:
     if meta.get("kind") != "interpolation":
         return [(0.0, "θ*", True)]
     star = meta.get("star_alpha")
-    ends = [(0.0, _file_label(meta.get("checkpoint")) or "A"),
-            (1.0, _file_label(meta.get("checkpoint_b")) or "B")]
+    ends = [(0.0, file_label(meta.get("checkpoint")) or "A"),
+            (1.0, file_label(meta.get("checkpoint_b")) or "B")]
     return [(a, f"{name} (α = {a:g})", star is not None and float(star) == a)
             for a, name in ends]
 
@@ -721,8 +394,8 @@ def _draw_line(ax: Axes, surface: Surface, *, log: bool | None, zmax: float | No
         raise ValueError(f"line needs a 1-D surface, got a {surface.shape} grid; use contour, "
                          f"contourf, heatmap or surface3d for 2-D surfaces")
     use_log, _ = resolve_log([surface], "loss", log, zmax)
-    p = _prepare(surface, "loss", use_log, zmax, title)
-    _finite_range([p])
+    p = prepare(surface, "loss", use_log, zmax, title)
+    finite_range([p])
     ax.plot(p.x, p.z.filled(np.nan), "-o", color="tab:blue", ms=3, lw=1.6, label="loss")
     ax.set_xlabel("α")
     ax.set_ylabel("loss (log scale)" if use_log else "loss", color="tab:blue")
@@ -777,7 +450,7 @@ def _draw_line(ax: Axes, surface: Surface, *, log: bool | None, zmax: float | No
     leg = ax.legend(handles=handles, loc="upper center", fontsize="small", framealpha=0.8)
     for t in leg.get_texts():
         t.set_parse_math(False)
-    _title(ax, label if label is not None else p.title)
+    set_title(ax, label if label is not None else p.title)
     ax.grid(alpha=0.3)
     return acc_ax
 
@@ -830,12 +503,12 @@ def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = Non
         return fig
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
-    preps = [_prepare(s, quantity, use_log, zmax, name) for s, name in zip(surfaces, names,
+    preps = [prepare(s, quantity, use_log, zmax, name) for s, name in zip(surfaces, names,
                                                                             strict=True)]
     default = {"contour": 20, "contourf": 30, "heatmap": 30, "3d": 15}[kind]
-    s = _scale(preps, levels=levels, vmin=vmin, vmax=vmax, log=use_log, auto=auto,
+    s = make_scale(preps, levels=levels, vmin=vmin, vmax=vmax, log=use_log, auto=auto,
                default_levels=default)
-    extend = _extend(s, preps)
+    extend = extend_of(s, preps)
     fig = _figure(n, width=5.6, height=5.0)
     kw = {"projection": "3d"} if kind == "3d" else {}
     axes = [fig.add_subplot(1, n, k + 1, **kw) for k in range(n)]

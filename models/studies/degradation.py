@@ -18,9 +18,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from . import create_model
-from .data import load_dataset
-from .train import train_model
+from models import create_model
+from models.data import load_dataset
+from models.train import train_model
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,7 +35,7 @@ def run_name(depth: int, skip: bool) -> str:
 
 def _build(depth: int, skip: bool, width: float, seed: int, zero_init_residual: bool) -> Any:
     """resnet<depth>[-noskip] when registered (20, 56, ...), else the generic wrn<depth>-<width>."""
-    from . import list_models
+    from models import list_models
 
     suffix = "" if skip else "-noskip"
     if f"resnet{depth}" in list_models():

@@ -1,5 +1,5 @@
-"""Numbers from a surface: the centre, sharpness, basin, curvature, convexity, local minima,
-roughness; two surfaces side by side with a verdict.
+"""Numbers from a surface: the centre, sharpness, basin, curvature, convexity, local minima and
+roughness (the comparison of two surfaces and its verdict are in `landscape.analysis.verdict`).
 
 The metrics that compare two surfaces are relative, so that they stay meaningful when the two
 minima have different heights (a ResNet at loss 0.1 and its no-skip twin at 0.3):
@@ -27,29 +27,24 @@ docs/concepts/metrics.md.
 from __future__ import annotations
 
 import math
-import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from landscape.types import Surface, log10_positive, skip_flag
+from landscape.engine.types import Surface, log10_positive
 
 __all__ = ["DEFAULT_RADII", "DEFAULT_FACTOR", "DEFAULT_WINDOW", "center", "sharpness",
            "basin", "local_minima", "curvature", "convexity", "roughness", "summarize",
-           "common_region", "compare", "verdict", "format_table", "format_markdown", "to_json",
-           "markdown_escape"]
+           "common_region"]
 
 DEFAULT_RADII: tuple[float, ...] = (0.1, 0.25, 0.5)
 DEFAULT_FACTOR = 2.0
 DEFAULT_WINDOW = 2
 _TOL = 1e-9  # relative slack on distances, so that a grid point at exactly r counts as inside
-_Z = 2.0       # a difference counts when it exceeds this many standard errors
-_MARGIN = 0.1  # ... or, without a standard error, this share of the larger value
+_Z = 2.0  # a point is non-convex when its λmin lies this many standard errors below 0
 _LN10 = math.log(10.0)
 
-
-# --------------------------------------------------------------------------- helpers
 
 def _coords(surface: Surface) -> tuple[np.ndarray, np.ndarray | None]:
     x = np.asarray(surface.x, dtype=np.float64)
@@ -85,8 +80,6 @@ def _se(surface: Surface) -> np.ndarray | None:
 def _nan_or(value: float) -> float:
     return float(value) if np.isfinite(value) else math.nan
 
-
-# --------------------------------------------------------------------------- one surface
 
 def center(surface: Surface) -> dict[str, Any]:
     """Loss and accuracy at θ*, the grid's origin, or at the grid point nearest it.
@@ -478,8 +471,6 @@ def _reach(surface: Surface) -> float:
     return float(reach)
 
 
-# --------------------------------------------------------------------------- two surfaces
-
 def _common(axes: list[np.ndarray]) -> list[np.ndarray]:
     """Index arrays into each axis of the coordinates they all share (to 1e-6 of a step)."""
     def tol(v: np.ndarray) -> float:
@@ -552,320 +543,3 @@ def _grid_text(s: Surface) -> str:
         y = np.asarray(s.y, dtype=np.float64)
         text += f", β {y[0]:g}..{y[-1]:g} ({len(y)})"
     return text
-
-
-def compare(a: Surface, b: Surface, labels: Sequence[str] = ("A", "B"), *,
-            radii: Sequence[float] = DEFAULT_RADII, factor: float = DEFAULT_FACTOR,
-            window: int = DEFAULT_WINDOW, cautions: Sequence[str] = ()) -> dict[str, Any]:
-    """Summaries of two surfaces side by side, with a verdict: e.g. a ResNet and its no-skip
-    twin. Surfaces on different grids are compared on the grid points they share.
-
-    Args:
-        a, b: the surfaces; b is the candidate for "sharper / less convex" unless their `skip`
-            flags say that a is the one without skips.
-        labels: their names.
-        radii, factor, window: as for `summarize`.
-        cautions: more caveats for the verdict (e.g. that a net did not learn).
-
-    Returns:
-        {'labels', 'summaries': {label: summarize(...)}, 'rows': [[metric, value_a, se_a,
-        value_b, se_b]], 'region' (see `common_region`), 'settings', 'verdict' (see
-        `verdict`)}; `rows` feed `format_table` and `format_markdown`.
-
-    Raises:
-        ValueError: labels not two distinct names; grids without enough shared points.
-    """
-    labels = [str(v) for v in labels]
-    if len(labels) != 2 or labels[0] == labels[1]:
-        raise ValueError(f"compare needs two distinct labels, got {labels}")
-    (a, b), region = common_region([a, b])
-    sa = summarize(a, radii=radii, factor=factor, window=window)
-    sb = summarize(b, radii=radii, factor=factor, window=window)
-    rows = [[name, va, ea, vb, eb] for (name, va, ea), (_, vb, eb)
-            in zip(_rows(sa), _rows(sb), strict=True)]
-    result = {"labels": labels, "summaries": {labels[0]: sa, labels[1]: sb}, "rows": rows,
-              "region": region,
-              "settings": {"radii": [float(r) for r in radii], "factor": float(factor),
-                           "window": int(window)}}
-    result["verdict"] = verdict(result, skip=[skip_flag(a.meta), skip_flag(b.meta)],
-                                cautions=cautions)
-    return result
-
-
-_SHARP = "sharper"
-_BENT = "less convex"
-
-
-def _rows(s: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(metric, value, standard error) in table order."""
-    nan = math.nan
-    rows: list[tuple[str, Any, Any]] = [
-        ("loss at θ*", s["center"]["loss"], s["center"]["loss_se"]),
-        ("accuracy at θ* (%)", s["center"]["accuracy"], None),
-    ]
-    for r, v in s["sharpness"].items():
-        rows.append((f"sharpness r={r} (decades)", v["value"], v["se"]))
-    f = s["basin"]["factor"]
-    curv = s["curvature"]
-    rows += [
-        (f"basin radius (L ≤ {f:g}·L*)", s["basin"]["radius"], None),
-        (f"basin area (L ≤ {f:g}·L*)", s["basin"]["area"], None),
-        ("curvature of ln L, λmin", curv["eigenvalues"][0], curv["eigenvalues_se"][0]),
-        ("curvature of ln L, λmax", curv["eigenvalues"][-1], curv["eigenvalues_se"][-1]),
-        ("non-convex share", s["convexity"]["nonconvex_fraction"], s["convexity"]["se"]),
-        ("local minima", s["local_minima"], None),
-        ("roughness (log10 loss)", s["roughness_log10"], None),
-        ("points not computed", s["points"]["not_done"], None),
-    ]
-    return [(n, v, nan if e is None else e) for n, v, e in rows]
-
-
-# metric name prefix -> (claim it bears on, +1: larger in the candidate supports the claim)
-_CLAIMS: list[tuple[str, str, int]] = [
-    ("sharpness r=", _SHARP, +1),
-    ("curvature of ln L, λmax", _SHARP, +1),
-    ("basin radius", _SHARP, -1),
-    ("basin area", _SHARP, -1),
-    ("non-convex share", _BENT, +1),
-    ("local minima", _BENT, +1),
-    ("roughness (log10 loss)", _BENT, +1),
-]
-
-
-def verdict(result: dict[str, Any], skip: Sequence[bool | None] = (None, None),
-            cautions: Sequence[str] = ()) -> dict[str, Any]:
-    """Which metrics of a comparison support "the no-skip surface is sharper / less convex".
-
-    The candidate is the surface whose `skip` flag is False while the other's is True; without
-    such flags it is the second one (B). Each metric of `_CLAIMS` supports the claim when the
-    candidate lies on the sharper / less convex side by more than 2 standard errors (of the
-    difference, from both surfaces' errors), contradicts it when it lies on the other side by
-    as much, and is inconclusive in between. A metric without a standard error (basin, local
-    minima, roughness) counts when the difference exceeds 10% of the larger value, and says
-    that it has no standard error.
-
-    Returns:
-        {'candidate', 'reference' (labels), 'supports', 'inconclusive', 'contradicts',
-        'not_available' (lists of {'metric', 'claim', 'candidate', 'reference', 'difference',
-        'se'}), 'cautions', 'text'}.
-    """
-    labels = result["labels"]
-    cand = 0 if (skip[0] is False and skip[1] is True) else 1
-    ref = 1 - cand
-    groups: dict[str, list[dict[str, Any]]] = {"supports": [], "inconclusive": [],
-                                               "contradicts": [], "not_available": []}
-    for name, va, ea, vb, eb in result["rows"]:
-        claim = next(((c, sign) for prefix, c, sign in _CLAIMS if name.startswith(prefix)), None)
-        if claim is None:
-            continue
-        vals, ses = (va, vb), (ea, eb)
-        vc, vr = vals[cand], vals[ref]
-        item: dict[str, Any] = {"metric": name, "claim": claim[0], "candidate": vc,
-                                "reference": vr, "difference": math.nan, "se": math.nan}
-        if vc is None or vr is None or math.isnan(float(vc)) or math.isnan(float(vr)):
-            groups["not_available"].append(item)
-            continue
-        if math.isinf(float(vc)) or math.isinf(float(vr)):
-            diff = math.inf if float(vc) > float(vr) else -math.inf if float(vc) < float(vr) \
-                else 0.0
-            se = math.nan
-        else:
-            diff = float(vc) - float(vr)
-            sc, sr = ses[cand], ses[ref]
-            se = math.hypot(sc, sr) if np.isfinite(sc) and np.isfinite(sr) else math.nan
-        item.update(difference=diff, se=se)
-        signed = claim[1] * diff
-        threshold = (_Z * se if np.isfinite(se)
-                     else _MARGIN * max(abs(float(vc)), abs(float(vr))) if np.isfinite(diff)
-                     else 0.0)
-        if signed > threshold:
-            groups["supports"].append(item)
-        elif signed < -threshold:
-            groups["contradicts"].append(item)
-        else:
-            groups["inconclusive"].append(item)
-    cautions = [*cautions, *_cautions(result, cand, ref)]
-    out = {"candidate": labels[cand], "reference": labels[ref], **groups, "cautions": cautions,
-           "known_skip": skip[cand] is False and skip[ref] is True}
-    out["text"] = _verdict_text(out)
-    return out
-
-
-def _cautions(result: dict[str, Any], cand: int, ref: int) -> list[str]:
-    labels = result["labels"]
-    s = [result["summaries"][labels[0]], result["summaries"][labels[1]]]
-    out = []
-    l_c, l_r = s[cand]["center"]["loss"], s[ref]["center"]["loss"]
-    if np.isfinite(l_c) and np.isfinite(l_r) and l_c > 0 and l_r > 0 and (
-            max(l_c, l_r) / min(l_c, l_r) > 2):
-        out.append(f"the two minima differ in height (L(θ*) {l_c:.3g} for {labels[cand]} vs "
-                   f"{l_r:.3g} for {labels[ref]}); the metrics are relative, but a net that "
-                   f"trained less often sits in a flatter region")
-    a_c, a_r = s[cand]["center"]["accuracy"], s[ref]["center"]["accuracy"]
-    if a_c is not None and a_r is not None and np.isfinite(a_c) and np.isfinite(a_r) and (
-            abs(a_c - a_r) > 20):
-        low = labels[cand] if a_c < a_r else labels[ref]
-        out.append(f"the two nets are not trained to a comparable point (accuracy at θ* "
-                   f"{a_c:.1f}% vs {a_r:.1f}%): {low} may sit on a plateau, whose flatness "
-                   f"is not a good wide minimum")
-    if result.get("region", {}).get("cropped"):
-        out.append(result["region"]["message"])
-    for k in (cand, ref):
-        if not s[k]["center"]["on_grid"]:
-            out.append(f"{labels[k]}: θ* is not a grid point; the nearest point stood in")
-    return out
-
-
-def _fmt_item(item: dict[str, Any]) -> str:
-    se = item["se"]
-    diff = _fmt(item["difference"])
-    tail = f"{diff} ± {_fmt(se)}" if np.isfinite(se) else f"{diff}, no standard error"
-    return f"{item['metric']} ({_fmt(item['candidate'])} vs {_fmt(item['reference'])}: {tail})"
-
-
-def _verdict_text(v: dict[str, Any]) -> str:
-    cand, ref = v["candidate"], v["reference"]
-    if v["known_skip"]:
-        who, than = f"the no-skip surface ({cand})", f"the skip surface ({ref})"
-    else:
-        who, than = cand, ref
-    lines = [f"Is {who} sharper and less convex than {than}? A metric supports the claim when "
-             f"the difference lies on the sharper / less convex side by more than {_Z:g} "
-             f"standard errors (without a standard error: by more than {100 * _MARGIN:g}% of "
-             f"the larger value)."]
-    for key, head in (("supports", "Support"), ("contradicts", "Contradict"),
-                      ("inconclusive", "Inconclusive (within the noise)"),
-                      ("not_available", "Not available")):
-        items = v[key]
-        for claim in (_SHARP, _BENT):
-            chosen = [i for i in items if i["claim"] == claim]
-            if chosen:
-                lines.append(f"- {head} \"{claim}\": " + "; ".join(_fmt_item(i) for i in chosen))
-    judged = len(v["supports"]) + len(v["contradicts"]) + len(v["inconclusive"])
-    lines.append(f"In short, of {judged} metrics: {len(v['supports'])} support the claim, "
-                 f"{len(v['contradicts'])} contradict it, {len(v['inconclusive'])} inconclusive.")
-    lines += [f"Caution: {c}." for c in v["cautions"]]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- formatting
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return str(value)
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.4g}"
-
-
-def _cell(value: Any, se: Any) -> str:
-    text = _fmt(value)
-    if se is not None and np.isfinite(se) and value is not None and np.isfinite(value):
-        text += f" ± {_fmt(se)}"
-    return text
-
-
-def _table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    if "rows" in result:  # a comparison
-        header = ["metric", *result["labels"], "B − A"]
-        body = []
-        for name, va, ea, vb, eb in result["rows"]:
-            diff = se = None
-            if isinstance(va, (int, float, np.number)) and isinstance(vb, (int, float, np.number)):
-                diff = float(vb) - float(va) if np.isfinite(va) and np.isfinite(vb) else None
-                se = math.hypot(ea, eb) if np.isfinite(ea) and np.isfinite(eb) else None
-            body.append([name, _cell(va, ea), _cell(vb, eb),
-                         "-" if diff is None else _cell(diff, se)])
-    else:  # one summary
-        header = ["metric", "value"]
-        body = [[n, _cell(v, e)] for n, v, e in _rows(result)]
-    return header, body
-
-
-def _notes(result: dict[str, Any]) -> list[str]:
-    if "summaries" in result:
-        return [f"{label}: {note}" for label, s in result["summaries"].items()
-                for note in s["notes"]]
-    return list(result.get("notes", []))
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """A plain-text table of `summarize(...)` or `compare(...)`, with its notes below and, for
-    a comparison, the verdict."""
-    header, body = _table(result)
-    widths = [max(len(row[k]) for row in [header, *body]) for k in range(len(header))]
-
-    def fmt_row(row: list[str]) -> str:
-        return "  ".join(cell.ljust(w) if k == 0 else cell.rjust(w)
-                         for k, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip()
-
-    lines = [fmt_row(header), "  ".join("-" * w for w in widths)]
-    lines += [fmt_row(row) for row in body]
-    lines += [f"note: {n}" for n in _notes(result)]
-    if "verdict" in result:
-        lines += ["", result["verdict"]["text"]]
-    return "\n".join(lines)
-
-
-_MD_SPECIAL = set("\\`*_[]|~")
-
-
-def markdown_escape(text: str) -> str:
-    """`text` as literal Markdown: no HTML, no emphasis, code or links, no table breaks, no
-    control characters (shown as escapes, e.g. \\x1b)."""
-    text = "".join(ch if unicodedata.category(ch)[0] != "C" else
-                   ch.encode("unicode_escape").decode("ascii") for ch in str(text))
-    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    text = "".join("\\" + ch if ch in _MD_SPECIAL else ch for ch in text)
-    if text[:1] in ("#", "+", "-", "=") or text.split(".")[0].isdigit() and "." in text[:4]:
-        text = "\\" + text  # would start a heading or a list
-    return text
-
-
-def format_markdown(result: dict[str, Any]) -> str:
-    """A Markdown table of `summarize(...)` or `compare(...)`, with its notes as a list and,
-    for a comparison, a closing "Verdict" section. Labels are escaped (no raw HTML)."""
-    header, body = _table(result)
-    header = [header[0], *(markdown_escape(h) for h in header[1:])]
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(["---"] + ["---:"] * (len(header) - 1)) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in body]
-    notes = _notes(result)
-    if notes:
-        lines.append("")
-        lines += [f"- {markdown_escape(n)}" for n in notes]
-    if "verdict" in result:
-        lines += ["", "## Verdict", ""]
-        for line in result["verdict"]["text"].splitlines():
-            lines.append(("- " + markdown_escape(line[2:])) if line.startswith("- ")
-                         else markdown_escape(line))
-    return "\n".join(lines) + "\n"
-
-
-def to_json(result: dict[str, Any]) -> str:
-    """`summarize(...)` or `compare(...)` as strict JSON: NaN becomes null, ±inf "inf"/"-inf"."""
-    import json
-
-    def clean(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {str(k): clean(v) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            return [clean(v) for v in value]
-        if isinstance(value, (float, np.floating)):
-            if math.isnan(value):
-                return None
-            if math.isinf(value):
-                return "inf" if value > 0 else "-inf"
-            return float(value)
-        if isinstance(value, np.integer):
-            return int(value)
-        if isinstance(value, np.bool_):
-            return bool(value)
-        return value
-
-    return json.dumps(clean(result), indent=2, ensure_ascii=False, allow_nan=False) + "\n"

@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from landscape.params import tensors_sha256
-from landscape.types import Params
+from landscape.engine.params import tensors_sha256
+from landscape.engine.types import Params
 
 __all__ = ["SurfaceSpec", "RunOptions", "directions_sha256", "data_sha256", "loss_name",
            "canonical_json"]
@@ -109,7 +109,7 @@ class RunOptions:
     resume: bool = False
     overwrite: bool = False
     progress: bool = True
-    refine: float | None = None            # coarse-to-fine tolerance (landscape.refine)
+    refine: float | None = None            # coarse-to-fine tolerance (landscape.engine.refine)
     refine_scale: str = "log"
     probe: bool | None = None              # time the forward pass before the grid (None: auto)
 

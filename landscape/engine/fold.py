@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from torch import Tensor, fx, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from landscape.types import Params
+from landscape.engine.types import Params
 
 __all__ = ["fold_batchnorm", "to_channels_last", "FusedConvs", "fuse_convolutions",
            "pack_weights"]
@@ -53,8 +53,8 @@ def fold_batchnorm(model: nn.Module, base: Params, directions: list[Params], sta
                    ) -> tuple[nn.Module, Params, list[Params], Params] | None:
     """A model without its conv→BN pairs, and the tensors folded to match it.
 
-    The inputs are those of `landscape.evaluate.evaluate_points`: `base` holds the tensors the
-    directions move (keyed by `named_parameters()`/`state_dict()` names), `directions` are keyed
+    The inputs are those of `landscape.engine.evaluate.evaluate_points`: `base` holds the tensors
+    the directions move (keyed by `named_parameters()`/`state_dict()` names), `directions` are keyed
     like `base`, `static` holds the other state tensors (e.g. on the device). A tensor found in
     neither is read from `model`.
 

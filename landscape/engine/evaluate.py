@@ -30,10 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
-from landscape.types import Params
+from landscape.engine.types import Params
 
 if TYPE_CHECKING:
-    from landscape.fold import FusedConvs
+    from landscape.engine.fold import FusedConvs
 
 __all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
            "EarlyStop", "Evaluator", "evaluate_points", "eval_mode", "default_loss",
@@ -215,7 +215,7 @@ class Evaluator:
     full batches of K points take the compiled graph, a last shorter batch or block the eager
     one. Should compiling fail (no C++ compiler, an unsupported model), it warns and runs eager.
 
-    `fused` (`landscape.fold.fuse_convolutions` of `model`) is a third way to run, one point
+    `fused` (`landscape.engine.fold.fuse_convolutions` of `model`) is a third way to run, one point
     per pass: the conv weights are packed for oneDNN at every point and each conv runs with
     its ReLU (and residual add) in one call. It is off until `configure(fused=True)`.
     """
@@ -297,11 +297,12 @@ class Evaluator:
             self.compile = compile
         if fused is not None and fused != self.use_fused:
             if fused and self.fused is None:
-                raise ValueError("this evaluator has no fused forward (it needs a model "
-                                 "from landscape.fold.fuse_convolutions and one point per pass)")
+                raise ValueError("this evaluator has no fused forward (it needs a model from "
+                                 "landscape.engine.fold.fuse_convolutions and one point per "
+                                 "pass)")
             self.use_fused = fused
             if fused:
-                from landscape.fold import pack_weights
+                from landscape.engine.fold import pack_weights
 
                 fixed = {k: self.tensors[k] for k in self.fused.weights  # type: ignore[union-attr]
                          if k in self.tensors and k not in self.moving}
@@ -348,7 +349,7 @@ class Evaluator:
 
     def _packed(self) -> Params:
         """This point's tensors, with the moved conv weights packed for the fused forward."""
-        from landscape.fold import pack_weights
+        from landscape.engine.fold import pack_weights
 
         fused = self.fused
         if fused is None:

@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from landscape.plot import title_of
-from landscape.types import Surface, log10_positive
+from landscape.engine.types import Surface, log10_positive
+from landscape.pictures.scales import title_of
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go

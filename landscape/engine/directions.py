@@ -14,8 +14,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from landscape.params import cosine
-from landscape.types import Params
+from landscape.engine.params import cosine
+from landscape.engine.types import Params
 
 __all__ = ["Norm", "Ignore", "NORMS", "IGNORES", "random_direction", "normalize_direction",
            "create_directions", "interpolation_direction", "plane_directions", "match_directions",

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
 from typing import Literal
 
 import torch
 from torch import nn
 
-from landscape.types import Params
+from landscape.engine.types import Params
+from toolkit import tensors_sha256
 
 __all__ = ["Params", "DirType", "get_params", "dot", "norm", "combine", "cosine", "clone",
            "tensors_on", "tensors_sha256"]
@@ -73,18 +72,3 @@ def tensors_on(params: Params, device: torch.device | str, dtype: torch.dtype | 
                ) -> Params:
     return {k: t.detach().to(device=device, dtype=dtype if t.is_floating_point() else None)
             for k, t in params.items()}
-
-
-
-def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
-    """Hex SHA-256 of named tensors: names, dtypes, shapes and bytes, in sorted name order.
-
-    Independent of the device the tensors are on. For a model's `state_dict()` it equals the
-    `sha256` a checkpoint records (`models.checkpoint.state_dict_sha256` uses the same scheme).
-    """
-    digest = hashlib.sha256()
-    for key in sorted(tensors):
-        t = tensors[key].detach().to("cpu").contiguous()
-        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
-        digest.update(t.reshape(-1).view(torch.uint8).numpy())  # hashed in place, no copy
-    return digest.hexdigest()

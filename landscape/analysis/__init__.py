@@ -1,0 +1,11 @@
+"""Numbers derived from a model or a surface. Imports the engine, never the pictures.
+
+- `metrics`: sharpness, basin, curvature, convexity, local minima, roughness of one surface
+- `verdict`: two surfaces side by side, and which metrics support "sharper, less convex"
+- `hessian`: Hessian-vector products, extreme eigenvalues, trace, eigenvalue maps
+- `trajectory`: PCA directions of a training path and the surface they span
+
+Import the module you need (`from landscape.analysis import metrics`); nothing is loaded here.
+"""
+
+__all__ = ["metrics", "verdict", "hessian", "trajectory"]
