@@ -1,3 +1,5 @@
+"""`python -m cli`: the `landscape` command, for a tree that is not installed."""
+
 from cli.main import main
 
 main()

@@ -8,54 +8,20 @@ import math
 import numpy as np
 import pytest
 
-from landscape.analysis import metrics, verdict
+from landscape.analysis import metrics
 from landscape.engine.types import Surface
 from landscape.pictures import report
-
-
-def grid_surface(fn, n: int = 21, span: float = 1.0, accuracy: bool = True, se=None,
-                 **meta) -> Surface:
-    x = np.linspace(-span, span, n)
-    y = np.linspace(-span, span, n)
-    A, B = np.meshgrid(x, y, indexing="ij")
-    loss = np.asarray(fn(A, B), dtype=np.float64)
-    acc = 100 * np.exp(-loss) if accuracy else None
-    extras = {} if se is None else {"train_loss_se": np.broadcast_to(se(loss), loss.shape)
-                                    .astype(np.float64).copy()}
-    return Surface(x=x, y=y, loss=loss, accuracy=acc, done=np.ones(loss.shape, bool), meta=meta,
-                   extras=extras)
-
-
-def line_surface(fn, n: int = 21, span: float = 1.0, se=None) -> Surface:
-    x = np.linspace(-span, span, n)
-    loss = np.asarray(fn(x), dtype=np.float64)
-    extras = {} if se is None else {"train_loss_se": se(loss)}
-    return Surface(x=x, y=None, loss=loss, accuracy=None, done=np.ones(n, bool), extras=extras)
-
-
-def with_not_done(s: Surface, mask: np.ndarray) -> Surface:
-    loss = s.loss.copy()
-    loss[mask] = np.nan
-    return Surface(x=s.x, y=s.y, loss=loss, accuracy=s.accuracy, done=~mask, meta=s.meta)
-
-
-A, C = 2.0, 0.5  # bowl C + A r²: a minimum at height C
-
-
-def bowl(a, b):
-    return C + A * (a ** 2 + b ** 2)
-
-
-def saddle(a, b):
-    return 5 + A * (a ** 2 - b ** 2)
-
-
-def rippled(a, b):
-    return bowl(a, b) - 0.05 * np.cos(9 * np.pi * a) * np.cos(9 * np.pi * b)
-
-
-def decades(r):
-    return math.log10(1 + A * r ** 2 / C)
+from tests.landscape.surfaces import (
+    A,
+    C,
+    bowl,
+    decades,
+    grid_surface,
+    line_surface,
+    rippled,
+    saddle,
+    with_not_done,
+)
 
 
 def test_center_values_and_a_grid_without_the_origin():
@@ -276,62 +242,3 @@ def test_common_region_crops_to_the_shared_points_or_refuses():
         metrics.common_region([fine, shifted])
     with pytest.raises(ValueError, match="1-D line with a 2-D"):
         metrics.common_region([fine, line_surface(lambda x: x ** 2 + 1)])
-
-
-def test_compare_verdict_supports_a_sharper_rougher_candidate():
-    se = lambda loss: 0.01 * loss  # noqa: E731 - 1% per point
-    a = grid_surface(bowl, n=41, se=se, skip=True)
-    b = grid_surface(lambda x, y: 3 * rippled(x, y) - 2 * C, n=41, se=se, skip=False)
-    result = verdict.compare(a, b, ["skip", "no skip"], radii=(0.5,))
-    rows = {r[0]: r for r in result["rows"]}
-    assert rows["sharpness r=0.5 (decades)"][1] == pytest.approx(decades(0.5))
-    assert rows["sharpness r=0.5 (decades)"][3] > rows["sharpness r=0.5 (decades)"][1]
-    v = result["verdict"]
-    assert v["candidate"] == "no skip" and v["known_skip"]
-    supports = {i["metric"] for i in v["supports"]}
-    assert {"sharpness r=0.5 (decades)", "curvature of ln L, λmax", "local minima",
-            "non-convex share"} <= supports
-    assert not v["contradicts"]
-    assert "Is the no-skip surface (no skip) sharper and less convex than the skip surface" \
-        in v["text"]
-
-
-def test_compare_of_one_shape_at_two_heights_supports_nothing():
-    se = lambda loss: 0.02 * loss  # noqa: E731
-    a = grid_surface(bowl, se=se)
-    b = grid_surface(lambda x, y: 4 * bowl(x, y), se=se)
-    v = verdict.compare(a, b, ["A", "B"])["verdict"]
-    assert v["candidate"] == "B" and not v["known_skip"]  # no flags: B is the candidate
-    assert not v["supports"] and not v["contradicts"]
-    assert any("differ in height" in c for c in v["cautions"])
-
-
-def test_compare_takes_the_noskip_surface_as_candidate_whichever_comes_first():
-    a = grid_surface(rippled, skip=False)
-    b = grid_surface(bowl, skip=True)
-    v = verdict.compare(a, b, ["plain", "resnet"], radii=(0.5,))["verdict"]
-    assert v["candidate"] == "plain" and v["reference"] == "resnet"
-
-
-def test_compare_table_markdown_and_escaping():
-    a = grid_surface(bowl)
-    b = grid_surface(lambda x, y: 3 * rippled(x, y), n=41)
-    nasty = "<script>x</script> *a*|b \x1b[31m"
-    result = verdict.compare(a, b, ["skip", nasty], radii=(0.5,))
-    assert result["region"]["cropped"]  # 41 vs 21 points: compared on the 21 shared
-    table = report.format_table(result)
-    assert table.splitlines()[0].split()[:2] == ["metric", "skip"]
-    assert "sharpness r=0.5 (decades)" in table and "Caution:" in table
-    md = report.format_markdown(result)
-    assert md.startswith("| metric | skip | ")
-    assert "<script>" not in md and "\x1b" not in md
-    assert "&lt;script&gt;" in md and r"\*a\*\|b" in md and r"\\x1b\[31m" in md
-    assert "\n## Verdict\n" in md and md.rstrip().splitlines()[-1].startswith("Caution:")
-    json.loads(report.to_json(result))
-    with pytest.raises(ValueError, match="two distinct labels"):
-        verdict.compare(a, b, ["x", "x"])
-
-
-def test_format_one_summary():
-    text = report.format_table(metrics.summarize(line_surface(lambda a: a ** 2 + 1)))
-    assert "loss at θ*" in text and "accuracy at θ* (%)" in text
