@@ -14,9 +14,8 @@ from cli.options import (
     drop_none,
     errors_as_click,
     output_dir_opt,
-    refuse_existing,
 )
-from cli.outputs import save_figure, write_text
+from cli.outputs import refuse_existing, save_figure, write_text
 
 
 def _depths(ctx: click.Context, param: click.Parameter, value: str) -> list[int]:

@@ -14,10 +14,9 @@ from cli.options import (
     drop_none,
     errors_as_click,
     output_dir_opt,
-    prepare_output,
     progress_opt,
 )
-from cli.outputs import atomic_path, output_folder, save_figure, write_text
+from cli.outputs import atomic_path, output_folder, prepare_output, save_figure, write_text
 
 log = logging.getLogger(__name__)
 

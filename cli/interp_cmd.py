@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cli import options
+from cli.outputs import prepare_output
 
 
 def clamp_bn_variance(model: Any) -> int:
@@ -89,7 +90,7 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
     from landscape.engine.params import get_params
     from models.checkpoint import load_checkpoint
 
-    options.prepare_output(output, resume=bool(tuning.get("resume")),
+    prepare_output(output, resume=bool(tuning.get("resume")),
                            overwrite=bool(tuning.get("overwrite")))
     options.check_samples(dataset, split, samples, "--samples")
     if checkpoint_c and y_axis is None:

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import functools
-import os
-import shutil
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
+from cli.outputs import prepare_output, remove_claimed_folders
 from landscape.engine.store import FileBusyError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -22,8 +20,8 @@ def errors_as_click(func: F) -> F:
     The library raises ValueError, TypeError, FileNotFoundError, FileExistsError, OSError, ...
     with a message that names the problem and the fix; a user sees that message, not a
     traceback. Under `landscape -v ...` the exception propagates, traceback and all. On any
-    failure, the output folders the command created (see `prepare_output`) are removed again
-    when they hold no file.
+    failure, the output folders the command created are removed again, unless they hold what
+    a --resume continues (`cli.outputs.remove_claimed_folders`).
     """
 
     @functools.wraps(func)
@@ -32,7 +30,7 @@ def errors_as_click(func: F) -> F:
             return func(*args, **kwargs)
         except BaseException as err:
             if not (isinstance(err, click.exceptions.Exit) and err.exit_code == 0):
-                _remove_new_empty_folders()
+                remove_claimed_folders()
             if (isinstance(err, (click.ClickException, click.exceptions.Exit, click.Abort))
                     or not isinstance(err, Exception) or verbosity() > 0):
                 raise
@@ -140,64 +138,6 @@ device_opt = click.option(
 
 
 # ---------------------------------------------------------------- outputs
-
-_NEW_FOLDERS = "landscape.new_folders"
-
-
-def prepare_output(path: str | os.PathLike[str], *, folder: bool = False,
-                   resume: bool | None = None, overwrite: bool = False) -> None:
-    """Check before any work that `path` (a file, or with `folder=True` a folder) can be
-    written, and remember the folders on its way that do not exist yet: should the command
-    fail, `errors_as_click` removes those it created and left without a file.
-
-    Args:
-        path: the output.
-        folder: `path` is a folder (else a file).
-        resume, overwrite: for a file that can be resumed: unless one of them is set, an
-            existing `path` is refused (None: the command has no --resume, only --overwrite).
-
-    Raises:
-        ValueError: `path` cannot be written (the reason and what to do instead).
-        FileExistsError: `path` exists and neither --resume nor --overwrite was given.
-    """
-    from cli.outputs import check_writable
-
-    check_writable(path, folder=folder)
-    if not folder and Path(path).exists() and not (resume or overwrite):
-        raise FileExistsError(f"{path} exists; pass "
-                              + ("" if resume is None else "--resume to continue it or ")
-                              + "--overwrite to replace it")
-    first_new = None
-    for parent in ([Path(path)] if folder else []) + list(Path(path).parents):
-        if parent.exists():
-            break
-        first_new = parent
-    ctx = click.get_current_context(silent=True)
-    if first_new is not None and ctx is not None:
-        ctx.meta.setdefault(_NEW_FOLDERS, []).append(first_new.absolute())
-
-
-def refuse_existing(folder: str | os.PathLike[str], patterns: tuple[str, ...], *,
-                    overwrite: bool, fix: str = "pass --overwrite to replace them") -> None:
-    """Refuse to write into `folder` when it already holds files matching `patterns` (earlier
-    results that would be replaced or, worse, mixed with new ones), unless `overwrite`."""
-    if overwrite or not Path(folder).is_dir():
-        return
-    found = sorted({str(p.relative_to(folder)) for pattern in patterns
-                    for p in Path(folder).glob(pattern)})
-    if found:
-        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
-        raise FileExistsError(f"{folder} already holds {shown} from an earlier run; {fix}, or "
-                              f"choose another -o")
-
-
-def _remove_new_empty_folders() -> None:
-    ctx = click.get_current_context(silent=True)
-    for folder in ctx.meta.pop(_NEW_FOLDERS, []) if ctx is not None else []:
-        if folder.is_dir() and not any(p.is_file() or p.is_symlink()
-                                       for p in folder.rglob("*")):
-            shutil.rmtree(folder, ignore_errors=True)
-
 
 def _output_dir_callback(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:

@@ -2,7 +2,8 @@
 
 Every file appears whole or not at all: it is written under a temporary name in the folder it
 goes to and renamed over the target when complete. A folder a command creates is removed again
-when the command fails.
+when the command fails, unless it holds what a `--resume` continues: one rule for every command
+(`claim_folders`, `remove_claimed_folders`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_path", "check_writable", "output_folder", "save_figure", "write_text"]
+import click
+
+__all__ = ["atomic_path", "check_writable", "output_folder", "save_figure", "write_text",
+           "claim_folders", "remove_claimed_folders", "prepare_output", "refuse_existing"]
 
 
 def _umask() -> int:
@@ -91,22 +95,92 @@ def check_writable(path: str | os.PathLike[str], *, folder: bool = False) -> Non
                          f"{str(parent)!r}; choose another -o")
 
 
+# ---------------------------------------------------------------- the cleanup of a failed run
+
+_CLAIMED = "landscape.new_folders"
+
+
+def claim_folders(path: str | os.PathLike[str], *, folder: bool = False,
+                  keep: str | None = None) -> None:
+    """Remember the folders on the way to `path` (a file, or with `folder=True` a folder) that
+    do not exist yet, so that should the command fail, `remove_claimed_folders` removes them.
+
+    `keep` is a glob, relative to the folder `path` is or lies in, of what a `--resume`
+    continues: a claimed folder that holds such a file stays.
+    """
+    path = Path(path)
+    first_new = None
+    for parent in ([path] if folder else []) + list(path.parents):
+        if parent.exists():
+            break
+        first_new = parent
+    ctx = click.get_current_context(silent=True)
+    if first_new is not None and ctx is not None:
+        home = path if folder else path.parent
+        ctx.meta.setdefault(_CLAIMED, []).append((first_new.absolute(), home.absolute(), keep))
+
+
+def remove_claimed_folders() -> None:
+    """The one cleanup rule of a failed command: every folder it created on the way to its
+    outputs is removed with what was written in it, unless it holds what a `--resume`
+    continues (its `keep` glob). Called by `options.errors_as_click` on any failure."""
+    ctx = click.get_current_context(silent=True)
+    claims = ctx.meta.pop(_CLAIMED, []) if ctx is not None else []
+    kept = [home for _, home, keep in claims if keep and home.is_dir() and any(home.glob(keep))]
+    for created, _, _ in claims:
+        if created.is_dir() and not any(h == created or created in h.parents for h in kept):
+            shutil.rmtree(created, ignore_errors=True)
+
+
+def prepare_output(path: str | os.PathLike[str], *, folder: bool = False,
+                   resume: bool | None = None, overwrite: bool = False,
+                   keep: str | None = None) -> None:
+    """Check before any work that `path` (a file, or with `folder=True` a folder) can be
+    written, and claim the folders on its way that do not exist yet (`claim_folders`).
+
+    Args:
+        path: the output.
+        folder: `path` is a folder (else a file).
+        resume, overwrite: for a file that can be resumed: unless one of them is set, an
+            existing `path` is refused (None: the command has no --resume, only --overwrite).
+            A resumable file is what a failed run keeps.
+        keep: for a folder, the glob of what a failed run keeps there (see `claim_folders`).
+
+    Raises:
+        ValueError: `path` cannot be written (the reason and what to do instead).
+        FileExistsError: `path` exists and neither --resume nor --overwrite was given.
+    """
+    check_writable(path, folder=folder)
+    if not folder and Path(path).exists() and not (resume or overwrite):
+        raise FileExistsError(f"{path} exists; pass "
+                              + ("" if resume is None else "--resume to continue it or ")
+                              + "--overwrite to replace it")
+    if not folder and resume is not None:
+        keep = Path(path).name
+    claim_folders(path, folder=folder, keep=keep)
+
+
+def refuse_existing(folder: str | os.PathLike[str], patterns: tuple[str, ...], *,
+                    overwrite: bool, fix: str = "pass --overwrite to replace them") -> None:
+    """Refuse to write into `folder` when it already holds files matching `patterns` (earlier
+    results that would be replaced or, worse, mixed with new ones), unless `overwrite`."""
+    if overwrite or not Path(folder).is_dir():
+        return
+    found = sorted({str(p.relative_to(folder)) for pattern in patterns
+                    for p in Path(folder).glob(pattern)})
+    if found:
+        shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        raise FileExistsError(f"{folder} already holds {shown} from an earlier run; {fix}, or "
+                              f"choose another -o")
+
+
 @contextlib.contextmanager
 def output_folder(path: str | os.PathLike[str], keep: str | None = None) -> Iterator[Path]:
-    """Create `path` (and missing parents) for a command's outputs; should the command fail,
-    remove what was created here, so that no empty or half-filled new folder is left, unless
-    `path` holds files matching the glob `keep` (what a --resume continues)."""
+    """Create `path` (and missing parents) for a command's outputs, claimed (`claim_folders`):
+    should the command fail, what it created here is removed, unless `path` holds files
+    matching the glob `keep` (what a --resume continues)."""
     path = Path(path)
     check_writable(path, folder=True)
-    created = None
-    for folder in (path, *path.parents):
-        if folder.exists():
-            break
-        created = folder
+    claim_folders(path, folder=True, keep=keep)
     path.mkdir(parents=True, exist_ok=True)
-    try:
-        yield path
-    except BaseException:
-        if created is not None and not (keep and any(path.glob(keep))):
-            shutil.rmtree(created, ignore_errors=True)
-        raise
+    yield path

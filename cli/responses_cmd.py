@@ -18,9 +18,8 @@ from cli.options import (
     errors_as_click,
     output_dir_opt,
     picture_text,
-    refuse_existing,
 )
-from cli.outputs import save_figure, write_text
+from cli.outputs import refuse_existing, save_figure, write_text
 
 
 def _label(meta: dict[str, Any], path: str) -> str:

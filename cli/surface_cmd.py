@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from cli import options
+from cli.outputs import prepare_output
 
 
 @click.command()
@@ -57,7 +58,7 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     Example:
       landscape surface runs/r56/final.pt -o r56.h5 --x -1:1:51 --y -1:1:51 --samples 5000
     """
-    options.prepare_output(output, resume=bool(tuning.get("resume")),
+    prepare_output(output, resume=bool(tuning.get("resume")),
                            overwrite=bool(tuning.get("overwrite")))
     options.check_samples(dataset, split, samples, "--samples")
     if bn == "recompute":

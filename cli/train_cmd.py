@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from cli import options
+from cli.outputs import prepare_output, refuse_existing
 
 
 @click.command()
@@ -76,9 +77,9 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
     from models.train import train_model
 
     out = Path(output or Path("runs") / model_name)
-    options.prepare_output(out, folder=True)
+    prepare_output(out, folder=True, keep="*.pt")  # a failed run keeps its checkpoints
     if not resume:  # a new run's epochs must not mix with an earlier run's
-        options.refuse_existing(out, ("epoch_*.pt", "final.pt"), overwrite=overwrite,
+        refuse_existing(out, ("epoch_*.pt", "final.pt"), overwrite=overwrite,
                                 fix="pass --resume CHECKPOINT to continue it, --overwrite to "
                                     "start again (its checkpoints are deleted)")
         if overwrite:

@@ -17,9 +17,8 @@ from cli.options import (
     errors_as_click,
     output_dir_opt,
     picture_text,
-    prepare_output,
 )
-from cli.outputs import atomic_path, save_figure, write_text
+from cli.outputs import atomic_path, prepare_output, save_figure, write_text
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cli import options
-from cli.outputs import atomic_path, output_folder
+from cli.outputs import atomic_path, output_folder, prepare_output
 
 
 def _label(text: str) -> str:
@@ -72,7 +72,7 @@ def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str,
     from landscape.engine.store import load_surface
     from landscape.pictures import viewer
 
-    options.prepare_output(output, overwrite=overwrite)
+    prepare_output(output, overwrite=overwrite)
     surfaces = [load_surface(f) for f in files]
     names = labels_for(surfaces, list(files), labels)
     if len(surfaces) > 1:
