@@ -34,4 +34,4 @@ test: install-test
 	$(PYTHON) -m pytest -q
 
 lint:
-	ruff check landscape models cli tests benchmarks
+	ruff check landscape models cli toolkit tests benchmarks
