@@ -7,7 +7,7 @@ metrics and pictures.
 Model- and data-agnostic: any `nn.Module` and any `(inputs, targets)` data. Three layers, whose
 imports run one way, pictures -> analysis -> engine:
 
-- `landscape.engine`: what computes and stores values (the names below come from it);
+- `landscape.engine`: what computes and stores values (the names here come from it);
 - `landscape.analysis`: numbers derived from a model or a surface;
 - `landscape.pictures`: figures and reports.
 
@@ -21,23 +21,19 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from landscape.engine import (
-    Axis,
-    Grid,
-    Params,
-    Surface,
-    compute_surface,
+from landscape.engine.directions import (
     create_directions,
-    evaluate_points,
-    get_params,
     interpolation_direction,
-    load_directions,
-    load_surface,
     normalize_direction,
     plane_directions,
     random_direction,
-    save_surface,
 )
+from landscape.engine.evaluate import evaluate_points
+from landscape.engine.grid import Axis, Grid
+from landscape.engine.params import get_params
+from landscape.engine.store import load_directions, load_surface, save_surface
+from landscape.engine.surface import compute_surface
+from landscape.engine.types import Params, Surface
 
 __all__ = [
     "Axis", "Grid", "Params", "Surface", "compute_surface", "create_directions",
