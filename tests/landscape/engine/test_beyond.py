@@ -13,7 +13,7 @@ from landscape.engine.evaluate import evaluate_points
 from landscape.engine.params import get_params
 from landscape.engine.refine import fill_from_leaves, refine_grid
 from tests.conftest import make_tiny
-from tests.landscape.test_evaluate import _quadratic_setup, quad_loss
+from tests.landscape.engine.test_evaluate import _quadratic_setup, quad_loss
 
 
 def test_two_independent_samples_differ_by_about_the_stated_error():

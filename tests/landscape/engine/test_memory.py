@@ -85,7 +85,7 @@ print(json.dumps({"surface_20": peaks["surface_20"], "surface_200": after_200,
 @pytest.mark.slow  # 200 points in a child process
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux /proc")
 def test_peak_rss_does_not_grow_with_the_number_of_points(tmp_path: Path) -> None:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "OMP_NUM_THREADS": "1",
            "PYTHONPATH": os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])}
     run = subprocess.run([sys.executable, "-c", _CHILD, str(tmp_path)], capture_output=True,

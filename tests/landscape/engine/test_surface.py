@@ -18,7 +18,7 @@ from landscape.engine.store import load_directions
 from landscape.engine.types import Surface
 from tests.conftest import make_tiny, make_tiny_data
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 GRID = Grid(Axis(-1, 1, 4), Axis(-1, 1, 3))
 # A child process (alone, or one rank under torchrun) computes the surface of each file named on
 # its command line in turn, with resume=True, as `landscape surface --resume` does. With

@@ -16,7 +16,7 @@ from landscape.engine.params import get_params
 from landscape.engine.placement import SAMPLE_ORDER_SEED
 from landscape.engine.spec import SurfaceSpec
 from tests.conftest import make_tiny
-from tests.landscape.test_evaluate import _quadratic_setup, quad_loss
+from tests.landscape.engine.test_evaluate import _quadratic_setup, quad_loss
 
 
 def _stop_at(per_sample: np.ndarray, target: float, block: int, least: int) -> int:
