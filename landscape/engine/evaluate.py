@@ -6,7 +6,13 @@ they were. For every point the per-sample losses are accumulated as a sum and a 
 (float64), so each point also carries the standard error of its mean loss at no extra pass.
 With an `EarlyStop`, the samples are read in blocks and a point stops at the first block
 boundary where that standard error is small enough (`stop_mask`), so it is averaged over
-fewer samples than the data holds.
+fewer samples than the data holds (the sums themselves: `landscape.engine.sums`).
+
+Every point also keeps its sums per sample block (`SampleBlocks`): the samples fall into B
+blocks by one seeded random order that every point, and every surface on the same data, shares.
+Leaving one block out of every point at once gives the jackknife replicates from which
+`landscape.analysis.statistics` takes the sampling error of any metric, the correlation
+between points (they average the same samples) included.
 
 `Evaluator` holds what does not change from point to point (weight buffers overwritten in
 place, low-precision twins, the compiled forward pass); `evaluate_points` is its one-call form.
@@ -21,7 +27,6 @@ import contextlib
 import copy
 import warnings
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -30,6 +35,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from landscape.engine.sums import (
+    DEFAULT_BLOCKS,
+    SAMPLE_ORDER_SEED,
+    EarlyStop,
+    PointStats,
+    SampleBlocks,
+    Sums,
+    block_count,
+    collect,
+    sample_order,
+    stop_mask,
+)
 from landscape.engine.types import Params
 
 if TYPE_CHECKING:
@@ -38,7 +55,8 @@ if TYPE_CHECKING:
 __all__ = ["LossFn", "Data", "Precision", "BnMode", "PRECISIONS", "LOW_DTYPES", "PointStats",
            "EarlyStop", "Evaluator", "evaluate_points", "eval_mode", "default_loss",
            "plan_batches", "probe_bytes_per_image", "low_precision_supported", "stop_mask",
-           "sample_tensors"]
+           "sample_tensors", "SampleBlocks", "SAMPLE_ORDER_SEED", "DEFAULT_BLOCKS",
+           "sample_order", "block_count"]
 
 LossFn = Callable[[Tensor, Tensor], Tensor]
 Precision = Literal["fp32", "bf16", "fp16", "tf32"]
@@ -50,69 +68,6 @@ Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 def default_loss(outputs: Tensor, targets: Tensor) -> Tensor:
     """Per-sample cross-entropy (no reduction): the classification loss of Li et al."""
     return F.cross_entropy(outputs, targets, reduction="none")
-
-
-@dataclass(frozen=True)
-class PointStats:
-    """Results for P points; standard errors are of each point's own mean (over `n` samples)."""
-
-    loss: np.ndarray            # (P,) mean loss
-    loss_se: np.ndarray         # (P,) standard error of the mean loss (NaN: loss_fn reduced)
-    acc: np.ndarray | None      # (P,) accuracy in percent, None when not a classification
-    acc_se: np.ndarray | None   # (P,) standard error of the accuracy, percent
-    samples: int                # N, the samples the data holds
-    n: np.ndarray | None = None  # (P,) samples each point is averaged over (N without a stop)
-
-
-@dataclass(frozen=True)
-class EarlyStop:
-    """Average a point over only as many samples as its mean loss needs.
-
-    The samples are read in blocks of `block`, in the data's order (`compute_surface` puts
-    them in one seeded random order first, the same for every point). After each block, a
-    point whose relative standard error se(L̄)/|L̄| is at most `target` (to first order that
-    is its standard error in log-loss) stops, if it has seen at least `min_samples`; a point
-    whose loss is already inf/NaN stops too (it cannot become finite again). The others go
-    on, up to all N samples.
-
-    Where each point stops depends only on its own losses at the block boundaries, never on
-    the batch size or on how many points share a pass.
-    """
-
-    target: float           # relative standard error of the mean loss
-    block: int = 256        # samples between two checks
-    min_samples: int = 512  # no point stops before it has seen this many
-
-    def __post_init__(self) -> None:
-        if not self.target > 0:
-            raise ValueError(f"EarlyStop.target (a relative standard error) must be > 0, "
-                             f"got {self.target}")
-        if self.block < 1:
-            raise ValueError(f"EarlyStop.block must be >= 1, got {self.block}")
-        if self.min_samples < 1:
-            raise ValueError(f"EarlyStop.min_samples must be >= 1, got {self.min_samples}")
-
-
-def stop_mask(n: np.ndarray | int, total: np.ndarray, total_sq: np.ndarray,
-              stop: EarlyStop) -> np.ndarray:
-    """Which points may stop after `n` samples whose losses sum to `total` (squares:
-    `total_sq`): at least `stop.min_samples` seen, and a standard error of the mean within
-    `stop.target` of the mean (or a loss already inf/NaN)."""
-    n_arr = np.asarray(n, dtype=np.float64)
-    mean, se = _mean_se(n_arr, total, total_sq)
-    with np.errstate(invalid="ignore"):
-        small = se <= stop.target * np.abs(mean)
-    return (n_arr >= stop.min_samples) & (small | ~np.isfinite(total))
-
-
-def _mean_se(n: np.ndarray, total: np.ndarray, total_sq: np.ndarray
-             ) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard error of the mean of `n` samples summing to `total` (squares:
-    `total_sq`), with the unbiased variance."""
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        mean = total / n
-        var = np.maximum(total_sq / n - mean**2, 0.0) * n / np.maximum(n - 1, 1)
-        return mean, np.sqrt(var / n)
 
 
 @contextlib.contextmanager
@@ -225,7 +180,7 @@ class Evaluator:
                  batch_size: int = 256, points_per_batch: int = 1, accuracy: bool | None = None,
                  precision: Precision = "fp32", bn_data: Data | None = None,
                  compile: bool = False, early_stop: EarlyStop | None = None,
-                 fused: FusedConvs | None = None) -> None:
+                 fused: FusedConvs | None = None, blocks: SampleBlocks | None = None) -> None:
         if points_per_batch < 1:
             raise ValueError(f"points_per_batch must be >= 1, got {points_per_batch}")
         if batch_size < 1:
@@ -238,6 +193,9 @@ class Evaluator:
         self.device = next(iter(base.values())).device if base else None
         self.bn_data = bn_data
         self.early_stop = early_stop
+        self.blocks = blocks
+        if blocks is not None and self.device is not None:
+            self.blocks = SampleBlocks(ids=blocks.ids.to(self.device), count=blocks.count)
         static = dict(static or {})
         # Tensors no direction moves (1-D under `biasbn`) need no per-point update.
         self.moving = [k for k in base if any(bool(d[k].any()) for d in directions)]
@@ -319,7 +277,14 @@ class Evaluator:
         if stop is not None and sample_tensors(data) is None:
             raise ValueError("an early stop (target_se) reads the samples in blocks, so it needs "
                              "them as (inputs, targets) tensors; got an iterable of batches")
-        results: list[_Sums] = []
+        blocks = self.blocks
+        length = _length(data)
+        if blocks is not None and length is None:
+            raise ValueError("per-block sums need the samples as (inputs, targets) tensors (to "
+                             "know which block each one is in); got an iterable of batches")
+        if blocks is not None and length != len(blocks.ids):
+            blocks = None  # a head of the data (the speed probe): no blocks wanted
+        results: list[Sums] = []
         with eval_mode(self.net), torch.inference_mode(), \
                 _tf32(self.device, self.precision == "tf32"):
             for start in range(0, len(coords), self.k):
@@ -329,23 +294,24 @@ class Evaluator:
                 else:
                     self._set_point(block[0])
                     weights = self._packed() if self.use_fused else self.tensors
-                sums = _Sums(len(block), self.device)
+                sums = Sums(len(block), self.device, blocks)
                 if self.bn_data is not None:
                     with self._autocast():
                         _recompute_bn(self.net, self.tensors, self.bn_data, self.batch_size,
                                       self.device)
                 with self._autocast():
-                    for x, y, block_end in _batches(data, self.batch_size, self.device,
-                                                    stop.block if stop is not None else None):
+                    for x, y, block_end, first in _batches(
+                            data, self.batch_size, self.device,
+                            stop.block if stop is not None else None):
                         if self.dtype is not None and x.is_floating_point():
                             x = x.to(self.dtype)
                         out = self._forward(weights, x, len(block))
                         sums.add(out if self.k > 1 else out.unsqueeze(0), y, self.loss_fn,
-                                 self.accuracy)
+                                 self.accuracy, first)
                         if stop is not None and block_end and sums.check(stop):
                             break  # every point of the block has stopped
                 results.append(sums)
-        return _collect(results, _length(data))
+        return collect(results, length)
 
     def _packed(self) -> Params:
         """This point's tensors, with the moved conv weights packed for the fused forward."""
@@ -403,7 +369,8 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
                     batch_size: int = 256, points_per_batch: int = 1,
                     accuracy: bool | None = None, precision: Precision = "fp32",
                     bn_data: Data | None = None, compile: bool = False,
-                    early_stop: EarlyStop | None = None) -> PointStats:
+                    early_stop: EarlyStop | None = None,
+                    blocks: SampleBlocks | None = None) -> PointStats:
     """Mean loss (and accuracy) of `model` at each point base + Σ_d coords[p, d] · directions[d].
 
     Args:
@@ -433,6 +400,9 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
         early_stop: average each point over only as many samples (in blocks, in the data's
             order) as its standard error needs (`EarlyStop`); the result's `n` holds the
             counts. Needs `(inputs, targets)` tensors, and per-sample losses.
+        blocks: keep each point's sums per sample block (`SampleBlocks` of the data's length):
+            the result's `block_loss`, `block_correct` and `block_n`. Needs `(inputs,
+            targets)` tensors; with a loss reduced per batch there are none.
 
     Returns:
         `PointStats` with one entry per row of `coords`; a point whose loss overflows holds
@@ -441,7 +411,7 @@ def evaluate_points(model: nn.Module, base: Params, directions: list[Params], co
     evaluator = Evaluator(model, base, directions, static=static, loss_fn=loss_fn,
                           batch_size=batch_size, points_per_batch=points_per_batch,
                           accuracy=accuracy, precision=precision, bn_data=bn_data,
-                          compile=compile, early_stop=early_stop)
+                          compile=compile, early_stop=early_stop, blocks=blocks)
     return evaluator(coords, data)
 
 
@@ -468,7 +438,7 @@ def _recompute_bn(net: nn.Module, tensors: Params, data: Data, batch_size: int,
         m.reset_running_stats()
         m.train()
     try:
-        for x, _, _ in _batches(data, batch_size, device):
+        for x, _, _, _ in _batches(data, batch_size, device):
             functional_call(net, tensors, (x,))
     finally:
         for m in bns:
@@ -488,14 +458,17 @@ def sample_tensors(data: Data) -> tuple[Tensor, Tensor] | None:
 
 
 def _batches(data: Data, batch_size: int, device: torch.device | None,
-             block: int | None = None) -> Iterator[tuple[Tensor, Tensor, bool]]:
-    """`(inputs, targets, ends_a_block)` batch by batch. With `block`, no batch crosses a
-    multiple of `block` samples, and the batch that reaches one (or the end) ends a block."""
+             block: int | None = None) -> Iterator[tuple[Tensor, Tensor, bool, int]]:
+    """`(inputs, targets, ends_a_block, position of its first sample)` batch by batch. With
+    `block`, no batch crosses a multiple of `block` samples, and the batch that reaches one
+    (or the end) ends a block."""
     tensors = sample_tensors(data)
     if tensors is None:
+        seen = 0
         for x, y in data:  # type: ignore[misc]
-            yield ((x.to(device, non_blocking=True), y.to(device, non_blocking=True), False)
-                   if device is not None else (x, y, False))
+            yield ((x.to(device, non_blocking=True), y.to(device, non_blocking=True), False,
+                    seen) if device is not None else (x, y, False, seen))
+            seen += len(y)
         return
     host = not isinstance(data, tuple)
     inputs, targets = tensors
@@ -508,87 +481,9 @@ def _batches(data: Data, batch_size: int, device: torch.device | None,
             x, y = inputs[s:e], targets[s:e]
             if host and device is not None:
                 x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            yield x, y, e == last
-
-
-class _Sums:
-    """Float64 running sums over samples for K points, kept on the device until collected;
-    with an early stop, each point's sums as they were when it stopped (on the host)."""
-
-    def __init__(self, k: int, device: torch.device | None) -> None:
-        self.n = 0
-        self.loss = torch.zeros(k, dtype=torch.float64, device=device)
-        self.loss_sq = torch.zeros(k, dtype=torch.float64, device=device)
-        self.correct = torch.zeros(k, dtype=torch.float64, device=device)
-        self.has_acc = False
-        self.reduced = False
-        self.active: np.ndarray | None = None  # points not stopped yet (None: no stop checked)
-        self.stopped_n = np.zeros(k, dtype=np.int64)
-        self.stopped = np.zeros((3, k))  # loss, loss_sq, correct at each point's stop
-
-    def add(self, out: Tensor, y: Tensor, loss_fn: LossFn, accuracy: bool | None) -> None:
-        k, b = out.shape[0], y.shape[0]
-        if out.dtype in (torch.float16, torch.bfloat16):
-            out = out.float()
-        losses = torch.stack([loss_fn(out[i], y) for i in range(k)]).double()
-        if losses.dim() == 1:  # loss_fn reduced each batch to its mean
-            self.reduced = True
-            self.loss += losses * b
-        else:
-            self.loss += losses.sum(1)
-            self.loss_sq += losses.pow(2).sum(1)
-        use_acc = (not y.is_floating_point() and out.dim() == 3) if accuracy is None else accuracy
-        if use_acc:
-            self.has_acc = True
-            self.correct += (out.argmax(-1) == y).sum(1).double()
-        self.n += b
-
-    def check(self, stop: EarlyStop) -> bool:
-        """At a block boundary: keep the sums of the points that may stop now; True when no
-        point is left running."""
-        if self.reduced:
-            raise ValueError("an early stop (target_se) needs the standard error of each "
-                             "point's loss, but loss_fn returned one value per batch: make it "
-                             "return one loss per sample (reduction='none')")
-        host = torch.stack([self.loss, self.loss_sq, self.correct]).cpu().numpy()
-        if self.active is None:
-            self.active = np.ones(host.shape[1], dtype=bool)
-        now = self.active & stop_mask(self.n, host[0], host[1], stop)
-        self.stopped_n[now] = self.n
-        self.stopped[:, now] = host[:, now]
-        self.active &= ~now
-        return not self.active.any()
-
-    def totals(self) -> tuple[np.ndarray, np.ndarray]:
-        """(n (K,), sums (3, K): loss, loss_sq, correct) of each point where it ended."""
-        host = torch.stack([self.loss, self.loss_sq, self.correct]).cpu().numpy()
-        n = np.full(host.shape[1], self.n, dtype=np.int64)
-        if self.active is not None:
-            done = ~self.active
-            n[done] = self.stopped_n[done]
-            host[:, done] = self.stopped[:, done]
-        return n, host
+            yield x, y, e == last, s
 
 
 def _length(data: Data) -> int | None:
     tensors = sample_tensors(data)
     return None if tensors is None else len(tensors[0])
-
-
-def _collect(results: list[_Sums], samples: int | None = None) -> PointStats:
-    if not results or any(r.n == 0 for r in results):
-        raise ValueError("the evaluation data is empty; pass at least one sample")
-    parts = [r.totals() for r in results]
-    n = np.concatenate([p[0] for p in parts])
-    total, total_sq, correct = np.concatenate([p[1] for p in parts], axis=1)
-    mean, se = _mean_se(n, total, total_sq)
-    if any(r.reduced for r in results):
-        se = np.full_like(mean, np.nan)
-    acc = acc_se = None
-    if results[0].has_acc:
-        p = correct / n
-        acc = 100.0 * p
-        acc_se = 100.0 * np.sqrt(p * (1 - p) / np.maximum(n - 1, 1))
-    return PointStats(loss=mean, loss_se=se, acc=acc, acc_se=acc_se,
-                      samples=samples if samples is not None else max(r.n for r in results),
-                      n=n)
