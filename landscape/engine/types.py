@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from torch import Tensor
 
-__all__ = ["Params", "Surface", "skip_flag", "log10_positive"]
+__all__ = ["Params", "Surface", "Blocks", "skip_flag", "log10_positive"]
 
 Params = dict[str, Tensor]
 """Named tensors keyed by `named_parameters()` (or `state_dict()`) names: weights or directions."""
@@ -33,6 +33,28 @@ def skip_flag(meta: dict[str, Any]) -> bool | None:
 
 
 @dataclass(frozen=True)
+class Blocks:
+    """Each point's sums over B sample blocks (`landscape.engine.sums.SampleBlocks`): the
+    data's samples in one seeded order, cut into B blocks that every point shares.
+
+    A computed point's mean loss is `loss.sum(-1) / n.sum(-1)`. Leaving block b out of every
+    point at once gives the jackknife replicate b of the whole surface. Points not computed,
+    filled by interpolation, or with a loss reduced per batch hold NaN sums and 0 counts; an
+    early-stopped point holds 0 in the blocks it never read.
+    """
+
+    loss: np.ndarray                 # (*shape, B) sum of per-sample losses in each block
+    n: np.ndarray                    # (*shape, B) samples of each block the point read
+    correct: np.ndarray | None = None  # (*shape, B) correct predictions, or None
+    seed: int = 0                    # the seed of the sample order the blocks are cut from
+
+    @property
+    def count(self) -> int:
+        """B, the number of blocks."""
+        return int(self.loss.shape[-1])
+
+
+@dataclass(frozen=True)
 class Surface:
     """A loss surface L(θ* + αδ + βη) sampled on a grid (or a 1-D line when `y` is None).
 
@@ -49,6 +71,7 @@ class Surface:
     done: np.ndarray                 # same shape as loss, bool
     meta: dict[str, Any] = field(default_factory=dict)
     extras: dict[str, np.ndarray] = field(default_factory=dict)  # e.g. loss_se, acc_se, filled
+    blocks: Blocks | None = None     # per-point sums over sample blocks, for jackknife errors
 
     def __post_init__(self) -> None:
         shape = (len(self.x),) if self.y is None else (len(self.x), len(self.y))
@@ -60,6 +83,12 @@ class Surface:
             if value.shape != shape:
                 raise ValueError(f"Surface.extras[{name!r}] must have shape {shape}, "
                                  f"got {value.shape}")
+        if self.blocks is not None:
+            for name in ("loss", "n", "correct"):
+                value = getattr(self.blocks, name)
+                if value is not None and value.shape[:-1] != shape:
+                    raise ValueError(f"Surface.blocks.{name} must have shape {shape} + (B,), "
+                                     f"got {value.shape}")
 
     @property
     def ndim(self) -> int:
