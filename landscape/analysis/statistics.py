@@ -166,8 +166,10 @@ class Estimate:
     """One number over an ensemble of direction pairs, with its errors.
 
     `value` is the mean over the `n` pairs, `se` the jackknife error of that mean (samples),
-    `sd` the standard deviation across the pairs (NaN for one pair), `error` the combined
-    standard error sqrt(se² + sd²/n) (just `se` for one pair: the directions' share unknown).
+    `grid_se` a part no resampling of the samples shows (a share of grid points: which points
+    the slice holds; 0 for the other metrics), `sd` the standard deviation across the pairs
+    (NaN for one pair), and `error` the combined standard error
+    sqrt(se² + grid_se² + sd²/n) (without the directions' part for one pair: it is unknown).
     """
 
     value: float
@@ -175,15 +177,22 @@ class Estimate:
     sd: float
     n: int
     replicates: np.ndarray | None  # (B,) the mean's jackknife replicates, for pairing
+    grid_se: float = 0.0
+
+    @property
+    def sampling(self) -> float:
+        """The error from the samples (and the grid points): sqrt(se² + grid_se²)."""
+        return math.hypot(self.se, self.grid_se)
 
     @property
     def error(self) -> float:
         if self.n < 2 or not math.isfinite(self.sd):
-            return self.se
-        return math.sqrt(self.se ** 2 + self.sd ** 2 / self.n)
+            return self.sampling
+        return math.sqrt(self.sampling ** 2 + self.sd ** 2 / self.n)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"value": self.value, "se": self.se, "sd": self.sd, "n": self.n,
+        """{value, se (samples and grid), sd (NaN for one pair), n, error (combined)}."""
+        return {"value": self.value, "se": self.sampling, "sd": self.sd, "n": self.n,
                 "error": self.error}
 
 
@@ -223,6 +232,7 @@ def difference(a: Estimate, b: Estimate, *, paired: bool) -> dict[str, float]:
         se = float(jackknife_se((a.replicates - b.replicates)[:, None])[0])
     else:
         se = math.hypot(a.se, b.se)
+    se = math.hypot(se, a.grid_se, b.grid_se)
     if a.n > 1 and b.n > 1 and math.isfinite(a.sd) and math.isfinite(b.sd):
         sd_part = math.sqrt(a.sd ** 2 / a.n + b.sd ** 2 / b.n)
         error = math.hypot(se, sd_part)
