@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape.types import Surface
+from landscape.engine.types import Surface
 
 __all__ = ["basin_radius", "basin_area", "RAYS", "SUBCELLS"]
 

@@ -30,7 +30,7 @@ from landscape.analysis.statistics import (
     jackknife,
     shares_blocks,
 )
-from landscape.types import Surface
+from landscape.engine.types import Surface
 
 __all__ = ["metric_values", "measure", "compare_measures", "metric_names", "SHARE"]
 
@@ -54,7 +54,7 @@ def metric_values(surface: Surface, *, radii: Sequence[float], factor: float,
 
     names = metric_names(radii, factor)
     cen = metrics.center(surface)
-    sharp = metrics.sharpness_resolved(surface, radii)
+    sharp = metrics.sharpness(surface, radii)
     bas = metrics.basin(surface, factor)
     curv = metrics.curvature(surface, window=window)
     conv = metrics.convexity(surface)

@@ -14,10 +14,11 @@ minima have different heights (a ResNet at loss 0.1 and its no-skip twin at 0.3)
 Every metric reads `surface.values("loss")`, so points not computed (`done == False`) are NaN
 and are skipped, never read as zeros. A diverged point (NaN or inf loss) counts as "very high"
 where order matters (sharpness, basin, minima) and is left out where a number is averaged or
-fitted (curvature, convexity, roughness). Where the surface carries the standard error of each
-point's mean loss (`<split>_loss_se`, written by `compute_surface`), sharpness, curvature and
-convexity come with a standard error; it treats the points as independent, which overstates
-it (neighbouring points share their samples, so their errors partly cancel in a difference).
+fitted (curvature, convexity, roughness). Every metric is computed the same way whether or not
+the surface stores errors; its standard error comes from the delete-a-block jackknife over
+the sample blocks all points share (`landscape.analysis.errors`), which counts the
+correlation between points that average the same samples. A surface without block sums (a
+reference file, an older file) has metrics but no errors.
 
 Distances are in the units of α and β from θ*, the origin of the grid. When the origin is not
 a grid point, the point nearest it stands in and every summary says so. The definitions are in
@@ -42,8 +43,7 @@ DEFAULT_RADII: tuple[float, ...] = (0.1, 0.25, 0.5)
 DEFAULT_FACTOR = 2.0
 DEFAULT_WINDOW = 2
 _TOL = 1e-9  # relative slack on distances, so that a grid point at exactly r counts as inside
-_Z = 2.0  # a point is non-convex when its λmin lies this many standard errors below 0
-_LN10 = math.log(10.0)
+_Z = 2.0     # a point is non-convex when its λmin lies below −_Z of its standard errors
 
 
 def _coords(surface: Surface) -> tuple[np.ndarray, np.ndarray | None]:
@@ -114,9 +114,11 @@ def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[
         radii: disc radii in the units of α and β (each > 0).
 
     Returns:
-        {r: {'value', 'se', 'alpha', 'beta'}}: the rise, its standard error (NaN without
-        per-point errors) and where the maximum is. The value is NaN when L(θ*) is not computed
-        or not positive, or when no computed point other than θ* lies within r.
+        {r: {'value', 'se', 'alpha', 'beta', 'skipped'}}: the rise and where the maximum is;
+        `se` is NaN here (`summarize` fills it from the jackknife). The value is NaN when
+        L(θ*) is not computed or not positive, or when no computed point other than θ* lies
+        within r; `skipped` then says why (a radius below the grid step resolves nothing:
+        its disc holds θ* alone).
 
     Raises:
         ValueError: a radius <= 0.
@@ -127,16 +129,24 @@ def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[
     dist = _distance(surface)
     c = surface.center_index
     x, y = _coords(surface)
-    se = _se(surface)
     l0 = loss[c]
+    step = grid_step(surface)
     out: dict[float, dict] = {}
     for r in radii:
         if not r > 0:
             raise ValueError(f"sharpness radii must be > 0, got {r}")
-        entry = {"value": math.nan, "se": math.nan, "alpha": None, "beta": None}
+        entry: dict[str, Any] = {"value": math.nan, "se": math.nan, "alpha": None,
+                                 "beta": None, "skipped": None}
         inside = dist <= r * (1 + _TOL) + 1e-12
         others = inside & (dist > 0)
-        if np.isfinite(l0) and l0 > 0 and (others & (np.isfinite(loss) | diverged)).any():
+        if r < step * (1 - _TOL):
+            entry["skipped"] = (f"r={r:g} is below the grid step {step:g}: no grid point but "
+                                f"θ* lies within it")
+        elif not others.any() or not (others & (np.isfinite(loss) | diverged)).any():
+            entry["skipped"] = f"no computed point other than θ* lies within r={r:g}"
+        elif not (np.isfinite(l0) and l0 > 0):
+            entry["skipped"] = "L(θ*) is not computed or not positive"
+        else:
             if (inside & diverged).any():
                 entry["value"] = math.inf
             else:
@@ -145,11 +155,18 @@ def sharpness(surface: Surface, radii: Sequence[float] = DEFAULT_RADII) -> dict[
                 entry["value"] = float(masked[k] - logs[c])
                 entry["alpha"] = float(x[k[0]])
                 entry["beta"] = None if y is None else float(y[k[1]])
-                if se is not None:
-                    rel = np.hypot(se[k] / loss[k], se[c] / l0) if k != c else 0.0
-                    entry["se"] = _nan_or(rel / _LN10)
         out[float(r)] = entry
     return out
+
+
+def grid_step(surface: Surface) -> float:
+    """Distance from θ* to its nearest grid neighbour: the smallest radius a grid resolves."""
+    x, y = _coords(surface)
+    c = surface.center_index
+    gaps = [np.abs(np.delete(x, c[0]) - x[c[0]]).min(initial=math.inf)]
+    if y is not None:
+        gaps.append(np.abs(np.delete(y, c[1]) - y[c[1]]).min(initial=math.inf))
+    return float(min(gaps))
 
 
 def _cell_sizes(v: np.ndarray) -> np.ndarray:
@@ -161,24 +178,26 @@ def _cell_sizes(v: np.ndarray) -> np.ndarray:
 
 
 def basin(surface: Surface, factor: float = DEFAULT_FACTOR) -> dict[str, Any]:
-    """The region of the grid where the loss is at most `factor` · L(θ*), and its width at θ*.
+    """The region where the loss is at most `factor` · L(θ*), and its width at θ*.
 
     - `fraction`: computed points below the level, over all computed points;
-    - `area`: their area in α-β units (each point stands for the cell around it; the length in
-      α units for 1-D);
-    - `radius`: the radius of the largest disc around θ* whose computed points are all below
-      the level: the distance of the farthest point that is still nearer than the nearest
-      point above the level. For a bowl c + a(α² + β²) it is sqrt((factor − 1) c / a), which
-      the grid resolves to about one grid step.
-    - `radius_limited_by_grid`: True when no computed point is above the level, so the basin
-      may be wider than the grid and `radius` is only a lower bound.
+    - `area`: the area in α-β units (length on a line) of the computed cells where the loss,
+      interpolated between grid points (bilinearly in ln L), is below the level;
+    - `radius`: the distance from θ* to the nearest point where the interpolated loss
+      crosses the level (`landscape.analysis.basin`). For a bowl c + a(α² + β²) it is
+      sqrt((factor − 1) c / a), to well within a grid step.
+    - `radius_limited_by_grid`: True when the nearest crossing is not found before the edge
+      of the grid (or a point not computed), so that `radius` is only a lower bound.
 
-    Diverged points count as above the level; points not computed are skipped. NaN everywhere
-    when L(θ*) is not computed or not positive (a relative level needs L(θ*) > 0).
+    Both move smoothly with the loss values, so the jackknife gives them an error (a count of
+    grid points would move in whole steps). Diverged points count as above the level; points
+    not computed are skipped. NaN everywhere when L(θ*) is not computed or not positive.
 
     Raises:
         ValueError: factor <= 1.
     """
+    from landscape.analysis.basin import basin_area, basin_radius
+
     if not factor > 1:
         raise ValueError(f"basin factor must be > 1 (the level is factor · L(θ*)), got {factor}")
     loss = surface.values("loss")
@@ -192,17 +211,10 @@ def basin(surface: Surface, factor: float = DEFAULT_FACTOR) -> dict[str, Any]:
         return result
     # a hair of slack so that a point exactly on the level (up to rounding) counts as below
     below = done & np.isfinite(loss) & (loss <= level * (1 + 1e-9))
-    above = done & ~below
-    x, y = _coords(surface)
-    cells = _cell_sizes(x) if y is None else _cell_sizes(x)[:, None] * _cell_sizes(y)[None, :]
-    dist = _distance(surface)
-    if above.any():
-        nearest_above = float(dist[above].min())
-        radius = float(dist[below & (dist < nearest_above)].max(initial=0.0))
-    else:
-        radius = float(dist[below].max(initial=0.0))
-    result.update(fraction=float(below.sum() / done.sum()), area=float(cells[below].sum()),
-                  radius=radius, radius_limited_by_grid=not above.any())
+    radius, limited = basin_radius(surface, level)
+    result.update(fraction=float(below.sum() / done.sum()),
+                  area=basin_area(surface, level), radius=radius,
+                  radius_limited_by_grid=limited)
     return result
 
 
@@ -237,15 +249,17 @@ def curvature(surface: Surface, *, window: int = DEFAULT_WINDOW) -> dict[str, An
 
     Fits q(α, β) = c + g·(α, β) + ½ (α, β) H (α, β)ᵀ to ln L at the computed, finite, positive
     points within `window` grid steps of θ* in each direction ((2·window + 1)² points), by
-    least squares weighted with each point's inverse variance when standard errors are known.
+    ordinary least squares: the same fit whether or not the surface stores errors (weighting
+    by per-point errors would make the value depend on what a file holds).
     At a minimum (g = 0) the Hessian of ln L is ∇²L / L(θ*), the curvature per unit of loss, so
     two minima of different heights compare. For L = c·exp(a(α² + β²)) both eigenvalues are 2a;
     for a bowl c + a(α² + β²) they tend to 2a/c on a fine grid. In 1-D the fit is
     c + gα + ½hα².
 
     Returns:
-        {'hessian' (list of lists), 'eigenvalues' (ascending), 'eigenvalues_se' (NaN without
-        per-point errors), 'points' used, 'window', 'of': 'ln L'}; NaN when fewer points than
+        {'hessian' (list of lists), 'eigenvalues' (ascending), 'eigenvalues_se' (NaN here;
+        `summarize` fills them from the jackknife), 'points' used, 'window', 'of': 'ln L'};
+        NaN when fewer points than
         unknowns (6 in 2-D, 3 in 1-D) are available.
 
     Raises:
@@ -254,7 +268,6 @@ def curvature(surface: Surface, *, window: int = DEFAULT_WINDOW) -> dict[str, An
     if window < 1:
         raise ValueError(f"curvature window must be >= 1 grid step, got {window}")
     loss = surface.values("loss")
-    se = _se(surface)
     x, y = _coords(surface)
     c = surface.center_index
     sl = tuple(slice(max(i - window, 0), i + window + 1) for i in c)
@@ -277,26 +290,12 @@ def curvature(surface: Surface, *, window: int = DEFAULT_WINDOW) -> dict[str, An
     n_unknown = design.shape[1]
     if ok.sum() < n_unknown or np.linalg.matrix_rank(design) < n_unknown:
         return result
-    rel_se = None if se is None else (se[sl] / z)[ok]  # standard error of ln L
-    weighted = rel_se is not None and bool(np.all(np.isfinite(rel_se) & (rel_se > 0)))
-    w = 1.0 / rel_se ** 2 if weighted else np.ones(int(ok.sum()))
-    sw = np.sqrt(w)
-    coef, *_ = np.linalg.lstsq(design * sw[:, None], lz[ok] * sw, rcond=None)
-    hidx = [2] if y is None else [3, 4, 5]
+    coef, *_ = np.linalg.lstsq(design, lz[ok], rcond=None)
     hess = np.array([[coef[2]]]) if y is None else np.array([[coef[3], coef[4]],
                                                             [coef[4], coef[5]]])
-    values, vectors = np.linalg.eigh(hess)
+    values = np.linalg.eigvalsh(hess)
     result["hessian"] = hess.tolist()
     result["eigenvalues"] = [float(v) for v in values]
-    if weighted:
-        cov = np.linalg.inv(design.T @ (design * w[:, None]))[np.ix_(hidx, hidx)]
-        ses = []
-        for k in range(dim):
-            v = vectors[:, k]
-            grad = np.array([1.0]) if dim == 1 else np.array([v[0] ** 2, 2 * v[0] * v[1],
-                                                              v[1] ** 2])
-            ses.append(float(math.sqrt(max(float(grad @ cov @ grad), 0.0))))
-        result["eigenvalues_se"] = ses
     return result
 
 
@@ -306,20 +305,28 @@ def convexity(surface: Surface) -> dict[str, Any]:
 
     At every interior point with its whole 3x3 neighbourhood computed and finite (3 points in
     1-D), the slice's Hessian is taken from second differences of L; the point is non-convex
-    when its smallest eigenvalue is below −2 standard errors (from the per-point errors of the
-    loss; below 0 when the surface has none). A convex bowl scores 0, a saddle everywhere 1,
-    the chaotic surface of a deep net without skips in between (Li et al. 2018, Sec. 5-6 map
-    the same sign of curvature with the full Hessian). The sign of a curvature does not
-    change when L is rescaled, so two surfaces of different heights compare.
+    when its smallest eigenvalue is below −2 of its standard errors, propagated from the
+    per-point errors of the loss (`<split>_loss_se`) by the delta method, the covariance of
+    the two second differences that share the centre point included. Those errors treat the
+    9 points as independent, which for neighbours that share their samples overstates the
+    noise of a second difference: the share is a conservative count. A surface without
+    per-point errors has no share (NaN): no threshold without errors, and no other rule that
+    would make the value depend on what a file stores. A convex bowl scores 0, a saddle
+    everywhere 1, the chaotic surface of a deep net without skips in between (Li et al. 2018,
+    Sec. 5-6 map the same sign of curvature with the full Hessian). The sign of a curvature
+    does not change when L is rescaled, so two surfaces of different heights compare.
 
     Returns:
-        {'nonconvex_fraction', 'se' (binomial standard error of that share), 'points' judged,
-        'nonconvex_points'}; NaN when no point can be judged.
+        {'nonconvex_fraction', 'se' (binomial, with the Agresti-Coull correction: not 0 at a
+        share of 0 or 1), 'points' judged, 'nonconvex_points'}; NaN when no point can be
+        judged or the surface has no per-point errors.
     """
     loss = surface.values("loss")
     se = _se(surface)
     x, y = _coords(surface)
-    noise = np.zeros(loss.shape) if se is None else se
+    if se is None:
+        return _convexity_result(0, 0)
+    noise = se
     if y is None:
         if loss.shape[0] < 3:
             return _convexity_result(0, 0)
@@ -347,7 +354,10 @@ def convexity(surface: Surface) -> dict[str, Any]:
         # the eigenvector of λmin gives how much each entry's error moves it (delta method)
         theta = 0.5 * np.arctan2(2 * hxy, hxx - hyy)
         v1, v2 = -np.sin(theta), np.cos(theta)
-        sig = np.sqrt((v1 ** 2 * sxx) ** 2 + (2 * v1 * v2 * sxy) ** 2 + (v2 ** 2 * syy) ** 2)
+        # hxx and hyy share the centre point (−2 L(c) / h² in each): their covariance
+        cxy = 4 * n[1:-1, 1:-1] ** 2 / (hx ** 2 * hy ** 2)
+        sig = np.sqrt((v1 ** 2 * sxx) ** 2 + (2 * v1 * v2 * sxy) ** 2 + (v2 ** 2 * syy) ** 2
+                      + 2 * v1 ** 2 * v2 ** 2 * cxy)
     ok = np.isfinite(lam_min) & np.isfinite(sig)
     scale = float(np.nanmax(np.abs(lam_min[ok]))) if ok.any() else 0.0
     bent = ok & (lam_min < -_Z * sig - 1e-12 * scale)
@@ -359,8 +369,9 @@ def _convexity_result(points: int, bent: int) -> dict[str, Any]:
         return {"nonconvex_fraction": math.nan, "se": math.nan, "points": 0,
                 "nonconvex_points": 0}
     p = bent / points
-    return {"nonconvex_fraction": p, "se": math.sqrt(p * (1 - p) / points), "points": points,
-            "nonconvex_points": bent}
+    shrunk = (bent + 2) / (points + 4)  # Agresti & Coull 1998
+    return {"nonconvex_fraction": p, "se": math.sqrt(shrunk * (1 - shrunk) / (points + 4)),
+            "points": points, "nonconvex_points": bent}
 
 
 def roughness(surface: Surface, *, log: bool = False) -> float:
@@ -390,27 +401,48 @@ def _extent(surface: Surface) -> dict[str, Any]:
 
 
 def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
-              factor: float = DEFAULT_FACTOR, window: int = DEFAULT_WINDOW) -> dict[str, Any]:
-    """All metrics of one surface as a JSON-ready dict.
+              factor: float = DEFAULT_FACTOR, window: int = DEFAULT_WINDOW,
+              estimates: dict[str, Any] | None = None) -> dict[str, Any]:
+    """All metrics of one surface as a JSON-ready dict, each with its jackknife error.
 
     Args:
         surface: 1-D or 2-D surface.
-        radii: sharpness radii (α-β units).
+        radii: sharpness radii (α-β units); one below the grid step is skipped, with the reason.
         factor: the basin is where L <= factor · L(θ*).
         window: half-width of the curvature fit in grid steps.
+        estimates: the `landscape.analysis.errors.measure` of this surface (or of the
+            ensemble it is the first pair of), when the caller has it; else measured here.
 
     Returns:
         {'shape', 'extent', 'points': {total, done, not_done, diverged}, 'center',
-        'sharpness' {str(r): {value, se, alpha, beta}}, 'basin', 'local_minima', 'curvature',
-        'convexity', 'roughness', 'roughness_log10', 'notes'}: `notes` says which point
-        stood for θ*, what was skipped, and what is only a bound.
+        'sharpness' {str(r): {value, se, alpha, beta, skipped}}, 'basin' (with radius_se,
+        area_se), 'local_minima', 'local_minima_se', 'curvature', 'convexity', 'roughness',
+        'roughness_log10', 'roughness_log10_se', 'metrics' {name: {value, se, sd, n, error}},
+        'notes'}: the `se` fields are the jackknife errors (NaN without block sums); `notes`
+        say which point stood for θ*, what was skipped and why, and what is only a bound.
     """
+    from landscape.analysis.errors import as_json, measure, metric_names
+
     done = np.asarray(surface.done, dtype=bool)
     diverged = _diverged(surface)
     c = surface.center_index
     cen = center(surface)
     sharp = sharpness(surface, radii)
     bas = basin(surface, factor)
+    curv = curvature(surface, window=window)
+    conv = convexity(surface)
+    if estimates is None:
+        estimates = measure([surface], radii=radii, factor=factor, window=window)
+    names = metric_names(radii, factor)
+    err = {name: estimates[name].sampling for name in names}
+    cen["loss_se"] = err[names[0]]
+    cen["accuracy_se"] = err[names[1]] if cen["accuracy"] is not None else math.nan
+    for k, r in enumerate(radii):
+        sharp[float(r)]["se"] = err[names[2 + k]]
+    nr = 2 + len(radii)
+    bas["radius_se"], bas["area_se"] = err[names[nr]], err[names[nr + 1]]
+    curv["eigenvalues_se"] = [err[names[nr + 2]], err[names[nr + 3]]][:len(curv["eigenvalues"])]
+    conv["grid_se"], conv["se"] = conv["se"], err[names[nr + 4]]
     notes: list[str] = []
     if not cen["on_grid"]:
         where = (f"α = {cen['alpha']:.4g}" if cen["beta"] is None
@@ -421,6 +453,10 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
     if n_not_done:
         notes.append(f"{n_not_done} of {done.size} points are not computed; every metric "
                      f"skipped them")
+    if surface.filled.any():
+        notes.append(f"{int(surface.filled.sum())} points are filled by interpolation "
+                     f"(--refine): they count in every metric, and in the jackknife each one "
+                     f"moves with the computed point nearest it")
     if diverged.any():
         notes.append(f"{int(diverged.sum())} points diverged (NaN/inf loss): counted as high "
                      f"for sharpness, basin and minima, left out of curvature, convexity and "
@@ -431,19 +467,23 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
     elif not cen["loss"] > 0:
         notes.append("the loss at the centre is not positive: the relative metrics (sharpness, "
                      "basin, curvature of ln L) are NaN")
+    if surface.blocks is None:
+        notes.append("the surface has no per-block sums (a reference file, an older file or "
+                     "streamed data): no metric has an error; recompute it to get them")
     if _se(surface) is None:
-        notes.append("the surface has no per-point standard errors: no metric has one")
+        notes.append("the surface has no per-point standard errors: the non-convex share, "
+                     "which needs them to tell a bend from noise, is not available")
     reach = _reach(surface)
     for r in radii:
-        if math.isnan(sharp[float(r)]["value"]) and done[c] and cen["loss"] > 0:
-            notes.append(f"sharpness at r={r:g} is NaN: no computed point other than θ* lies "
-                         f"within r (grid too coarse, or points not computed)")
+        skipped = sharp[float(r)]["skipped"]
+        if skipped and done[c] and cen["loss"] > 0:
+            notes.append(f"sharpness at r={r:g} skipped: {skipped}")
         if r > reach * (1 + _TOL):
             notes.append(f"sharpness at r={r:g} uses a disc that leaves the grid "
                          f"(grid reaches {reach:g} from θ*)")
     if bas["radius_limited_by_grid"]:
-        notes.append(f"the whole computed grid lies below {factor:g}·L(θ*): the basin radius "
-                     f"is only a lower bound")
+        notes.append(f"the level {factor:g}·L(θ*) is not crossed before the edge of the "
+                     f"computed grid: the basin radius is only a lower bound")
     return {
         "shape": list(surface.shape),
         "extent": _extent(surface),
@@ -453,10 +493,13 @@ def summarize(surface: Surface, *, radii: Sequence[float] = DEFAULT_RADII,
         "sharpness": {f"{r:g}": v for r, v in sharp.items()},
         "basin": bas,
         "local_minima": len(local_minima(surface)),
-        "curvature": curvature(surface, window=window),
-        "convexity": convexity(surface),
+        "local_minima_se": err[names[nr + 5]],
+        "curvature": curv,
+        "convexity": conv,
         "roughness": roughness(surface),
         "roughness_log10": roughness(surface, log=True),
+        "roughness_log10_se": err[names[nr + 6]],
+        "metrics": as_json(estimates),
         "notes": notes,
     }
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from landscape.types import Surface
+from landscape.engine.types import Surface
 
 __all__ = ["leave_one_out", "replicates", "jackknife_se", "jackknife", "shares_blocks",
            "Estimate", "combine_pairs", "difference"]

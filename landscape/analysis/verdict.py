@@ -1,5 +1,21 @@
-"""Two surfaces side by side, and the verdict drawn from them: which metrics support, contradict
-or leave open the claim that one surface (the no-skip twin) is sharper and less convex."""
+"""Two surfaces (or two ensembles of direction pairs) side by side, and the verdict drawn from
+them: does each metric, with its combined error, say that the no-skip
+surface is sharper and less convex, and what do they say together (one headline)?
+
+Every metric that bears on the claim is judged, λmin included, and the same way: the
+difference between the candidate and the reference supports the claim when it lies on the
+claimed side by more than 2 combined errors, contradicts it when it lies on the other side by
+as much, and is inconclusive in between. The combined error is the samples' (the jackknife
+over the sample blocks, paired when both surfaces share them) and the directions' (the spread
+of an ensemble of direction pairs); a difference without an error (a file without block sums,
+an error of 0 from a count that no replicate moved) is shown and never counted.
+
+The headline is `supported` when at least one metric supports the claim and none contradicts
+it, `contradicted` in the mirror case, and `inconclusive` otherwise. With one direction pair
+on either side the headline is `inconclusive` whatever the counts: a second random pair moves
+these metrics by several of their sampling errors, so one pair cannot tell two networks from
+two slices.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from landscape.analysis.errors import compare_measures, measure, metric_names, paired_surfaces
 from landscape.analysis.metrics import (
     DEFAULT_FACTOR,
     DEFAULT_RADII,
@@ -18,86 +35,19 @@ from landscape.analysis.metrics import (
 )
 from landscape.engine.types import Surface, skip_flag
 
-__all__ = ["compare", "verdict", "metric_rows", "format_number"]
+__all__ = ["compare", "verdict", "metric_rows", "format_number", "CLAIMS", "Z",
+           "MIN_DIRECTIONS"]
 
-_Z = 2.0       # a difference counts when it exceeds this many standard errors
-_MARGIN = 0.1  # ... or, without a standard error, this share of the larger value
-
-
-def compare(a: Surface, b: Surface, labels: Sequence[str] = ("A", "B"), *,
-            radii: Sequence[float] = DEFAULT_RADII, factor: float = DEFAULT_FACTOR,
-            window: int = DEFAULT_WINDOW, cautions: Sequence[str] = ()) -> dict[str, Any]:
-    """Summaries of two surfaces side by side, with a verdict: e.g. a ResNet and its no-skip
-    twin. Surfaces on different grids are compared on the grid points they share.
-
-    Args:
-        a, b: the surfaces; b is the candidate for "sharper / less convex" unless their `skip`
-            flags say that a is the one without skips.
-        labels: their names.
-        radii, factor, window: as for `summarize`.
-        cautions: more caveats for the verdict (e.g. that a net did not learn).
-
-    Returns:
-        {'labels', 'summaries': {label: summarize(...)}, 'rows': [[metric, value_a, se_a,
-        value_b, se_b]], 'region' (see `common_region`), 'settings', 'verdict' (see
-        `verdict`)}; `rows` feed `format_table` and `format_markdown`.
-
-    Raises:
-        ValueError: labels not two distinct names; grids without enough shared points.
-    """
-    labels = [str(v) for v in labels]
-    if len(labels) != 2 or labels[0] == labels[1]:
-        raise ValueError(f"compare needs two distinct labels, got {labels}")
-    (a, b), region = common_region([a, b])
-    sa = summarize(a, radii=radii, factor=factor, window=window)
-    sb = summarize(b, radii=radii, factor=factor, window=window)
-    rows = [[name, va, ea, vb, eb] for (name, va, ea), (_, vb, eb)
-            in zip(metric_rows(sa), metric_rows(sb), strict=True)]
-    result = {"labels": labels, "summaries": {labels[0]: sa, labels[1]: sb}, "rows": rows,
-              "region": region,
-              "settings": {"radii": [float(r) for r in radii], "factor": float(factor),
-                           "window": int(window)}}
-    result["verdict"] = verdict(result, skip=[skip_flag(a.meta), skip_flag(b.meta)],
-                                cautions=cautions)
-    return result
-
-
+Z = 2.0            # a difference counts when it exceeds this many combined errors
+MIN_DIRECTIONS = 2  # direction pairs per surface for a headline other than inconclusive
 _SHARP = "sharper"
-
-
 _BENT = "less convex"
 
-
-def metric_rows(s: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    """(metric, value, standard error) in table order."""
-    nan = math.nan
-    rows: list[tuple[str, Any, Any]] = [
-        ("loss at θ*", s["center"]["loss"], s["center"]["loss_se"]),
-        ("accuracy at θ* (%)", s["center"]["accuracy"], None),
-    ]
-    for r, v in s["sharpness"].items():
-        rows.append((f"sharpness r={r} (decades)", v["value"], v["se"]))
-    f = s["basin"]["factor"]
-    curv = s["curvature"]
-    rows += [
-        (f"basin radius (L ≤ {f:g}·L*)", s["basin"]["radius"], None),
-        (f"basin area (L ≤ {f:g}·L*)", s["basin"]["area"], None),
-        ("curvature of ln L, λmin", curv["eigenvalues"][0], curv["eigenvalues_se"][0]),
-        ("curvature of ln L, λmax", curv["eigenvalues"][-1], curv["eigenvalues_se"][-1]),
-        ("non-convex share", s["convexity"]["nonconvex_fraction"], s["convexity"]["se"]),
-        ("local minima", s["local_minima"], None),
-        ("roughness (log10 loss)", s["roughness_log10"], None),
-        ("points not computed", s["points"]["not_done"], None),
-    ]
-    return [(n, v, nan if e is None else e) for n, v, e in rows]
-
-
 # metric name prefix -> (claim it bears on, +1: larger in the candidate supports the claim)
-
-
-_CLAIMS: list[tuple[str, str, int]] = [
+CLAIMS: list[tuple[str, str, int]] = [
     ("sharpness r=", _SHARP, +1),
     ("curvature of ln L, λmax", _SHARP, +1),
+    ("curvature of ln L, λmin", _SHARP, +1),  # the flattest direction's curvature
     ("basin radius", _SHARP, -1),
     ("basin area", _SHARP, -1),
     ("non-convex share", _BENT, +1),
@@ -106,63 +56,174 @@ _CLAIMS: list[tuple[str, str, int]] = [
 ]
 
 
-def verdict(result: dict[str, Any], skip: Sequence[bool | None] = (None, None),
+def compare(a: Surface | Sequence[Surface], b: Surface | Sequence[Surface],
+            labels: Sequence[str] = ("A", "B"), *, radii: Sequence[float] = DEFAULT_RADII,
+            factor: float = DEFAULT_FACTOR, window: int = DEFAULT_WINDOW,
             cautions: Sequence[str] = ()) -> dict[str, Any]:
-    """Which metrics of a comparison support "the no-skip surface is sharper / less convex".
+    """Two surfaces, or two ensembles of direction pairs, side by side with a verdict: e.g. a
+    ResNet and its no-skip twin. Surfaces on different grids are compared on the grid points
+    they share.
 
-    The candidate is the surface whose `skip` flag is False while the other's is True; without
-    such flags it is the second one (B). Each metric of `_CLAIMS` supports the claim when the
-    candidate lies on the sharper / less convex side by more than 2 standard errors (of the
-    difference, from both surfaces' errors), contradicts it when it lies on the other side by
-    as much, and is inconclusive in between. A metric without a standard error (basin, local
-    minima, roughness) counts when the difference exceeds 10% of the larger value, and says
-    that it has no standard error.
+    Every metric is the mean over a side's direction pairs, with its jackknife error over the
+    sample blocks (`se`), its spread across the pairs (`sd`) and the two combined (`error`);
+    the difference B − A has its samples' error paired block by block when the two sides
+    share their blocks (the same data and order seed).
+
+    Args:
+        a, b: a surface, or the surfaces of an ensemble (one per direction pair, all on one
+            grid); b is the candidate for "sharper / less convex" unless their `skip` flags
+            say that a is the one without skips.
+        labels: their names.
+        radii, factor, window: as for `summarize`.
+        cautions: more caveats for the verdict (e.g. that a net did not learn).
 
     Returns:
-        {'candidate', 'reference' (labels), 'supports', 'inconclusive', 'contradicts',
-        'not_available' (lists of {'metric', 'claim', 'candidate', 'reference', 'difference',
-        'se'}), 'cautions', 'text'}.
+        {'labels', 'summaries': {label: summarize(first pair) with 'metrics' over the
+        ensemble and 'directions'}, 'rows': [[metric, value_a, error_a, value_b, error_b]],
+        'differences': {metric: {value, se, sd_part, error}} (B − A), 'region' (see
+        `common_region`), 'settings' (radii, factor, window, se_method, directions, paired,
+        blocks), 'verdict' (see `landscape.analysis.verdict.verdict`)}.
+
+    Raises:
+        ValueError: labels not two distinct names; an empty ensemble; grids without enough
+            shared points.
+    """
+    labels = [str(v) for v in labels]
+    if len(labels) != 2 or labels[0] == labels[1]:
+        raise ValueError(f"compare needs two distinct labels, got {labels}")
+    sides = [[a] if isinstance(a, Surface) else list(a), [b] if isinstance(b, Surface) else
+             list(b)]
+    if not sides[0] or not sides[1]:
+        raise ValueError("compare needs at least one surface on each side")
+    cropped, region = common_region([*sides[0], *sides[1]])
+    sides = [cropped[:len(sides[0])], cropped[len(sides[0]):]]
+    measures = [measure(side, radii=radii, factor=factor, window=window) for side in sides]
+    summaries = []
+    for side, est in zip(sides, measures, strict=True):
+        summary = summarize(side[0], radii=radii, factor=factor, window=window, estimates=est)
+        summary["directions"] = len(side)
+        summaries.append(summary)
+    paired = paired_surfaces(sides[0], sides[1])
+    diffs = compare_measures(measures[0], measures[1], paired=paired)
+    rows = [[name, measures[0][name].value, measures[0][name].error, measures[1][name].value,
+             measures[1][name].error] for name in metric_names(radii, factor)]
+    rows.append(["points not computed", summaries[0]["points"]["not_done"], math.nan,
+                 summaries[1]["points"]["not_done"], math.nan])
+    counts = {len(side) for side in sides}
+    blocks = {s.blocks.count for side in sides for s in side if s.blocks is not None}
+    result = {"labels": labels, "summaries": {labels[0]: summaries[0], labels[1]: summaries[1]},
+              "rows": rows, "differences": diffs, "region": region,
+              "settings": {"radii": [float(r) for r in radii], "factor": float(factor),
+                           "window": int(window), "se_method": "jackknife",
+                           "directions": counts.pop() if len(counts) == 1 else
+                           [len(side) for side in sides],
+                           "directions_per_surface": [len(side) for side in sides],
+                           "paired": paired,
+                           "blocks": blocks.pop() if len(blocks) == 1 else sorted(blocks)}}
+    result["verdict"] = verdict(result, skip=[skip_flag(sides[0][0].meta),
+                                              skip_flag(sides[1][0].meta)], cautions=cautions)
+    return result
+
+
+def metric_rows(summary: dict[str, Any]) -> list[tuple[str, Any, Any]]:
+    """(metric, value, error) of one `summarize(...)` in table order."""
+    rows = [(name, m["value"], m["error"]) for name, m in summary["metrics"].items()]
+    return [*rows, ("points not computed", summary["points"]["not_done"], math.nan)]
+
+
+def format_number(value: Any) -> str:
+    """A number for a table: 4 significant digits, integers as they are, nan/inf spelled."""
+    if value is None:
+        return "-"
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(value)
+    value = float(value)
+    if math.isnan(value):
+        return "nan"
+    if math.isinf(value):
+        return "inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
+
+
+def _claim(name: str) -> tuple[str, int] | None:
+    return next(((c, sign) for prefix, c, sign in CLAIMS if name.startswith(prefix)), None)
+
+
+def verdict(result: dict[str, Any], skip: Sequence[bool | None] = (None, None),
+            cautions: Sequence[str] = ()) -> dict[str, Any]:
+    """Which metrics of a comparison (`landscape.metrics.compare`) support "the no-skip
+    surface is sharper / less convex", and the headline.
+
+    The candidate is the surface whose `skip` flag is False while the other's is True; without
+    such flags it is the second one (B).
+
+    Returns:
+        {'headline' ('supported', 'contradicted' or 'inconclusive'), 'reason', 'counts',
+        'candidate', 'reference' (labels), 'directions', 'supports', 'inconclusive',
+        'contradicts', 'not_available' (lists of {'metric', 'claim', 'candidate',
+        'reference', 'difference', 'error', 'se', 'sd_part', 'why'}), 'cautions', 'text'}.
     """
     labels = result["labels"]
     cand = 0 if (skip[0] is False and skip[1] is True) else 1
     ref = 1 - cand
+    diffs = result.get("differences", {})
     groups: dict[str, list[dict[str, Any]]] = {"supports": [], "inconclusive": [],
                                                "contradicts": [], "not_available": []}
-    for name, va, ea, vb, eb in result["rows"]:
-        claim = next(((c, sign) for prefix, c, sign in _CLAIMS if name.startswith(prefix)), None)
+    for name, va, _, vb, _ in result["rows"]:
+        claim = _claim(name)
         if claim is None:
             continue
-        vals, ses = (va, vb), (ea, eb)
-        vc, vr = vals[cand], vals[ref]
-        item: dict[str, Any] = {"metric": name, "claim": claim[0], "candidate": vc,
-                                "reference": vr, "difference": math.nan, "se": math.nan}
-        if vc is None or vr is None or math.isnan(float(vc)) or math.isnan(float(vr)):
+        vals = (va, vb)
+        d = diffs.get(name, {})
+        sign = 1.0 if cand == 1 else -1.0  # differences are B − A
+        item: dict[str, Any] = {
+            "metric": name, "claim": claim[0], "candidate": vals[cand], "reference": vals[ref],
+            "difference": sign * d.get("value", math.nan), "error": d.get("error", math.nan),
+            "se": d.get("se", math.nan), "sd_part": d.get("sd_part", math.nan), "why": None}
+        if not all(_finite(v) for v in vals):
+            item["why"] = "not computed, or infinite, on one side"
             groups["not_available"].append(item)
             continue
-        if math.isinf(float(vc)) or math.isinf(float(vr)):
-            diff = math.inf if float(vc) > float(vr) else -math.inf if float(vc) < float(vr) \
-                else 0.0
-            se = math.nan
-        else:
-            diff = float(vc) - float(vr)
-            sc, sr = ses[cand], ses[ref]
-            se = math.hypot(sc, sr) if np.isfinite(sc) and np.isfinite(sr) else math.nan
-        item.update(difference=diff, se=se)
-        signed = claim[1] * diff
-        threshold = (_Z * se if np.isfinite(se)
-                     else _MARGIN * max(abs(float(vc)), abs(float(vr))) if np.isfinite(diff)
-                     else 0.0)
-        if signed > threshold:
-            groups["supports"].append(item)
-        elif signed < -threshold:
-            groups["contradicts"].append(item)
-        else:
-            groups["inconclusive"].append(item)
+        err = item["error"]
+        if not (_finite(err) and err > 0):
+            item["why"] = "no error: shown, not counted"
+            groups["not_available"].append(item)
+            continue
+        signed = claim[1] * item["difference"]
+        key = ("supports" if signed > Z * err else "contradicts" if signed < -Z * err
+               else "inconclusive")
+        groups[key].append(item)
+    directions = result.get("settings", {}).get("directions_per_surface", [1, 1])
     cautions = [*cautions, *_cautions(result, cand, ref)]
-    out = {"candidate": labels[cand], "reference": labels[ref], **groups, "cautions": cautions,
-           "known_skip": skip[cand] is False and skip[ref] is True}
+    counts = {k: len(v) for k, v in groups.items()}
+    headline, reason = _headline(counts, min(directions))
+    out = {"headline": headline, "reason": reason, "counts": counts,
+           "candidate": labels[cand], "reference": labels[ref], "directions": directions,
+           **groups, "cautions": cautions, "known_skip": skip[cand] is False and skip[ref] is True}
     out["text"] = _verdict_text(out)
     return out
+
+
+def _finite(value: Any) -> bool:
+    return value is not None and np.isfinite(float(value))
+
+
+def _headline(counts: dict[str, int], directions: int) -> tuple[str, str]:
+    s, c = counts["supports"], counts["contradicts"]
+    if s and not c:
+        head, why = "supported", f"{s} metric(s) support the claim and none contradicts it"
+    elif c and not s:
+        head, why = "contradicted", f"{c} metric(s) contradict the claim and none supports it"
+    elif s and c:
+        head, why = "inconclusive", f"the metrics disagree ({s} support, {c} contradict)"
+    else:
+        head, why = "inconclusive", "no metric differs by more than its combined errors"
+    if directions < MIN_DIRECTIONS and head != "inconclusive":
+        why = (f"{head} by the counts, but each surface has {directions} direction pair: the "
+               f"spread over directions, often several sampling errors, is not measured "
+               f"(use --ensemble 3 or more)")
+        head = "inconclusive"
+    return head, why
 
 
 def _cautions(result: dict[str, Any], cand: int, ref: int) -> list[str]:
@@ -184,6 +245,9 @@ def _cautions(result: dict[str, Any], cand: int, ref: int) -> list[str]:
                    f"is not a good wide minimum")
     if result.get("region", {}).get("cropped"):
         out.append(result["region"]["message"])
+    if not result.get("settings", {}).get("paired", False):
+        out.append("the two surfaces do not share their sample blocks (other data, another "
+                   "order seed, or no block sums): their sampling errors are added, not paired")
     for k in (cand, ref):
         if not s[k]["center"]["on_grid"]:
             out.append(f"{labels[k]}: θ* is not a grid point; the nearest point stood in")
@@ -191,11 +255,14 @@ def _cautions(result: dict[str, Any], cand: int, ref: int) -> list[str]:
 
 
 def _fmt_item(item: dict[str, Any]) -> str:
-    se = item["se"]
     diff = format_number(item["difference"])
-    tail = f"{diff} ± {format_number(se)}" if np.isfinite(se) else f"{diff}, no standard error"
-    values = f"{format_number(item['candidate'])} vs {format_number(item['reference'])}"
-    return f"{item['metric']} ({values}: {tail})"
+    if item["why"]:
+        tail = f"{diff}: {item['why']}"
+    else:
+        ratio = abs(item["difference"]) / item["error"]
+        tail = f"{diff} ± {format_number(item['error'])}, {ratio:.1f} errors"
+    cand, ref = format_number(item["candidate"]), format_number(item["reference"])
+    return f"{item['metric']} ({cand} vs {ref}: {tail})"
 
 
 def _verdict_text(v: dict[str, Any]) -> str:
@@ -204,33 +271,23 @@ def _verdict_text(v: dict[str, Any]) -> str:
         who, than = f"the no-skip surface ({cand})", f"the skip surface ({ref})"
     else:
         who, than = cand, ref
-    lines = [f"Is {who} sharper and less convex than {than}? A metric supports the claim when "
-             f"the difference lies on the sharper / less convex side by more than {_Z:g} "
-             f"standard errors (without a standard error: by more than {100 * _MARGIN:g}% of "
-             f"the larger value)."]
+    c = v["counts"]
+    judged = c["supports"] + c["contradicts"] + c["inconclusive"]
+    n = v["directions"]
+    pairs = f"{n[0]}" if n[0] == n[1] else f"{n[0]} and {n[1]}"
+    lines = [f"Verdict: {v['headline'].upper()}. Is {who} sharper and less convex than {than}? "
+             f"Of {judged} metrics judged: {c['supports']} support, {c['contradicts']} "
+             f"contradict, {c['inconclusive']} inconclusive; {c['not_available']} not judged. "
+             f"({v['reason']}.)",
+             f"A metric counts when its difference exceeds {Z:g} combined errors (samples: "
+             f"jackknife over sample blocks; directions: spread over {pairs} direction "
+             f"pair(s))."]
     for key, head in (("supports", "Support"), ("contradicts", "Contradict"),
-                      ("inconclusive", "Inconclusive (within the noise)"),
-                      ("not_available", "Not available")):
-        items = v[key]
+                      ("inconclusive", "Inconclusive (within the errors)"),
+                      ("not_available", "Not judged")):
         for claim in (_SHARP, _BENT):
-            chosen = [i for i in items if i["claim"] == claim]
+            chosen = [i for i in v[key] if i["claim"] == claim]
             if chosen:
                 lines.append(f"- {head} \"{claim}\": " + "; ".join(_fmt_item(i) for i in chosen))
-    judged = len(v["supports"]) + len(v["contradicts"]) + len(v["inconclusive"])
-    lines.append(f"In short, of {judged} metrics: {len(v['supports'])} support the claim, "
-                 f"{len(v['contradicts'])} contradict it, {len(v['inconclusive'])} inconclusive.")
     lines += [f"Caution: {c}." for c in v["cautions"]]
     return "\n".join(lines)
-
-
-def format_number(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
-        return str(value)
-    value = float(value)
-    if math.isnan(value):
-        return "nan"
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    return f"{value:.4g}"

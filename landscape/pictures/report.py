@@ -25,11 +25,12 @@ def _table(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
     if "rows" in result:  # a comparison
         header = ["metric", *result["labels"], "B − A"]
         body = []
+        diffs = result.get("differences", {})  # B − A, paired where the samples are shared
         for name, va, ea, vb, eb in result["rows"]:
             diff = se = None
             if isinstance(va, (int, float, np.number)) and isinstance(vb, (int, float, np.number)):
                 diff = float(vb) - float(va) if np.isfinite(va) and np.isfinite(vb) else None
-                se = math.hypot(ea, eb) if np.isfinite(ea) and np.isfinite(eb) else None
+                se = diffs.get(name, {}).get("error")
             body.append([name, _cell(va, ea), _cell(vb, eb),
                          "-" if diff is None else _cell(diff, se)])
     else:  # one summary

@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from landscape.engine.types import Surface
+from landscape.engine.types import Blocks, Surface
 
 
 def grid_surface(fn, n: int = 21, span: float = 1.0, accuracy: bool = True, se=None,
@@ -53,3 +53,22 @@ def rippled(a, b):
 
 def decades(r):
     return math.log10(1 + A * r ** 2 / C)
+
+
+def ensemble(fn, pairs: int = 3, noise: float = 0.01, n: int = 41, skip=None, seed: int = 0,
+             blocks: int = 8) -> list[Surface]:
+    """`pairs` slices of one landscape (each pair tilts it a little), with block sums of 10
+    samples per block whose noise every point, pair and surface of one seed shares, and the
+    per-point errors those samples give."""
+    eps = np.random.default_rng(seed).normal(0, 1, blocks)
+    out = []
+    for k in range(pairs):
+        s = grid_surface(lambda a, b, k=k: fn(a, b) * (1 + 0.03 * (k - 1) * a), n=n,
+                         skip=skip, spec={"data_sha256": f"data{seed}"})
+        sums = s.loss[..., None] * 10 + noise * s.loss[..., None] * eps
+        loss = sums.sum(-1) / (10 * blocks)
+        se = np.full(loss.shape, noise * eps.std(ddof=1) / np.sqrt(10 * blocks)) * loss
+        out.append(Surface(x=s.x, y=s.y, loss=loss, accuracy=s.accuracy, done=s.done,
+                           meta=s.meta, extras={"train_loss_se": se},
+                           blocks=Blocks(loss=sums, n=np.full(sums.shape, 10))))
+    return out

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from landscape.analysis import metrics
-from landscape.engine.types import Surface
+from landscape.engine.types import Blocks, Surface
 from landscape.pictures import report
 from tests.landscape.surfaces import (
     A,
@@ -47,24 +47,47 @@ def test_sharpness_is_the_rise_in_decades():
 
 
 def test_relative_metrics_do_not_change_when_the_loss_is_scaled():
-    low = grid_surface(rippled)
-    high = grid_surface(lambda a, b: 7.0 * rippled(a, b))
+    low = grid_surface(rippled, se=lambda loss: 1e-4 * loss)
+    high = grid_surface(lambda a, b: 7.0 * rippled(a, b), se=lambda loss: 1e-4 * loss)
     s_low, s_high = metrics.summarize(low), metrics.summarize(high)
-    assert s_low["convexity"] == s_high["convexity"]
+    for key in ("nonconvex_fraction", "points", "nonconvex_points"):
+        assert s_low["convexity"][key] == s_high["convexity"][key]
     for r in s_low["sharpness"]:
         assert s_low["sharpness"][r]["value"] == pytest.approx(s_high["sharpness"][r]["value"])
-    assert s_low["basin"]["area"] == s_high["basin"]["area"]
+    assert s_low["basin"]["area"] == pytest.approx(s_high["basin"]["area"])
+    assert s_low["basin"]["radius"] == pytest.approx(s_high["basin"]["radius"])
     np.testing.assert_allclose(s_low["curvature"]["eigenvalues"],
                                s_high["curvature"]["eigenvalues"])
     assert s_low["roughness_log10"] == pytest.approx(s_high["roughness_log10"])
     assert s_high["roughness"] == pytest.approx(7 * s_low["roughness"])  # the absolute one grows
 
 
-def test_sharpness_standard_error_from_the_points():
-    rel = 0.05  # every point known to 5%
-    s = grid_surface(bowl, se=lambda loss: rel * loss)
-    (v,) = metrics.sharpness(s, (0.5,)).values()
-    assert v["se"] == pytest.approx(math.hypot(rel, rel) / math.log(10))
+def test_summarize_takes_every_error_from_the_jackknife_over_blocks():
+    from landscape.analysis.statistics import jackknife
+
+    base = grid_surface(bowl, se=lambda loss: 0.01 * loss)
+    rng = np.random.default_rng(0)
+    per_block = rng.normal(0, 0.5, 16)  # noise shared by every point, 10 samples a block
+    sums = base.loss[..., None] * 10 + (0.2 + 0.1 * base.loss[..., None]) * per_block
+    s = Surface(x=base.x, y=base.y, loss=sums.sum(-1) / 160, accuracy=None, done=base.done,
+                extras=base.extras, blocks=Blocks(loss=sums, n=np.full(sums.shape, 10)))
+    summary = metrics.summarize(s, radii=(0.3,))
+
+    def one(f):
+        return jackknife(lambda r: {"m": f(r)}, s)[1]["m"]
+
+    assert summary["sharpness"]["0.3"]["se"] == pytest.approx(
+        one(lambda r: metrics.sharpness(r, (0.3,))[0.3]["value"]))
+    assert summary["basin"]["radius_se"] == pytest.approx(
+        one(lambda r: metrics.basin(r)["radius"]))
+    assert summary["curvature"]["eigenvalues_se"][1] == pytest.approx(
+        one(lambda r: metrics.curvature(r)["eigenvalues"][1]))
+    assert summary["center"]["loss_se"] == pytest.approx(np.std(per_block, ddof=1) * (
+        0.2 + 0.1 * C) / 10 / 4)  # the textbook s/sqrt(B) of the block means at θ*
+    for name, m in summary["metrics"].items():
+        assert m["n"] == 1 and math.isnan(m["sd"]), name
+        if name not in ("accuracy at θ* (%)", "local minima", "non-convex share"):
+            assert m["se"] > 0, name
 
 
 def test_sharpness_below_grid_spacing_is_nan_and_bad_radius_raises():
@@ -100,29 +123,34 @@ def test_sharpness_skips_not_done_and_sees_diverged():
 def test_basin_of_bowl_is_relative():
     factor = 2.0  # L <= 2 C where A r² <= C: radius sqrt(C / A) = 0.5, on grid points
     b = metrics.basin(grid_surface(bowl), factor)
-    assert b["radius"] == pytest.approx(math.sqrt((factor - 1) * C / A))
+    assert b["radius"] == pytest.approx(math.sqrt((factor - 1) * C / A), rel=0.01)
     assert b["level"] == pytest.approx(factor * C)
     assert not b["radius_limited_by_grid"]
     n_inside = sum(1 for i in range(-10, 11) for j in range(-10, 11)
                    if (i * 0.1) ** 2 + (j * 0.1) ** 2 <= 0.25 + 1e-12)
     assert b["fraction"] == pytest.approx(n_inside / 441)
-    assert b["area"] == pytest.approx(n_inside * 0.01)
+    assert b["area"] == pytest.approx(math.pi * 0.25, rel=0.01)  # the disc, not 81 cells
     with pytest.raises(ValueError, match="factor"):
         metrics.basin(grid_surface(bowl), 1.0)
 
 
-def test_basin_radius_off_grid_is_within_one_step_below():
+def test_basin_radius_and_area_off_grid_resolve_below_one_step():
     b = metrics.basin(grid_surface(bowl), 1.6)  # sqrt(0.6 · 0.25) = 0.387
-    assert math.sqrt(0.15) - 0.1 <= b["radius"] <= math.sqrt(0.15)
+    assert b["radius"] == pytest.approx(math.sqrt(0.15), rel=0.02)
+    assert b["area"] == pytest.approx(math.pi * 0.15, rel=0.02)
+    # a small change of the loss moves them a little, not by a grid step or not at all
+    nudged = metrics.basin(grid_surface(lambda a, b: bowl(a, b) * (1 + 0.01 * a)), 1.6)
+    assert 0 < abs(nudged["radius"] - b["radius"]) < 0.01
 
 
 def test_basin_whole_grid_is_a_lower_bound_and_1d_is_a_length():
     b = metrics.basin(grid_surface(bowl), 100.0)
     assert b["radius_limited_by_grid"] and b["fraction"] == 1.0
     assert b["area"] == pytest.approx(4.0)
+    assert b["radius"] == pytest.approx(1.0)  # to the nearest edge
     line = metrics.basin(line_surface(lambda a: 0.25 + a ** 2), 2.0)
     assert line["radius"] == pytest.approx(0.5)
-    assert line["area"] == pytest.approx(1.1)  # 11 points of width 0.1
+    assert line["area"] == pytest.approx(1.0, rel=0.01)  # the interval [-0.5, 0.5]
 
 
 def test_local_minima():
@@ -163,13 +191,13 @@ def test_curvature_is_the_hessian_of_ln_loss():
     assert fine["eigenvalues"] == pytest.approx([2 * A / C] * 2, rel=1e-3)
 
 
-def test_curvature_standard_error_is_the_least_squares_one():
-    rel = 0.02  # ln L known to 0.02 everywhere: Cov = 0.02² (XᵀX)⁻¹
-    s = line_surface(lambda x: np.exp(2 * x ** 2), se=lambda loss: rel * loss)
-    c = metrics.curvature(s, window=2)
-    a = s.x[8:13]
-    X = np.stack([np.ones(5), a, 0.5 * a ** 2], axis=1)
-    assert c["eigenvalues_se"][0] == pytest.approx(rel * math.sqrt(np.linalg.inv(X.T @ X)[2, 2]))
+def test_curvature_is_the_same_fit_whether_or_not_the_surface_stores_errors():
+    fn = lambda x, y: np.exp(2 * x ** 2 + y ** 2) * (1 + 0.05 * np.sin(7 * x))  # noqa: E731
+    bare = metrics.curvature(grid_surface(fn))
+    rng = np.random.default_rng(0)
+    told = metrics.curvature(grid_surface(fn, se=lambda loss: rng.uniform(0.001, 0.1,
+                                                                          loss.shape) * loss))
+    assert told["eigenvalues"] == bare["eigenvalues"]
 
 
 def test_curvature_with_too_few_points_is_nan():
@@ -183,16 +211,41 @@ def test_curvature_with_too_few_points_is_nan():
 
 
 def test_convexity_counts_clearly_negative_curvature():
-    assert metrics.convexity(grid_surface(bowl))["nonconvex_fraction"] == 0.0
-    sad = metrics.convexity(grid_surface(saddle))
+    tiny = lambda loss: np.full(loss.shape, 1e-9)  # noqa: E731
+    assert metrics.convexity(grid_surface(bowl, se=tiny))["nonconvex_fraction"] == 0.0
+    sad = metrics.convexity(grid_surface(saddle, se=tiny))
     assert sad["nonconvex_fraction"] == 1.0 and sad["points"] == 19 * 19
-    wavy = metrics.convexity(line_surface(lambda a: 2 - np.cos(2 * np.pi * a)))
+    wavy = metrics.convexity(line_surface(lambda a: 2 - np.cos(2 * np.pi * a), se=tiny))
     # second differences of -cos(2πa) are negative where |a| > 1/4 (up to the grid step)
     assert 0.4 < wavy["nonconvex_fraction"] < 0.6 and wavy["se"] > 0
     noisy = grid_surface(rippled, se=lambda loss: np.full(loss.shape, 1.0))  # 1.0: huge errors
     assert metrics.convexity(noisy)["nonconvex_fraction"] == 0.0  # nothing is significant
-    clean = metrics.convexity(grid_surface(rippled, n=41))
+    clean = metrics.convexity(grid_surface(rippled, n=41, se=tiny))
     assert clean["nonconvex_fraction"] > 0.2
+
+
+def test_convexity_needs_per_point_errors_and_a_share_of_zero_still_has_an_error():
+    assert math.isnan(metrics.convexity(grid_surface(saddle))["nonconvex_fraction"])
+    none = metrics.convexity(grid_surface(bowl, se=lambda loss: np.full(loss.shape, 1e-9)))
+    assert none["nonconvex_fraction"] == 0.0
+    assert none["se"] == pytest.approx(math.sqrt(2 / 365 * (1 - 2 / 365) / 365))  # 0 of 361
+
+
+def test_convexity_flags_the_nominal_share_where_the_true_curvature_is_zero():
+    """L = 1 + 2(α − β)² is flat along the diagonal (λmin = 0). With independent noise of a
+    known sd, a point is flagged when λmin < −2 sd(λmin): about Φ(−2) = 2.3% of points, once
+    the covariance of the two second differences sharing the centre is counted (6.0% without
+    it: along a diagonal both enter λmin)."""
+    x = np.linspace(-1, 1, 41)
+    A_, B_ = np.meshgrid(x, x, indexing="ij")
+    rng = np.random.default_rng(0)
+    shares = []
+    for _ in range(30):
+        noisy = 1 + 2 * (A_ - B_) ** 2 + rng.normal(0, 1e-3, A_.shape)
+        s = Surface(x=x, y=x, loss=noisy, accuracy=None, done=np.ones(A_.shape, bool),
+                    extras={"train_loss_se": np.full(A_.shape, 1e-3)})
+        shares.append(metrics.convexity(s)["nonconvex_fraction"])
+    assert np.mean(shares) == pytest.approx(0.0228, abs=0.004)
 
 
 def test_roughness():

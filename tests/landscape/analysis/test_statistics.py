@@ -15,7 +15,7 @@ from landscape.analysis.statistics import (
     leave_one_out,
     shares_blocks,
 )
-from landscape.types import Blocks, Surface
+from landscape.engine.types import Blocks, Surface
 
 N, B, S = 320, 32, 0.5  # samples, blocks, sd of the per-sample noise
 X = Y = np.linspace(-1, 1, 9)
