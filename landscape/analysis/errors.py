@@ -50,7 +50,7 @@ def metric_values(surface: Surface, *, radii: Sequence[float], factor: float,
                   window: int) -> dict[str, float]:
     """Every metric of one surface as one number each (NaN where not available), keyed as in
     `metric_names`. Radii the grid cannot resolve are NaN (see `metrics.resolvable_radii`)."""
-    from landscape import metrics
+    from landscape.analysis import metrics
 
     names = metric_names(radii, factor)
     cen = metrics.center(surface)
@@ -67,7 +67,7 @@ def metric_values(surface: Surface, *, radii: Sequence[float], factor: float,
 
 
 def _counts(surface: Surface) -> tuple[int, int]:
-    from landscape import metrics
+    from landscape.analysis import metrics
 
     conv = metrics.convexity(surface)
     return int(conv["nonconvex_points"]), int(conv["points"])
