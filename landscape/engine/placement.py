@@ -13,6 +13,7 @@ from torch.utils.data import Dataset
 
 from landscape.engine.evaluate import Data, sample_tensors
 from landscape.engine.grid import Grid
+from landscape.engine.sums import SAMPLE_ORDER_SEED, sample_order
 from toolkit import available_memory
 
 __all__ = ["resolve_device", "HostBatches", "resident_budget", "as_data", "sample_count",
@@ -102,9 +103,6 @@ def head_samples(data: Data, n: int, device: torch.device | None = None) -> Data
     return (x.to(device), y.to(device)) if device is not None else (x, y)
 
 
-SAMPLE_ORDER_SEED = 0  # the one random order an early stop reads the samples in
-
-
 def in_sample_order(data: Data) -> tuple[Data, str]:
     """The samples in one seeded random order (the same for every point and every run), and
     the permutation's hash: a prefix of data sorted by class would not be a sample of it."""
@@ -113,7 +111,7 @@ def in_sample_order(data: Data) -> tuple[Data, str]:
         raise ValueError("target_se reads the samples in one random order, so it needs them "
                          "as (inputs, targets) tensors or a Dataset, not an iterable of batches")
     x, y = tensors
-    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(SAMPLE_ORDER_SEED))
+    perm = sample_order(len(x), SAMPLE_ORDER_SEED)
     digest = hashlib.sha256(perm.numpy().astype("<i8").tobytes()).hexdigest()
     x, y = x[perm.to(x.device)], y[perm.to(y.device)]
     if isinstance(data, HostBatches):
@@ -121,7 +119,8 @@ def in_sample_order(data: Data) -> tuple[Data, str]:
     return (x, y), digest
 
 
-_BYTES_PER_POINT = 128  # loss, accuracy, their errors, done, coordinates and their copies
+# loss, accuracy, their errors, done, coordinates and their copies, and 3 x 32 block sums
+_BYTES_PER_POINT = 128 + 3 * 8 * 32
 
 
 def check_grid_memory(grid: Grid, available: int | None = None) -> None:

@@ -20,6 +20,7 @@ from landscape.engine.evaluate import (
     Evaluator,
     LossFn,
     Precision,
+    SampleBlocks,
     low_precision_supported,
     plan_batches,
     probe_bytes_per_image,
@@ -40,7 +41,8 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
                     data: Data, *, loss_fn: LossFn | None = None, batch_size: int = 128,
                     points_per_batch: int = 1, precision: Precision = "fp32",
                     bn_data: Data | None = None, fold_bn: bool = True, compile: bool = False,
-                    early_stop: EarlyStop | None = None) -> tuple[Evaluator, Data]:
+                    early_stop: EarlyStop | None = None,
+                    blocks: SampleBlocks | None = None) -> tuple[Evaluator, Data]:
     """The evaluator `compute_surface` runs, and the data in the form it wants.
 
     `base`, `directions`, `static` and resident `data` are on the device already. With `fold_bn`
@@ -75,7 +77,7 @@ def build_evaluator(model: nn.Module, base: Params, directions: list[Params], st
     evaluator = Evaluator(net, e_base, e_dirs, static=e_static, loss_fn=loss_fn,
                           batch_size=batch_size, points_per_batch=points_per_batch,
                           precision=precision, bn_data=bn_data, compile=compile,
-                          early_stop=early_stop, fused=fused)
+                          early_stop=early_stop, fused=fused, blocks=blocks)
     return evaluator, data
 
 

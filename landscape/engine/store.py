@@ -8,6 +8,9 @@ readers keep working):
     {split}_loss, {split}_acc  (ny, nx) or (nx,)   split = train | test; acc in percent
     done (same shape, bool)                        computed or not; NaN in loss = diverged
     <extras> (same shape)                          e.g. train_loss_se, filled, min_eig
+    {split}_loss_blocks, {split}_correct_blocks    (ny, nx, B) or (nx, B): each point's sums
+    {split}_block_n                                over B sample blocks, and its samples in
+                                                   each (attr block_seed on the loss blocks)
     directions/x/<param>, directions/y/<param>     the directions, keyed by parameter name
     directions/order (strings)                     the parameter names in the model's order
     attrs: schema, provenance (model, skip, checkpoint, sha256, dataset, seed, norm, ...)
@@ -35,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from landscape.engine.types import Params, Surface
+from landscape.engine.types import Blocks, Params, Surface
 
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
            "direction_order", "create_surface_file", "write_points", "write_filled",
@@ -274,6 +277,8 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
             f["ycoordinates"] = np.asarray(surface.y, dtype=np.float64)
         for name, value in surface_columns(surface).items():
             f[name] = to_file_order(value)
+        if surface.blocks is not None:
+            _write_blocks(f, surface)
         if directions:
             group = f.create_group("directions")
             group["order"] = np.array(list(directions[0]), dtype=_h5py().string_dtype())
@@ -284,21 +289,37 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
     os.replace(tmp, path)  # a file is either whole or absent: nothing half-written is left
 
 
+def _write_blocks(f: Any, surface: Surface) -> None:
+    blocks, split = surface.blocks, surface.split
+    arrays = {"loss_blocks": blocks.loss, "correct_blocks": blocks.correct,  # type: ignore[union-attr]
+              "block_n": blocks.n}  # type: ignore[union-attr]
+    for key, value in arrays.items():
+        if value is not None:
+            value = np.asarray(value, dtype=np.float64)
+            f[f"{split}_{key}"] = np.swapaxes(value, 0, 1).copy() if value.ndim == 3 else value
+    f[f"{split}_loss_blocks"].attrs["block_seed"] = int(blocks.seed)  # type: ignore[union-attr]
+
+
 def save_surface(path: str | os.PathLike[str], surface: Surface, *,
                  directions: list[Params] | None = None, overwrite: bool = False) -> None:
     """Save a `Surface` (e.g. one computed in a notebook without a file) to HDF5."""
     create_surface_file(path, surface, directions=directions, overwrite=overwrite)
 
 
+BLOCK_NAMES = ("loss_blocks", "correct_blocks", "block_n")  # after "{split}_" in the file
+
+
 def write_points(path: str | os.PathLike[str], split: str, index: np.ndarray,
-                 values: dict[str, np.ndarray]) -> None:
+                 values: dict[str, np.ndarray], *, block_seed: int | None = None) -> None:
     """Write computed points and mark them done; then close.
 
     `index` holds flat indices into the in-memory grid (i * ny + j for the point
     (x[i], y[j])); they are translated to the file's orientation here. `values` maps `loss`,
-    `acc` and extra names (e.g. `train_loss_se`) to arrays aligned with `index`. The file is
-    closed (and so flushed) before returning, so a process killed later loses nothing written
-    here. A schema-1 file being resumed is written in its own orientation.
+    `acc` and extra names (e.g. `train_loss_se`) to arrays aligned with `index`; a (P, B)
+    array (per-block sums, `BLOCK_NAMES`) goes to a dataset of the grid's shape + (B,), whose
+    loss blocks record `block_seed`. The file is closed (and so flushed) before returning, so
+    a process killed later loses nothing written here. A schema-1 file being resumed is
+    written in its own orientation.
     """
     index = np.asarray(index, dtype=np.int64)
     if index.size == 0:
@@ -310,9 +331,14 @@ def write_points(path: str | os.PathLike[str], split: str, index: np.ndarray,
         flat = _file_index(index, shape, layout)
         for key, array in values.items():
             name = {"loss": f"{split}_loss", "acc": f"{split}_acc"}.get(key, key)
+            array = np.asarray(array, dtype=np.float64)
+            full_shape = shape + array.shape[1:]
             if name not in f:
-                f.create_dataset(name, shape=shape, dtype=np.float64, fillvalue=np.nan)
-            _scatter(f[name], shape, flat, np.asarray(array, dtype=np.float64))
+                fill = 0.0 if name.endswith("block_n") else np.nan
+                f.create_dataset(name, shape=full_shape, dtype=np.float64, fillvalue=fill)
+                if name.endswith("loss_blocks") and block_seed is not None:
+                    f[name].attrs["block_seed"] = int(block_seed)
+            _scatter(f[name], shape, flat, array)
         _scatter(done, shape, flat, np.ones(index.shape, dtype=bool))
 
 
@@ -341,8 +367,9 @@ def write_filled(path: str | os.PathLike[str], split: str, filled: np.ndarray,
 
 def _scatter(dataset: Any, shape: tuple[int, ...], index: np.ndarray, values: np.ndarray) -> None:
     full = dataset[()]
-    full.reshape(-1)[index] = values
-    dataset[...] = full.reshape(shape)
+    tail = full.shape[len(shape):]
+    full.reshape(-1, *tail)[index] = values
+    dataset[...] = full
 
 
 # ---------------------------------------------------------------- reading
@@ -448,7 +475,31 @@ def _read_surface(f: Any, path: Any) -> Surface:
     loss[~known] = np.nan
     if accuracy is not None:
         accuracy[~known] = np.nan
-    return Surface(x=x, y=y, loss=loss, accuracy=accuracy, done=done, meta=meta, extras=arrays)
+    blocks = None if layout == "reference" else _read_blocks(f, split, file_shape, layout, path)
+    return Surface(x=x, y=y, loss=loss, accuracy=accuracy, done=done, meta=meta, extras=arrays,
+                   blocks=blocks)
+
+
+def _read_blocks(f: Any, split: str, file_shape: tuple[int, ...], layout: Layout,
+                 path: Any) -> Blocks | None:
+    """The per-block sums of a surface file, in memory orientation; None when it has none."""
+    names = [f"{split}_{key}" for key in BLOCK_NAMES]
+    if names[0] not in f or names[2] not in f:
+        return None
+    arrays = []
+    for name in names:
+        if name not in f:
+            arrays.append(None)
+            continue
+        item = _dataset(f, name, path)
+        if item.shape[:-1] != file_shape or item.ndim != len(file_shape) + 1:
+            raise ValueError(f"{path}: '{name}' has shape {item.shape}, not {file_shape} + "
+                             f"(blocks,); the file is damaged: recompute it")
+        data = np.asarray(item[()], dtype=np.float64)
+        arrays.append(np.swapaxes(data, 0, 1).copy() if data.ndim == 3 and layout == "yx"
+                      else data)
+    seed = _decode_attr(f[names[0]].attrs.get("block_seed", 0), "block_seed", path)
+    return Blocks(loss=arrays[0], n=arrays[2], correct=arrays[1], seed=int(seed))
 
 
 def _find_split(f: Any, path: Any) -> str:

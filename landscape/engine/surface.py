@@ -32,7 +32,9 @@ from landscape.engine.evaluate import (
     EarlyStop,
     Evaluator,
     LossFn,
+    PointStats,
     Precision,
+    SampleBlocks,
     eval_mode,
     sample_tensors,
 )
@@ -72,7 +74,8 @@ from landscape.engine.spec import (
     directions_sha256,
     loss_name,
 )
-from landscape.engine.types import Params, Surface
+from landscape.engine.sums import DEFAULT_BLOCKS, SAMPLE_ORDER_SEED
+from landscape.engine.types import Blocks, Params, Surface
 from toolkit import tensors_sha256
 
 __all__ = ["compute_surface", "SPLITS"]
@@ -260,6 +263,7 @@ class _Inputs:
     loss_fn: LossFn | None
     info: dict[str, float]  # facts about the directions (cosine_xy)
     early_stop: EarlyStop | None
+    blocks: SampleBlocks | None  # which sample block each sample of `data` falls in
 
 
 def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, request: _Request,
@@ -330,8 +334,28 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
         spec = check_same_spec(existing, spec, request, opts.path)
     inputs = _Inputs(base=base, static=static, directions=directions, data=data,
                      bn_data=bn_data, loss_fn=request.loss_fn, info=info,
-                     early_stop=request.early_stop)
+                     early_stop=request.early_stop,
+                     blocks=_sample_blocks(data, existing, request.early_stop is not None, dev))
     return inputs, spec, existing
+
+
+def _sample_blocks(data: Data, existing: Surface | None, permuted: bool,
+                   dev: torch.device) -> SampleBlocks | None:
+    """The sample blocks of this run: B from the file being resumed (none when it has points
+    but no block sums: its old points could not be jackknifed with the new), else the
+    default; none for streamed data, whose samples are not known by position."""
+    samples = sample_count(data)
+    if samples is None:
+        return None
+    count = DEFAULT_BLOCKS
+    if existing is not None and existing.done.any():
+        if existing.blocks is None:
+            log.warning("the file being resumed has no per-block sums: its new points get none "
+                        "either, and its metrics no jackknife errors")
+            return None
+        count = existing.blocks.count
+    return SampleBlocks.make(samples, blocks=count, seed=SAMPLE_ORDER_SEED, permuted=permuted,
+                             device=dev)
 
 
 def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
@@ -354,7 +378,7 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
         loss_fn=inputs.loss_fn, batch_size=batch_size, points_per_batch=k,
         precision=spec.precision, bn_data=inputs.bn_data,
         fold_bn=opts.fold_bn and inputs.bn_data is None, compile=compile,
-        early_stop=inputs.early_stop)
+        early_stop=inputs.early_stop, blocks=inputs.blocks)
     plan = ForwardPlan(batch_size, k, compile)
     if should_probe(opts, dev, data, k, inputs.bn_data, todo * (spec.samples or 0)):
         plan = probe_forward(evaluator, data, images=todo * (spec.samples or 0),
@@ -408,6 +432,7 @@ def _evaluate_grid(grid: Grid, evaluator: Evaluator, data: Data, spec: SurfaceSp
     done = surface.done.reshape(-1).copy()
     coords = grid.coordinates()
     has_acc = surface.accuracy is not None and bool(np.isfinite(surface.accuracy).any())
+    blocks = _block_arrays(surface, evaluator.blocks)
     bar = _progress_bar(done.size, int(done.sum()), opts.progress)
 
     def run(indices: np.ndarray) -> np.ndarray:
@@ -431,13 +456,17 @@ def _evaluate_grid(grid: Grid, evaluator: Evaluator, data: Data, spec: SurfaceSp
                 if stop is not None:
                     extras["loss_n"][index] = part.n
                 done[index] = True
+                sums = _part_blocks(part) if blocks is not None else {}
+                for name, value in sums.items():
+                    blocks[name][index] = value  # type: ignore[index]
                 if rank == 0 and path is not None:
                     values = {"loss": part.loss, f"{split}_loss_se": part.loss_se}
                     if stop is not None:
                         values[f"{split}_loss_n"] = part.n
                     if part.acc is not None:
                         values.update({"acc": part.acc, f"{split}_acc_se": part.acc_se})
-                    store.write_points(path, split, index, values)
+                    values.update({f"{split}_{name}": v for name, v in sums.items()})
+                    store.write_points(path, split, index, values, block_seed=SAMPLE_ORDER_SEED)
             bar.update(len(chunk))
         return loss[indices]
 
@@ -465,9 +494,43 @@ def _evaluate_grid(grid: Grid, evaluator: Evaluator, data: Data, spec: SurfaceSp
         log.info("early stop: %d images evaluated over %d points, %.2fx fewer than all %s",
                  int(counts.sum()), counts.size,
                  counts.size * (spec.samples or 0) / max(counts.sum(), 1), spec.samples)
+    found = None
+    if blocks is not None:
+        b = blocks["loss_blocks"].shape[-1]
+        found = Blocks(loss=blocks["loss_blocks"].reshape(*shape, b),
+                       n=blocks["block_n"].reshape(*shape, b),
+                       correct=blocks["correct_blocks"].reshape(*shape, b) if has_acc else None,
+                       seed=SAMPLE_ORDER_SEED)
     return Surface(x=surface.x, y=surface.y, loss=loss.reshape(shape),
                    accuracy=acc.reshape(shape) if has_acc else None, done=done.reshape(shape),
-                   meta=surface.meta, extras=result_extras)
+                   meta=surface.meta, extras=result_extras, blocks=found)
+
+
+def _block_arrays(surface: Surface, blocks: SampleBlocks | None
+                  ) -> dict[str, np.ndarray] | None:
+    """Flat (P, B) per-block sums to fill: the resumed file's, or NaN (counts 0)."""
+    if blocks is None:
+        return None
+    size, b = surface.done.size, blocks.count
+    old = surface.blocks
+    if old is not None and old.count == b:
+        correct = old.correct if old.correct is not None else np.full(old.loss.shape, np.nan)
+        return {"loss_blocks": old.loss.reshape(size, b).copy(),
+                "correct_blocks": correct.reshape(size, b).copy(),
+                "block_n": old.n.reshape(size, b).copy()}
+    return {"loss_blocks": np.full((size, b), np.nan),
+            "correct_blocks": np.full((size, b), np.nan), "block_n": np.zeros((size, b))}
+
+
+def _part_blocks(part: PointStats) -> dict[str, np.ndarray]:
+    """The per-block sums of evaluated points, by their names in the file (none when the
+    loss was reduced per batch)."""
+    if part.block_loss is None or part.block_n is None:
+        return {}
+    out = {"loss_blocks": part.block_loss, "block_n": part.block_n}
+    if part.block_correct is not None:
+        out["correct_blocks"] = part.block_correct
+    return out
 
 
 def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:

@@ -174,7 +174,8 @@ def test_a_grid_too_large_for_memory_is_refused_up_front():
         check_grid_memory(huge)
     check_grid_memory(Grid(Axis(-1, 1, 51), Axis(-1, 1, 51)))
     with pytest.raises(ValueError, match="at most about 1,000"):
-        check_grid_memory(Grid(Axis(-1, 1, 2000), Axis(-1, 1, 2000)), available=256 * 10**6)
+        check_grid_memory(Grid(Axis(-1, 1, 2000), Axis(-1, 1, 2000)),  # 896 bytes a point
+                          available=2 * 896 * 10**6)
 
 
 @pytest.fixture

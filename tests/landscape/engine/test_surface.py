@@ -85,6 +85,9 @@ def test_killed_run_resumes_to_the_uninterrupted_result(tmp_path, one_thread):
     assert b.done.all()
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
     np.testing.assert_allclose(b.accuracy, a.accuracy)
+    np.testing.assert_allclose(b.blocks.loss, a.blocks.loss, rtol=1e-12)  # per-block sums too
+    np.testing.assert_array_equal(b.blocks.n, a.blocks.n)
+    np.testing.assert_array_equal(b.blocks.correct, a.blocks.correct)
     for da, db in zip(load_directions(whole), load_directions(part), strict=True):
         assert all(np.array_equal(da[k], db[k]) for k in da)
 
@@ -163,6 +166,9 @@ def test_two_gloo_ranks_write_the_single_process_file(tmp_path, one_thread):
     assert b.done.all()
     np.testing.assert_allclose(b.loss, a.loss, rtol=1e-12)
     np.testing.assert_allclose(b.accuracy, a.accuracy)
+    np.testing.assert_allclose(b.blocks.loss, a.blocks.loss, rtol=1e-12)  # per-block sums too
+    np.testing.assert_array_equal(b.blocks.n, a.blocks.n)
+    np.testing.assert_array_equal(b.blocks.correct, a.blocks.correct)
 
     # the two ranks skipped the done points and computed the others as the single run did
     c = load_surface(interrupted)
