@@ -49,8 +49,8 @@ written = {"points": 0}
 peaks = {}
 write_points = store.write_points
 
-def counting_write(path, split, index, values):
-    write_points(path, split, index, values)
+def counting_write(path, split, index, values, **kwargs):
+    write_points(path, split, index, values, **kwargs)
     written["points"] += len(index)
     if written["points"] >= 20 and "surface_20" not in peaks:
         peaks["surface_20"] = peak_kib()
