@@ -1,6 +1,9 @@
 """Numbers derived from a model or a surface. Imports the engine, never the pictures.
 
 - `metrics`: sharpness, basin, curvature, convexity, local minima, roughness of one surface
+- `basin`: the basin's radius and area on the interpolated surface
+- `statistics`: the jackknife over sample blocks, paired differences, ensembles of directions
+- `errors`: every metric of a surface or an ensemble with its errors
 - `verdict`: two surfaces side by side, and which metrics support "sharper, less convex"
 - `hessian`: Hessian-vector products, extreme eigenvalues, trace, eigenvalue maps
 - `trajectory`: PCA directions of a training path and the surface they span
@@ -8,4 +11,4 @@
 Import the module you need (`from landscape.analysis import metrics`); nothing is loaded here.
 """
 
-__all__ = ["metrics", "verdict", "hessian", "trajectory"]
+__all__ = ["metrics", "basin", "statistics", "errors", "verdict", "hessian", "trajectory"]
