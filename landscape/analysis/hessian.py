@@ -5,6 +5,8 @@ applied to a vector, by double backward through `torch.func.functional_call` (Pe
 trick), with the model in eval mode (BN uses its running statistics, as the surface does). The
 model itself is never changed.
 
+- `hvp`, `hessian_rows`: H v; many vectors (or vectors of diagonal blocks H_bb) on one
+  gradient graph per batch, as the spectral density (`spectrum`) and the blocks (`blocks`) use.
 - `top_eigenvalues`: the k largest eigenvalues, by Lanczos with full re-orthogonalization (default)
   or by power iteration with deflation.
 - `min_eigenvalue`: the most negative eigenvalue (Lanczos on the bottom end, or power iteration
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -50,7 +52,8 @@ from landscape.engine.types import Params, Surface
 if TYPE_CHECKING:
     pass
 
-__all__ = ["Eigen", "TraceEstimate", "Method", "METHODS", "hvp", "top_eigenvalues",
+__all__ = ["Eigen", "TraceEstimate", "Method", "METHODS", "hvp", "hessian_rows",
+           "top_eigenvalues",
            "min_eigenvalue", "hutchinson_trace", "hessian_directions", "eigen_map",
            "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX"]
 
@@ -61,6 +64,7 @@ RATIO_MAX = 0.5
 """The top of the |λ_min/λ_max| colour scale by default, as in Li et al. 2018, Fig. 7."""
 _Which = Literal["largest", "smallest", "both"]
 MatVec = Callable[[Tensor], Tensor]
+Products = Callable[[Sequence[Tensor], Sequence[Sequence[int] | None]], list[Tensor]]
 
 
 @dataclass(frozen=True)
@@ -99,41 +103,66 @@ def _loss_sum(model: nn.Module, weights: Params, x: Tensor, y: Tensor, loss_fn: 
     return losses * len(y) if losses.dim() == 0 else losses.sum()
 
 
-def _operator(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | None,
-              batch_size: int) -> tuple[MatVec, list[str], list[torch.Size]]:
-    """H as a function on flat vectors, for the mean loss at `point` over all of `data`."""
+def hessian_rows(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | None,
+                 batch_size: int) -> tuple[Products, list[str]]:
+    """Products of many vectors with H, or with its diagonal blocks, sharing one gradient graph.
+
+    Returns `(products, keys)`: `products(vectors, supports)` gives one product per vector.
+    Vector r lives on the parameter tensors `supports[r]` (indices into `keys`, the order of
+    its flat entries; None: all tensors), and its product is the block of H on those tensors
+    times it: H_bb v_b (with every tensor: H v). For each data batch the gradient graph is
+    built once and every vector takes one second backward pass through it (`retain_graph`).
+    """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if not point:
         raise ValueError("no parameters to take the Hessian with respect to")
     loss_fn = loss_fn or default_loss
     keys = list(point)
-    shapes = [point[k].shape for k in keys]
     base = [point[k].detach() for k in keys]
+    everything = list(range(len(keys)))
 
-    def matvec(v: Tensor) -> Tensor:
-        vs = [t.view(s) for t, s in zip(v.split([s.numel() for s in shapes]), shapes, strict=True)]
-        out = [torch.zeros_like(p) for p in base]
+    def products(vectors: Sequence[Tensor], supports: Sequence[Sequence[int] | None]
+                 ) -> list[Tensor]:
+        if len(vectors) != len(supports):
+            raise ValueError(f"{len(vectors)} vectors for {len(supports)} supports")
+        where = [list(s) if s is not None else everything for s in supports]
+        parts = [[t.view(base[i].shape) for t, i in
+                  zip(v.split([base[i].numel() for i in idx]), idx, strict=True)]
+                 for v, idx in zip(vectors, where, strict=True)]
+        out = [torch.zeros_like(v) for v in vectors]
         n = 0
         with eval_mode(model), torch.enable_grad():
             for x, y in _batches(data, batch_size):
                 ps = [p.clone().requires_grad_(True) for p in base]
                 loss = _loss_sum(model, dict(zip(keys, ps, strict=True)), x, y, loss_fn)
                 grads = torch.autograd.grad(loss, ps, create_graph=True, allow_unused=True)
-                terms = [(g * u.to(g)).sum() for g, u in zip(grads, vs, strict=True)
-                         if g is not None and g.requires_grad]
                 n += len(y)
-                if not terms:  # the loss is at most linear in the parameters: H = 0
-                    continue
-                hv = torch.autograd.grad(torch.stack(terms).sum(), ps, allow_unused=True)
-                for o, h in zip(out, hv, strict=True):
-                    if h is not None:
-                        o.add_(h.detach())
+                for r, (idx, vs) in enumerate(zip(where, parts, strict=True)):
+                    terms = [(grads[i] * v.to(grads[i])).sum() for i, v in zip(idx, vs,
+                                                                              strict=True)
+                             if grads[i] is not None and grads[i].requires_grad]
+                    if not terms:  # the loss is at most linear in these tensors: H_bb = 0
+                        continue
+                    hv = torch.autograd.grad(torch.stack(terms).sum(), [ps[i] for i in idx],
+                                             allow_unused=True, retain_graph=r + 1 < len(where))
+                    out[r] += torch.cat([h.detach().reshape(-1) if h is not None else
+                                         torch.zeros(base[i].numel(), dtype=out[r].dtype,
+                                                     device=out[r].device)
+                                         for h, i in zip(hv, idx, strict=True)]).to(out[r])
         if n == 0:
             raise ValueError("the data is empty; pass at least one sample")
-        return torch.cat([o.reshape(-1) for o in out]) / n
+        return [o / n for o in out]
 
-    return matvec, keys, shapes
+    return products, keys
+
+
+
+def _operator(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | None,
+              batch_size: int) -> tuple[MatVec, list[str], list[torch.Size]]:
+    """H as a function on flat vectors, for the mean loss at `point` over all of `data`."""
+    products, keys = hessian_rows(model, point, data, loss_fn, batch_size)
+    return (lambda v: products([v], [None])[0]), keys, [point[k].shape for k in keys]
 
 
 def _point(model: nn.Module, params: Params | None) -> Params:

@@ -30,15 +30,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from landscape.evaluate import Data, LossFn, default_loss, eval_mode
-from landscape.hessian import _batches, _flat, _loss_sum, _point
-from landscape.types import Params
+from landscape.analysis.hessian import _flat, _point, hessian_rows
+from landscape.engine.evaluate import Data, LossFn
+from landscape.engine.types import Params
 
-__all__ = ["Spectrum", "spectral_density", "lanczos_quadrature", "hessian_rows",
-           "gaussian_density", "wasserstein_distance", "default_sigma", "spectrum_record",
-           "spectrum_from_record", "rademacher", "DENSITY_POINTS"]
+__all__ = ["Spectrum", "spectral_density", "lanczos_quadrature", "gaussian_density",
+           "wasserstein_distance", "default_sigma", "spectrum_record", "spectrum_from_record",
+           "rademacher", "DENSITY_POINTS"]
 
-Products = Callable[[Sequence[Tensor], Sequence[Sequence[int] | None]], list[Tensor]]
 Apply = Callable[[list[int], list[Tensor]], list[Tensor]]
 DENSITY_POINTS = 10_000
 """Points of the grid the broadened density is evaluated on, as PyHessian's bins."""
@@ -197,62 +196,6 @@ def wasserstein_distance(values_a: np.ndarray, weights_a: np.ndarray | None,
 
     cdf_a, cdf_b = cdf(va, wa), cdf(vb, wb)
     return float((np.abs(cdf_a - cdf_b) * np.diff(points)).sum())
-
-
-# ------------------------------------------------------------------ Hessian times many vectors
-
-def hessian_rows(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | None,
-                 batch_size: int) -> tuple[Products, list[str]]:
-    """Products of many vectors with H, or with its diagonal blocks, sharing one gradient graph.
-
-    Returns `(products, keys)`: `products(vectors, supports)` gives one product per vector.
-    Vector r lives on the parameter tensors `supports[r]` (indices into `keys`, the order of
-    its flat entries; None: all tensors), and its product is the block of H on those tensors
-    times it: H_bb v_b (with every tensor: H v). For each data batch the gradient graph is
-    built once and every vector takes one second backward pass through it (`retain_graph`).
-    """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    if not point:
-        raise ValueError("no parameters to take the Hessian with respect to")
-    loss_fn = loss_fn or default_loss
-    keys = list(point)
-    base = [point[k].detach() for k in keys]
-    everything = list(range(len(keys)))
-
-    def products(vectors: Sequence[Tensor], supports: Sequence[Sequence[int] | None]
-                 ) -> list[Tensor]:
-        if len(vectors) != len(supports):
-            raise ValueError(f"{len(vectors)} vectors for {len(supports)} supports")
-        where = [list(s) if s is not None else everything for s in supports]
-        parts = [[t.view(base[i].shape) for t, i in
-                  zip(v.split([base[i].numel() for i in idx]), idx, strict=True)]
-                 for v, idx in zip(vectors, where, strict=True)]
-        out = [torch.zeros_like(v) for v in vectors]
-        n = 0
-        with eval_mode(model), torch.enable_grad():
-            for x, y in _batches(data, batch_size):
-                ps = [p.clone().requires_grad_(True) for p in base]
-                loss = _loss_sum(model, dict(zip(keys, ps, strict=True)), x, y, loss_fn)
-                grads = torch.autograd.grad(loss, ps, create_graph=True, allow_unused=True)
-                n += len(y)
-                for r, (idx, vs) in enumerate(zip(where, parts, strict=True)):
-                    terms = [(grads[i] * v.to(grads[i])).sum() for i, v in zip(idx, vs,
-                                                                              strict=True)
-                             if grads[i] is not None and grads[i].requires_grad]
-                    if not terms:  # the loss is at most linear in these tensors: H_bb = 0
-                        continue
-                    hv = torch.autograd.grad(torch.stack(terms).sum(), [ps[i] for i in idx],
-                                             allow_unused=True, retain_graph=r + 1 < len(where))
-                    out[r] += torch.cat([h.detach().reshape(-1) if h is not None else
-                                         torch.zeros(base[i].numel(), dtype=out[r].dtype,
-                                                     device=out[r].device)
-                                         for h, i in zip(hv, idx, strict=True)]).to(out[r])
-        if n == 0:
-            raise ValueError("the data is empty; pass at least one sample")
-        return [o / n for o in out]
-
-    return products, keys
 
 
 # ------------------------------------------------------------------ Lanczos quadrature

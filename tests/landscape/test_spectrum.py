@@ -1,20 +1,19 @@
-"""SLQ spectral density: exact quadrature on a known matrix, and the dense Hessian of a small MLP."""
+"""SLQ spectral density: exact quadrature on a known matrix, the dense Hessian of a small MLP."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from landscape.analysis.hessian import hessian_rows, hvp
 from landscape.analysis.spectrum import (
     Spectrum,
     gaussian_density,
-    hessian_rows,
     lanczos_quadrature,
     spectral_density,
     wasserstein_distance,
 )
-from landscape.hessian import hvp
-from landscape.params import get_params
+from landscape.engine.params import get_params
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
