@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cli.curvature import check_curvature, curvature_opts, write_curvature
 from cli.options import (
     device_opt,
     drop_none,
@@ -63,6 +64,7 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--overwrite", is_flag=True, help="Replace an existing eigenvalue map.")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
+@curvature_opts
 @device_opt
 @output_dir_opt
 @progress_opt
@@ -71,30 +73,32 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
             x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
             resume: bool, overwrite: bool, batch_size: int | None, seed: int,
-            device: str | None, output: str, progress: bool) -> None:
+            device: str | None, output: str, progress: bool, **curvature: Any) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
 
     Writes OUTPUT/hessian.json, and with --x OUTPUT/eigen.h5 (written point by point, so that
     --resume continues it; `eig_converged` says where Lanczos met its tolerance) and
-    OUTPUT/eigen_ratio.png (points that did not converge crossed out).
+    OUTPUT/eigen_ratio.png (points that did not converge crossed out). --spectrum adds the
+    spectral density (OUTPUT/spectrum.json, .png), --per-layer each block's curvature.
     """
     if save_directions and k < 2:
         raise click.BadParameter("--save-directions needs --k 2 or more", param_hint="--k")
+    check_curvature(trace_samples, **curvature)
     if x is not None:
         prepare_output(Path(output) / "eigen.h5", resume=resume, overwrite=overwrite)
     # a folder this run made goes again on failure, unless it holds an eigenvalue map to resume
     with output_folder(output, keep="eigen.h5") as out:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
              x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
-             batch_size, seed, device, out, progress)
+             batch_size, seed, device, out, progress, curvature)
 
 
 def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
          method: str | None, iters: int | None, tol: float | None, trace_samples: int, x: Any,
          y: Any, save_directions: bool, ratio_max: float | None, resume: bool, overwrite: bool,
          batch_size: int | None, seed: int, device: str | None, out: Path,
-         progress: bool = True) -> None:
+         progress: bool = True, curvature: dict[str, Any] | None = None) -> None:
     from tqdm.auto import tqdm
 
     from landscape.analysis.hessian import (
@@ -132,6 +136,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
                                    **drop_none(batch_size=batch_size))
             result["trace"], result["trace_stderr"] = est.trace, est.stderr
             bar.update(1)
+    write_curvature(net, data, out, result, seed=seed, batch_size=batch_size,
+                    trace_samples=trace_samples, progress=progress, **(curvature or {}))
     if save_directions:
         _save_directions(net, data, top, out / "hessian_directions.h5", result)
         result["directions"] = str(out / "hessian_directions.h5")
