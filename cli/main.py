@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "responses": "cli.responses_cmd:responses",
     "surface": "cli.surface_cmd:surface",
     "interp": "cli.interp_cmd:interp",
+    "connect": "cli.connect_cmd:connect",
     "info": "cli.info_cmd:info",
     "export": "cli.export_cmd:export",
     "export-directions": "cli.export_cmd:export_directions",

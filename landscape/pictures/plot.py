@@ -118,6 +118,15 @@ def _mark_points(ax: Axes, p: Prepared) -> list[tuple[Any, str]]:
     if p.x.min() <= 0 <= p.x.max() and p.y.min() <= 0 <= p.y.max():
         (h,) = ax.plot([0.0], [0.0], label="_θ*", **_CENTER_STYLE)
         entries.append((h, "θ*"))
+    if p.paths:
+        from matplotlib.patheffects import withStroke
+
+    for k, (label, (px, py)) in enumerate(p.paths.items()):
+        (h,) = ax.plot(px, py, label=f"_{label}", color=("white", "black")[k % 2], lw=1.8,
+                       ls=("-", "--")[k % 2],
+                       path_effects=[withStroke(linewidth=3.2, foreground=("black", "white")
+                                                [k % 2])])
+        entries.append((h, label))
     return entries
 
 

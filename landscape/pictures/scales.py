@@ -4,7 +4,7 @@ on a log scale or not), the colour scale and its round contour levels, and the t
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -87,6 +87,24 @@ class Prepared:
     invalid: np.ndarray         # bool: done, NaN, where the BN statistics were undefined
     quantity: str
     title: str
+    paths: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def surface_paths(surface: Surface) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Paths a surface file carries to be drawn over it (meta `paths`: label -> {x, y}), e.g.
+    the trained curve and the line between two minima in the plane `landscape connect` writes."""
+    raw = surface.meta.get("paths")
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    if isinstance(raw, dict):
+        for label, path in raw.items():
+            try:
+                x = np.asarray(path["x"], dtype=np.float64)
+                y = np.asarray(path["y"], dtype=np.float64)
+            except (KeyError, TypeError, ValueError):
+                continue  # a damaged path is not drawn; the surface still is
+            if x.shape == y.shape and x.ndim == 1:
+                out[str(label)] = (x, y)
+    return out
 
 
 def _invalid_bn(surface: Surface) -> np.ndarray:
@@ -120,7 +138,8 @@ def prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
                      z=z, not_done=~done, diverged=done & bad & ~invalid, invalid=invalid,
                      quantity=quantity, filled=surface.filled,
                      se=None if se is None else np.asarray(se),
-                     title=title if title is not None else title_of(surface, quantity))
+                     title=title if title is not None else title_of(surface, quantity),
+                     paths=surface_paths(surface))
 
 
 def resolve_log(surfaces: Sequence[Surface], quantity: str, log: bool | None,
