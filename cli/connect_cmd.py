@@ -94,7 +94,11 @@ def _run(checkpoint_a: str, checkpoint_b: str, out: Path, model_name: str | None
 
     dev = resolve_device(device)
     model, meta_a = load_checkpoint(checkpoint_a, model_name)
-    other, meta_b = load_checkpoint(checkpoint_b, meta_a.get("arch") or model_name)
+    other, meta_b = load_checkpoint(checkpoint_b, model_name)
+    if meta_a.get("arch") and meta_b.get("arch") and meta_a["arch"] != meta_b["arch"]:
+        raise click.ClickException(
+            f"{checkpoint_a} holds a {meta_a['arch']} and {checkpoint_b} a {meta_b['arch']}: a "
+            f"curve joins two checkpoints of the same architecture")
     a, b = get_params(model), get_params(other)
     dataset, data_root, download, split, samples, data_seed, normalize = data_args
     train_data, data_meta = options.load_data(dataset, data_root, download, "train", samples,

@@ -223,7 +223,13 @@ def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple
     # per view: the z of each surface (plotly wants z[j][i] at (x[i], y[j])) and the common range
     z_views = [[_values(s, q, lg, zmax if q == "loss" else None).T for s in surfaces]
                for q, lg in views]
-    ranges = [_range(zs) for zs in z_views]
+    # paths a surface carries (e.g. the trained curve and the line of `landscape connect`),
+    # drawn on it at their own loss (hidden in the accuracy views), inside the z range
+    paths = [(k, label, path) for k, s in enumerate(surfaces)
+             for label, path in _loss_paths(s).items()]
+    ranges = [_range(zs + [_path_z(path, q, lg) for _, _, path in paths])
+              for zs, (q, lg) in zip(z_views, views, strict=True)]
+
     if ranges[first] is None:
         raise ValueError("nothing to draw: no computed, finite values on the surfaces")
     q0, lg0 = views[first]
@@ -237,6 +243,16 @@ def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple
                             "width": 1, **_levels(lo0, hi0)}},
             connectgaps=False,
         ), row=1, col=k + 1)
+    for i, (k, label, path) in enumerate(paths):
+        fig.add_trace(go.Scatter3d(
+            x=path["x"], y=path["y"], z=_as_list(_path_z(path, *views[first])), name=label,
+            mode="lines+markers", line={"color": ("crimson", "black")[i % 2], "width": 6},
+            marker={"size": 2, "color": ("crimson", "black")[i % 2]}, showlegend=True,
+            hovertemplate=f"{_html_text(label)}<br>α = %{{x:.3g}}<br>β = %{{y:.3g}}<br>"
+                          f"%{{z:.4g}}<extra></extra>"), row=1, col=k + 1)
+    if paths:
+        fig.update_layout(legend={"x": 0.01, "y": 0.01, "bgcolor": "rgba(255,255,255,0.7)"})
+    path_z = [[_as_list(_path_z(path, q, lg)) for _, _, path in paths] for q, lg in views]
     scene = {"xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "β"}},
              "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.7},
              "camera": {"eye": {"x": 1.45, "y": 1.45, "z": 0.9}}}
@@ -250,8 +266,8 @@ def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple
         title={"text": "Loss landscape" if n == 1 else "Loss landscapes, side by side",
                "x": 0.5},
         margin={"l": 10, "r": 10, "t": 90, "b": 10}, height=620,
-        updatemenus=[_menu(views, first, [_scene_restyle(zs, r) for zs, r in zip(z_views, ranges,
-                                                                                 strict=True)],
+        updatemenus=[_menu(views, first, [_scene_restyle(zs, r, pz) for zs, r, pz in
+                                          zip(z_views, ranges, path_z, strict=True)],
                            [_scene_relayout(n, q, lg, r) for (q, lg), r in zip(views, ranges,
                                                                                 strict=True)])],
     )
@@ -264,12 +280,36 @@ def _levels(lo: float, hi: float, count: int = 16) -> dict[str, float]:
     return {"start": lo + size / 2, "end": hi - size / 2, "size": size}
 
 
-def _scene_restyle(zs: list[np.ndarray], rng: tuple[float, float] | None) -> dict[str, Any]:
-    out: dict[str, Any] = {"z": [_as_list(z) for z in zs]}
+def _scene_restyle(zs: list[np.ndarray], rng: tuple[float, float] | None,
+                   paths: list[list[Any]] | None = None) -> dict[str, Any]:
+    paths = paths or []
+    out: dict[str, Any] = {"z": [_as_list(z) for z in zs] + paths}
     if rng is not None:
-        for key, value in _levels(*rng).items():
-            out[f"contours.z.{key}"] = [value] * len(zs)
+        for key, value in _levels(*rng).items():  # (the paths' traces have no contours)
+            out[f"contours.z.{key}"] = [value] * len(zs) + [None] * len(paths)
     return out
+
+
+def _loss_paths(surface: Surface) -> dict[str, dict[str, list[float]]]:
+    """The surface's paths (meta `paths`) that carry their loss, to be drawn in 3-D."""
+    raw = surface.meta.get("paths")
+    out: dict[str, dict[str, list[float]]] = {}
+    if isinstance(raw, dict):
+        for label, path in raw.items():
+            try:
+                x, y, loss = (np.asarray(path[k], dtype=float) for k in ("x", "y", "loss"))
+            except (KeyError, TypeError, ValueError):
+                continue
+            if x.shape == y.shape == loss.shape and x.ndim == 1:
+                out[str(label)] = {"x": x.tolist(), "y": y.tolist(), "loss": loss.tolist()}
+    return out
+
+
+def _path_z(path: dict[str, list[float]], quantity: str, log: bool) -> np.ndarray:
+    loss = np.asarray(path["loss"], dtype=float)
+    if quantity != "loss":
+        return np.full(loss.shape, np.nan)
+    return log10_positive(loss) if log else loss
 
 
 def _scene_relayout(n: int, quantity: str, log: bool,
