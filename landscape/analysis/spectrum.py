@@ -100,12 +100,15 @@ class Spectrum:
 def spectrum_record(spectrum: Spectrum, *, sigma: float | None = None,
                     points: int = DENSITY_POINTS) -> dict[str, Any]:
     """A JSON-ready record: `grid` and `density`, each run's Ritz `nodes` and `weights`, the
-    number of `runs` and `steps`, σ, n, the moments with their errors and the extremes."""
+    number of `runs` and `steps`, σ, n, the moments with their errors, the extremes and
+    `negative_mass`, the estimated share of eigenvalues below −σ."""
     grid, density, width = spectrum.density(sigma=sigma, points=points)
     trace, trace_se = spectrum.moment(1)
     squares, squares_se = spectrum.moment(2)
     low, high = spectrum.extremes()
-    below = float(np.nansum(np.where(spectrum.nodes < 0, spectrum.weights, 0.0))
+    # the share of eigenvalues below −σ: negative beyond the picture's resolution (the bulk
+    # near 0 holds Ritz values of either sign that say nothing about negative curvature)
+    below = float(np.nansum(np.where(spectrum.nodes < -width, spectrum.weights, 0.0))
                   / spectrum.runs)
 
     def finite(value: float) -> float | None:

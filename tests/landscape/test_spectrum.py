@@ -11,6 +11,8 @@ from landscape.analysis.spectrum import (
     gaussian_density,
     lanczos_quadrature,
     spectral_density,
+    spectrum_from_record,
+    spectrum_record,
     wasserstein_distance,
 )
 from landscape.engine.params import get_params
@@ -181,3 +183,16 @@ def test_wasserstein_distance_of_shifted_and_split_masses():
         wasserstein_distance(np.array([0.0, 1.0]), None, np.array([0.0, 3.0]), None), 1.0)
     density = gaussian_density(np.array([[0.0]]), np.array([[1.0]]), np.array([0.0]), 2.0)
     np.testing.assert_allclose(density, 1 / (2.0 * np.sqrt(2 * np.pi)))
+
+
+def test_the_record_counts_negative_mass_beyond_the_broadening_only():
+    # a bulk at ±1e-4 (either sign, as Ritz values near 0 come out) and 10% at -1
+    spec = Spectrum(nodes=np.array([[-1.0, -1e-4, 1e-4, 5.0]]),
+                    weights=np.array([[0.1, 0.4, 0.4, 0.1]]), dimension=100, steps=4,
+                    matvecs=4, seed=0)
+    record = spectrum_record(spec, sigma=0.01, points=500)
+    assert record["negative_mass"] == pytest.approx(0.1)
+    assert record["trace"] == pytest.approx(100 * (-0.1 + 0.5))
+    assert spectrum_from_record(record).nodes.tolist() == spec.nodes.tolist()
+    with pytest.raises(ValueError, match="not a spectrum record"):
+        spectrum_from_record({"grid": []})
