@@ -88,6 +88,6 @@ def write_curvature(net: Any, data: Any, out: Path, result: dict[str, Any], *, s
         for level, name in (("layer", "layers"), ("block", "blocks")):
             save_figure(blocks_figure({label: result[f"{level}s"]} if label
                                       else result[f"{level}s"],
-                                      title=f"Curvature of each {level}'s diagonal Hessian "
-                                            f"block"),
+                                      title=f"Hessian diagonal block of each {level}: "
+                                            f"top eigenvalue and trace"),
                         out / f"{name}.png", dpi=120)
