@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from cli import options
-from cli.outputs import output_folder, save_figure, write_text
+from cli.outputs import output_folder, prepare_output, refuse_existing, save_figure, write_text
 
 _RESULTS = ("curve.pt", "curve.h5", "curve.png", "plane.h5", "connect.json")
 
@@ -57,9 +57,9 @@ def connect(checkpoint_a: str, checkpoint_b: str, output: str, model_name: str |
     OUTPUT/curve.png and OUTPUT/plane.h5, the plane with A at (0, 0), B at (1, 0) and the
     bend at (0, 1), which `landscape plot` and `view` draw with the curve and the line on it.
     """
-    options.prepare_output(output, folder=True)
+    prepare_output(output, folder=True, keep="curve.pt")
     if not resume:
-        options.refuse_existing(output, _RESULTS, overwrite=overwrite,
+        refuse_existing(output, _RESULTS, overwrite=overwrite,
                                 fix="pass --resume to continue the curve, --overwrite to "
                                     "start again")
     options.check_samples(dataset, "train", samples, "--samples")

@@ -7,7 +7,7 @@ import torch
 from landscape.analysis.blocks import block_curvature, parameter_groups
 from landscape.analysis.hessian import hessian_rows
 from models import create_model
-from tests.landscape.test_spectrum import _mlp_and_data
+from tests.landscape.analysis.test_spectrum import _mlp_and_data
 
 
 def _dense_hessian(model, data) -> tuple[np.ndarray, list[str], list[int]]:
