@@ -114,13 +114,15 @@ def _run(checkpoint_a: str, checkpoint_b: str, out: Path, model_name: str | None
     values = evaluate_curve(model, a, bend, b, tuple(x.to(dev) for x in eval_data), t,
                             bn_data=bn, device=dev)
     columns = values.columns()
-    ends = tuple(f"{Path(p).parent.name}/{Path(p).name}" for p in (checkpoint_a, checkpoint_b))
+    ends = tuple("/".join(Path(p).resolve().parts[-3:]) for p in (checkpoint_a, checkpoint_b))
     save_columns(out / "curve.h5", columns,
                  meta={"kind": "bezier-curve", "checkpoint": str(checkpoint_a),
                        "checkpoint_b": str(checkpoint_b), "split": split,
                        "bn": "recompute", **data_meta, **training,
                        "train_history": state.history})
-    save_figure(curve_figure(columns, labels=ends), out / "curve.png", dpi=120)
+    save_figure(curve_figure(columns, labels=("A", "B"),
+                             title=f"Loss from A = {ends[0]} to B = {ends[1]} (bands: ± 2 "
+                                   f"standard errors)"), out / "curve.png", dpi=120)
     summary = _summary(columns, state.history)
     summary.update({"checkpoint_a": str(checkpoint_a), "checkpoint_b": str(checkpoint_b),
                     "split": split, **data_meta, **training})
