@@ -53,7 +53,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     model.eval()
     data = evaluation_tensors("embedded", "train", samples=args.samples, seed=0)
     products = args.runs * args.steps
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "cpu": _cpu(),
+    # a path of this machine means nothing elsewhere: the checkpoint by its last two parts
+    shown = "/".join(Path(args.checkpoint).parts[-2:]) if args.checkpoint else None
+    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "checkpoint": shown,
+                                      "cpu": _cpu(),
                                       "threads": torch.get_num_threads(),
                                       "torch": torch.__version__,
                                       "parameters": sum(p.numel() for p in model.parameters()),

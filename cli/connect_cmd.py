@@ -123,7 +123,7 @@ def _run(checkpoint_a: str, checkpoint_b: str, out: Path, model_name: str | None
     save_figure(curve_figure(columns, labels=("A", "B"),
                              title=f"Loss from A = {ends[0]} to B = {ends[1]} (bands: ± 2 "
                                    f"standard errors)"), out / "curve.png", dpi=120)
-    summary = _summary(columns, state.history)
+    summary = {"train_loss_by_epoch": state.history, **values.summary()}
     summary.update({"checkpoint_a": str(checkpoint_a), "checkpoint_b": str(checkpoint_b),
                     "split": split, **data_meta, **training})
     if plane > 0:
@@ -151,21 +151,3 @@ def _run(checkpoint_a: str, checkpoint_b: str, out: Path, model_name: str | None
                f"{summary['line']['max_loss']:.4g} (barriers {summary['curve']['barrier']:.4g} "
                f"and {summary['line']['barrier']:.4g}) -> {out}")
 
-
-def _summary(columns: dict[str, Any], history: list[float]) -> dict[str, Any]:
-    """The largest loss on each path and its barrier: that loss above the mean of the ends'."""
-    import numpy as np
-
-    out: dict[str, Any] = {"train_loss_by_epoch": history}
-    for name in ("curve", "line"):
-        loss = np.asarray(columns[f"{name}_loss"], dtype=float)
-        se = np.asarray(columns[f"{name}_loss_se"], dtype=float)
-        top = int(np.nanargmax(loss))
-        entry = {"max_loss": float(loss[top]), "max_loss_se": float(se[top]),
-                 "t_of_max": float(columns["t"][top]),
-                 "barrier": float(loss[top] - 0.5 * (loss[0] + loss[-1]))}
-        if f"{name}_acc" in columns:
-            acc = np.asarray(columns[f"{name}_acc"], dtype=float)
-            entry["min_accuracy"] = float(np.nanmin(acc))
-        out[name] = entry
-    return out

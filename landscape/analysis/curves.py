@@ -73,6 +73,20 @@ class CurveValues:
                 out[f"{name}_acc_se"] = stats.acc_se
         return out
 
+    def summary(self) -> dict[str, dict[str, float]]:
+        """For the curve and the line: the largest loss, its standard error and t, the
+        barrier (that loss minus the mean of the two ends' losses) and the lowest accuracy."""
+        out: dict[str, dict[str, float]] = {}
+        for name, stats in (("curve", self.curve), ("line", self.line)):
+            top = int(np.nanargmax(stats.loss))
+            entry = {"max_loss": float(stats.loss[top]), "max_loss_se": float(stats.loss_se[top]),
+                     "t_of_max": float(self.t[top]),
+                     "barrier": float(stats.loss[top] - 0.5 * (stats.loss[0] + stats.loss[-1]))}
+            if stats.acc is not None:
+                entry["min_accuracy"] = float(np.nanmin(stats.acc))
+            out[name] = entry
+        return out
+
 
 def bezier(a: Params, bend: Params, b: Params, t: float) -> Params:
     """φ(t) = (1−t)² a + 2t(1−t) bend + t² b."""

@@ -132,3 +132,17 @@ def test_bad_ends_are_refused():
     b = {k: v for k, v in get_params(make_tiny(1)).items() if k != "fc.bias"}
     with pytest.raises(ValueError, match="different parameters"):
         train_curve(model, a, b, data, epochs=1)
+
+
+def test_the_summary_names_the_largest_loss_and_the_barrier():
+    model, data, a, b = _valley()
+    t = np.linspace(0, 1, 5)
+    values = evaluate_curve(model, a, {"w": torch.tensor([0.0, 1.0], dtype=torch.float64)}, b,
+                            data, t, loss_fn=identity, device="cpu")
+    summary = values.summary()
+    # the line: (0 − 1 + x²)² with x = 2t − 1, largest at t = 0.5; ends at 0
+    assert summary["line"] == {"max_loss": 1.0, "max_loss_se": 0.0, "t_of_max": 0.5,
+                               "barrier": 1.0}
+    # the curve with bend (0, 1): at t = 0.5 it is at (0, 0.5), loss 0.25
+    assert summary["curve"]["max_loss"] == pytest.approx(max(values.curve.loss))
+    assert summary["curve"]["barrier"] == pytest.approx(summary["curve"]["max_loss"])
