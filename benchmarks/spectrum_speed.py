@@ -14,8 +14,12 @@ N seeded embedded images:
             a backward and a double backward of its own: the way a loop of single products
             (PyHessian's `hessian.eigenvalues`/`density` per vector) computes them.
 
-`--plain-products K` times only K plain products and projects runs × steps from their mean
-(recorded as projected); by default all runs × steps are timed. Both use the same batch size.
+The two are interleaved, so that a machine whose load changes during the run slows both
+alike: after each Lanczos step of the spectrum, `--plain-per-step` plain products (default:
+one per run, so all runs × steps) are timed, and their time is taken out of the spectrum's.
+With fewer per step the plain total is projected from their mean (recorded as projected).
+The spectrum is `spectral_density`'s own code (`hessian_rows` + `lanczos_quadrature`), called
+here directly to interleave. Both use the same batch size.
 """
 
 from __future__ import annotations
@@ -35,8 +39,8 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from record import json_name  # noqa: E402
 
-from landscape.analysis.hessian import hvp  # noqa: E402
-from landscape.analysis.spectrum import spectral_density  # noqa: E402
+from landscape.analysis.hessian import hessian_rows, hvp  # noqa: E402
+from landscape.analysis.spectrum import Spectrum, lanczos_quadrature, rademacher  # noqa: E402
 from models import create_model  # noqa: E402
 from models.checkpoint import load_checkpoint  # noqa: E402
 from models.data import evaluation_tensors  # noqa: E402
@@ -63,26 +67,41 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                       "load_start": os.getloadavg()[0]}}
     g = torch.Generator().manual_seed(1)
     params = dict(model.named_parameters())
-    hvp(model, None, data, {k: torch.randn(p.shape, generator=g) for k, p in params.items()},
-        batch_size=args.batch_size)  # warm-up: first-call allocations count for neither
+    point = {k: p.detach() for k, p in params.items()}
+
+    def random_vector() -> dict[str, torch.Tensor]:
+        return {k: torch.randn(p.shape, generator=g) for k, p in params.items()}
+
+    hvp(model, None, data, random_vector(), batch_size=args.batch_size)  # warm-up
+    per_step = args.runs if args.plain_per_step is None else args.plain_per_step
+    plain: list[float] = []
+
+    class Interleave:
+        """Called after every Lanczos step: time `per_step` plain products there."""
+
+        def update(self, _: int) -> None:
+            for _ in range(per_step):
+                tick = time.perf_counter()
+                hvp(model, None, data, random_vector(), batch_size=args.batch_size)
+                plain.append(time.perf_counter() - tick)
+
+    products_fn, keys = hessian_rows(model, point, data, None, args.batch_size)
+    like = torch.cat([point[k].reshape(-1) for k in keys])
+    starts = [rademacher(like.numel(), like, torch.Generator().manual_seed(0))
+              for _ in range(args.runs)]
     tick = time.perf_counter()
-    spec = spectral_density(model, data, runs=args.runs, steps=args.steps, seed=0,
-                            batch_size=args.batch_size)
-    slq = time.perf_counter() - tick
-    out["spectrum"] = {"seconds": slq, "products": spec.matvecs,
-                       "seconds_per_product": slq / spec.matvecs,
+    nodes, weights, spent = lanczos_quadrature(
+        lambda active, vectors: products_fn(vectors, [None] * len(vectors)), starts,
+        args.steps, progress=Interleave())
+    slq = time.perf_counter() - tick - float(np.sum(plain))
+    spec = Spectrum(nodes=nodes, weights=weights, dimension=like.numel(), steps=args.steps,
+                    matvecs=spent, seed=0)
+    out["spectrum"] = {"seconds": slq, "products": spent, "seconds_per_product": slq / spent,
                        "trace": spec.moment(1)[0], "ritz_max": spec.extremes()[1]}
-    count = args.plain_products or products
-    times = []
-    for _ in range(count):
-        v = {k: torch.randn(p.shape, generator=g) for k, p in params.items()}
-        tick = time.perf_counter()
-        hvp(model, None, data, v, batch_size=args.batch_size)
-        times.append(time.perf_counter() - tick)
-    per = float(np.mean(times))
-    out["plain"] = {"products_timed": count, "seconds_timed": float(np.sum(times)),
+    per = float(np.mean(plain))
+    out["plain"] = {"products_timed": len(plain), "seconds_timed": float(np.sum(plain)),
                     "seconds_per_product": per, "seconds": per * products,
-                    "projected": count < products}
+                    "projected": len(plain) < products}
     out["speedup"] = out["plain"]["seconds"] / slq
     out["config"]["load_end"] = os.getloadavg()[0]
     text = json.dumps(out, indent=2)
@@ -102,8 +121,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--runs", type=int, default=10)
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--plain-products", type=int, default=None,
-                   help="time only this many plain products and project the rest")
+    p.add_argument("--plain-per-step", type=int, default=None,
+                   help="plain products timed after each Lanczos step [default: --runs, all]; "
+                        "fewer: the rest is projected from their mean")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--json", default=None)
     p.add_argument("--note", default=None)
