@@ -8,10 +8,11 @@
 - `hessian`: Hessian-vector products, extreme eigenvalues, trace, eigenvalue maps
 - `spectrum`: the Hessian's spectral density by stochastic Lanczos quadrature
 - `blocks`: top eigenvalue and trace of each layer's, residual block's and stage's Hessian block
+- `curves`: a Bezier curve trained between two minima, against the straight line
 - `trajectory`: PCA directions of a training path and the surface they span
 
 Import the module you need (`from landscape.analysis import metrics`); nothing is loaded here.
 """
 
 __all__ = ["metrics", "basin", "statistics", "errors", "verdict", "hessian", "spectrum",
-           "blocks", "trajectory"]
+           "blocks", "curves", "trajectory"]

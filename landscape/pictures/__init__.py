@@ -9,8 +9,10 @@ and plotly are imported inside the functions.
 - `report`: a summary or comparison as a text table, Markdown and JSON
 - `hessian`, `trajectory`: the eigenvalue map and the training path pictures
 - `spectrum`: the Hessian's spectral density (log axis) and per-block curvature bars
+- `curves`: loss and accuracy along a trained curve between two minima and along the line
 
 Import the module you need (`from landscape.pictures import plot`); nothing is loaded here.
 """
 
-__all__ = ["plot", "scales", "three_d", "viewer", "report", "hessian", "trajectory", "spectrum"]
+__all__ = ["plot", "scales", "three_d", "viewer", "report", "hessian", "trajectory", "spectrum",
+           "curves"]
