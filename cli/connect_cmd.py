@@ -84,10 +84,10 @@ def _run(checkpoint_a: str, checkpoint_b: str, out: Path, model_name: str | None
         plane_directions_of,
         train_curve,
     )
+    from landscape.engine.columns import save_columns
     from landscape.engine.grid import Axis, Grid
     from landscape.engine.params import get_params
     from landscape.engine.placement import resolve_device
-    from landscape.engine.store import save_columns
     from landscape.engine.surface import compute_surface
     from landscape.pictures.curves import curve_figure
     from models.checkpoint import load_checkpoint

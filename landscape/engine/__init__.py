@@ -10,10 +10,12 @@ Model- and data-agnostic. It imports neither `landscape.analysis` nor `landscape
 - `surface`: `compute_surface`, the grid walk; `refine`: coarse to fine
 - `provenance`: what a file records and when a resume is allowed; `distributed`: torchrun ranks
 - `store`: the HDF5 surface file; `exports`: the reference, VTK/VTP, CSV and NPZ layouts
+- `columns`: tables of 1-D columns in HDF5 (values along a path)
 
 The names a user needs (`Axis`, `Grid`, `compute_surface`, ...) are re-exported by `landscape`;
 import a module here for the rest (`from landscape.engine import store`).
 """
 
 __all__ = ["types", "grid", "params", "directions", "spec", "evaluate", "fold", "placement",
-           "plan", "surface", "refine", "provenance", "distributed", "store", "exports"]
+           "plan", "surface", "refine", "provenance", "distributed", "store", "exports",
+           "columns"]

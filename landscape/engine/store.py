@@ -43,7 +43,7 @@ from landscape.engine.types import Blocks, Params, Surface
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
            "direction_order", "create_surface_file", "write_points", "write_filled",
            "read_progress", "writer_lock", "is_surface_file", "create_file", "string_dtype",
-           "surface_columns", "to_file_order", "save_columns", "load_columns"]
+           "surface_columns", "to_file_order"]
 
 SCHEMA = "loss-landscape-toolkit/2"
 _SCHEMA_1 = "loss-landscape-toolkit/1"
@@ -579,31 +579,3 @@ def surface_columns(surface: Surface) -> dict[str, np.ndarray]:
     columns.update({k: np.asarray(v) for k, v in surface.extras.items()})
     return columns
 
-
-def save_columns(path: str | os.PathLike[str], columns: dict[str, np.ndarray],
-                 meta: dict[str, Any] | None = None) -> None:
-    """Write named 1-D datasets of one length (a table, e.g. values along a curve) and
-    attributes, whole or not at all (written beside, then renamed)."""
-    lengths = {name: len(np.asarray(v)) for name, v in columns.items()}
-    if len(set(lengths.values())) > 1:
-        raise ValueError(f"columns must have one length, got {lengths}")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".partial")
-    with create_file(tmp) as f:
-        f.attrs["schema"] = SCHEMA + "/columns"
-        for key, value in (meta or {}).items():
-            f.attrs[key] = _encode_attr(value)
-        for name, value in columns.items():
-            f[name] = np.asarray(value, dtype=np.float64)
-    os.replace(tmp, path)
-
-
-def load_columns(path: str | os.PathLike[str]) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """The datasets and attributes of a file `save_columns` wrote."""
-    with _open(path, "r") as f:
-        meta = {k: _decode_attr(v, k, path) for k, v in f.attrs.items()}
-        if meta.get("schema") != SCHEMA + "/columns":
-            raise ValueError(f"{path} is not a table of columns (schema "
-                             f"{meta.get('schema')!r}); it is read with load_surface")
-        return {name: np.asarray(f[name][()]) for name in f}, meta

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from landscape import load_surface
-from landscape.engine.store import load_columns
+from landscape.engine.columns import load_columns
 from models import create_model
 from models.checkpoint import save_checkpoint
 
