@@ -578,4 +578,3 @@ def surface_columns(surface: Surface) -> dict[str, np.ndarray]:
     columns["done"] = np.asarray(surface.done, dtype=bool)
     columns.update({k: np.asarray(v) for k, v in surface.extras.items()})
     return columns
-
