@@ -87,8 +87,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     products_fn, keys = hessian_rows(model, point, data, None, args.batch_size)
     like = torch.cat([point[k].reshape(-1) for k in keys])
-    starts = [rademacher(like.numel(), like, torch.Generator().manual_seed(0))
-              for _ in range(args.runs)]
+    seeded = torch.Generator().manual_seed(0)  # as spectral_density(seed=0) draws its starts
+    starts = [rademacher(like.numel(), like, seeded) for _ in range(args.runs)]
     tick = time.perf_counter()
     nodes, weights, spent = lanczos_quadrature(
         lambda active, vectors: products_fn(vectors, [None] * len(vectors)), starts,
