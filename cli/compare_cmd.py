@@ -8,9 +8,11 @@ from typing import Any
 import click
 
 from cli import options
-from cli.outputs import atomic_path, output_folder, save_figure, write_text
+from cli.outputs import atomic_path, output_folder, refuse_existing, save_figure, write_text
 from cli.plot_cmd import parse_floats, scale_opts
 from cli.view_cmd import common_surfaces, labels_for
+
+COMPARE_FILES = ("compare.png", "compare.html", "compare.json", "compare.md")
 
 
 def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
@@ -27,8 +29,7 @@ def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
     result = compare(*surfaces, names, **(metric_args or {}))
     surfaces = common_surfaces(surfaces)
     scale = scale or {}
-    written = [out / "compare.png", out / "compare.html", out / "compare.json",
-               out / "compare.md"]
+    written = [out / name for name in COMPARE_FILES]
     fig = pictures.side_by_side(surfaces, names, kind=kind, **scale)  # type: ignore[arg-type]
     save_figure(fig, written[0], dpi=150, bbox_inches="tight")
     page_log, _ = pictures.resolve_log(surfaces, "loss", scale.get("log"), scale.get("zmax"))
@@ -58,20 +59,24 @@ def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
 @click.option("--kind", type=click.Choice(["contour", "contourf", "heatmap", "3d"]),
               default="contourf", show_default=True, help="Picture of the 2-D surfaces.")
 @scale_opts
+@options.overwrite_opt
 @options.errors_as_click
 def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: float | None,
             radii: tuple[float, ...] | None, window: int | None, kind: str,
             vmin: float | None, vmax: float | None, levels: Any, log: bool | None,
-            zmax: float | None) -> None:
+            zmax: float | None, overwrite: bool) -> None:
     """Compare FILE_A with FILE_B (e.g. a ResNet and its no-skip twin).
 
     Writes compare.png (same levels and colour scale), compare.html (interactive, linked
     cameras), compare.json and compare.md (the metrics, ending with a verdict: which metrics
     support "the no-skip surface is sharper / less convex" and which do not) into the output
     folder, and prints the table and the files. Surfaces on different grids are compared on
-    the grid points they share (with a warning).
+    the grid points they share (with a warning). The files of an earlier comparison in the
+    folder are replaced only with --overwrite.
     """
     from landscape.engine.store import load_surface
+
+    refuse_existing(output, COMPARE_FILES, overwrite=overwrite)
 
     surfaces = [load_surface(file_a), load_surface(file_b)]
     names = labels_for(surfaces, [file_a, file_b], labels)

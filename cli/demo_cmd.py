@@ -274,12 +274,13 @@ def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float)
 @options.device_opt
 @click.option("--resume", is_flag=True,
               help="Reuse finished checkpoints and continue unfinished surfaces in OUTPUT.")
+@options.overwrite_opt
 @options.errors_as_click
 def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int | None,
          batch_size: int, lr: float,
          train_samples: int, eval_samples: int, points: int, extent: float,
          refine: float | None, seed: int, processes: int, threads: int, device: str | None,
-         resume: bool) -> None:
+         resume: bool, overwrite: bool) -> None:
     """Train ResNet-DEPTH with and without skip connections on the embedded data, compute both
     loss surfaces, draw and compare them, write the interactive viewer, and say how long each
     stage took.
@@ -290,9 +291,9 @@ def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int 
     started = time.monotonic()
     check_writable(output, folder=True)
     out = Path(output)
-    if out.exists() and not resume and any(out.iterdir()):
+    if out.exists() and not (resume or overwrite) and any(out.iterdir()):
         raise click.ClickException(f"{output} is not empty; pass --resume to reuse what is "
-                                   f"there, or choose another -o")
+                                   f"there, --overwrite to replace it, or choose another -o")
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     settings = {"depth": int(depth), "width": width, "epochs": epochs, "lr": lr,
                 "batch_size": batch_size, "train_samples": train_samples,

@@ -31,18 +31,18 @@ def _format_of(fmt: str | None, output: str) -> str:
                              f"{', '.join(FORMATS.values())}", param_hint="--format")
 
 
-def _check_output(source: str, output: str) -> None:
-    from cli.outputs import check_writable
+def _check_output(source: str, output: str, overwrite: bool) -> None:
+    from cli.outputs import prepare_output
 
     if Path(output).resolve() == Path(source).resolve():
         raise ValueError(f"-o {output} is the file being read; write the export to another file")
-    check_writable(output)
+    prepare_output(output, overwrite=overwrite)
 
 
 @click.command()
 @click.argument("surface_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="The file to write (replaced if it exists).")
+              help="The file to write.")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default=None,
               help="vtk/vtp: ParaView polygon data; csv: one row per point; npz: numpy arrays "
                    "as in the HDF5 file; reference: the 2018 code's surface layout "
@@ -53,9 +53,10 @@ def _check_output(source: str, output: str) -> None:
                                           "(points not above 0 are left out).")
 @click.option("--zmax", type=float, default=None,
               help="vtk/vtp: heights above this value are drawn at it (before --log).")
+@options.overwrite_opt
 @options.errors_as_click
 def export(surface_file: str, output: str, fmt: str | None, quantity: str | None, log: bool,
-           zmax: float | None) -> None:
+           zmax: float | None, overwrite: bool) -> None:
     """Write SURFACE_FILE (ours or the reference code's) in another format.
 
     VTK and VTP open in ParaView as a height field: one point per grid point with a value, one
@@ -75,7 +76,7 @@ def export(surface_file: str, output: str, fmt: str | None, quantity: str | None
         raise click.BadParameter(f"--quantity, --log and --zmax shape the vtk/vtp height field; "
                                  f"the {fmt} export holds every dataset as it is",
                                  param_hint="--format")
-    _check_output(surface_file, output)
+    _check_output(surface_file, output, overwrite)
     surface = store.load_surface(surface_file)
     with atomic_path(output) as tmp:
         if fmt in _MESH:
@@ -125,12 +126,14 @@ def _model_order(meta: dict[str, Any], model_name: str | None, dir_type: str
 @click.command("export-directions")
 @click.argument("surface_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="The direction file to write (HDF5; replaced if it exists).")
+              help="The direction file to write (HDF5).")
 @click.option("--model", "model_name", default=None,
               help="The architecture the surface was computed with, where the file does not "
                    "name it, e.g. resnet56 (see `landscape models`).")
+@options.overwrite_opt
 @options.errors_as_click
-def export_directions(surface_file: str, output: str, model_name: str | None) -> None:
+def export_directions(surface_file: str, output: str, model_name: str | None,
+                      overwrite: bool) -> None:
     """Write the directions of SURFACE_FILE as a 2018 reference direction file.
 
     Groups xdirection and ydirection hold the tensors as datasets '0', '1', ... in the model's
@@ -147,7 +150,7 @@ def export_directions(surface_file: str, output: str, model_name: str | None) ->
     from cli.outputs import atomic_path
     from landscape.engine import exports, store
 
-    _check_output(surface_file, output)
+    _check_output(surface_file, output, overwrite)
     directions = store.load_directions(surface_file)
     if all(k.isdigit() for k in directions[0]):
         raise ValueError(f"{surface_file} is a reference direction file already (tensors keyed "

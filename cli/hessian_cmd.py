@@ -17,7 +17,14 @@ from cli.options import (
     output_dir_opt,
     progress_opt,
 )
-from cli.outputs import atomic_path, output_folder, prepare_output, save_figure, write_text
+from cli.outputs import (
+    atomic_path,
+    output_folder,
+    prepare_output,
+    refuse_existing,
+    save_figure,
+    write_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,8 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--relative-ratio", is_flag=True,
               help="Scale the |λ_min/λ_max| colours to this map's largest ratio instead.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing eigenvalue map.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the files of an earlier run (refused without it).")
 @click.option("--batch-size", type=int, default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @curvature_opts
@@ -87,6 +95,8 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     check_curvature(trace_samples, **curvature)
     if x is not None:
         prepare_output(Path(output) / "eigen.h5", resume=resume, overwrite=overwrite)
+    refuse_existing(output, ("hessian.json", "eigen_ratio.png", "hessian_directions.h5"),
+                    overwrite=overwrite or resume)
     # a folder this run made goes again on failure, unless it holds an eigenvalue map to resume
     with output_folder(output, keep="eigen.h5") as out:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,

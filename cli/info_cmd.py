@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import click
 import numpy as np
 
@@ -13,7 +16,12 @@ from cli.options import printable
 @click.argument("path", type=click.Path(exists=True, dir_okay=False))
 @options.errors_as_click
 def info(path: str) -> None:
-    """Metadata and progress of a surface file (ours or the 2018 reference code's)."""
+    """Metadata and progress of a surface file (ours or the 2018 reference code's).
+
+    The loss is given at θ*: the origin of a surface around one checkpoint, and on a line
+    through two checkpoints (`landscape interp`) the trained end, the later epoch, as `plot`
+    stars it; there the loss at the other end is given too.
+    """
     from landscape.engine.store import load_surface
 
     s = load_surface(path)
@@ -27,12 +35,10 @@ def info(path: str) -> None:
     loss = s.values("loss")
     finite = np.isfinite(loss)
     if finite.any():
-        origin = s.origin_index
-        c = s.center_index if origin is None else origin
-        where = ("at θ*" if origin is not None else "nearest θ* (not a grid point) at ("
-                 + ", ".join(f"{v[i]:.4g}" for v, i in zip((s.x, s.y), c, strict=False)) + ")")
-        click.echo(f"  loss        {where} {loss[c]:.4g}, "
-                   f"min {loss[finite].min():.4g}, max {loss[finite].max():.4g}")
+        at = (_at_ends(s, loss) if s.meta.get("kind") == "interpolation"
+              else _at_theta_star(s, loss))
+        click.echo(f"  loss        {at}, min {loss[finite].min():.4g}, "
+                   f"max {loss[finite].max():.4g}")
     diverged = int((s.done & ~np.isfinite(s.loss)).sum())
     if diverged:
         click.echo(f"  diverged    {diverged} points (NaN/inf)")
@@ -48,3 +54,33 @@ def info(path: str) -> None:
     for key in sorted(s.meta, key=str):
         if key not in ("format",):
             click.echo(f"  {printable(key):<18} {printable(s.meta[key])}")
+
+
+def _at_theta_star(s: Any, loss: np.ndarray) -> str:
+    origin = s.origin_index
+    c = s.center_index if origin is None else origin
+    where = ("at θ*" if origin is not None else "nearest θ* (not a grid point) at ("
+             + ", ".join(f"{v[i]:.4g}" for v, i in zip((s.x, s.y), c, strict=False)) + ")")
+    return f"{where} {loss[c]:.4g}"
+
+
+def _at_ends(s: Any, loss: np.ndarray) -> str:
+    """The loss at each checkpoint of an interpolation on the grid; θ* is the trained one
+    (`Surface.star_alpha`: the later epoch), and no end is called θ* when no epoch tells."""
+    ends = [("checkpoint", (0.0, 0.0)), ("checkpoint_b", (1.0, 0.0)), ("checkpoint_c", (0.0, 1.0))]
+    parts = []
+    for key, (a, b) in ends[: 2 if s.y is None else 3]:
+        if not s.meta.get(key):
+            continue
+        i = int(np.argmin(np.abs(s.x - a)))
+        j = None if s.y is None else int(np.argmin(np.abs(s.y - b)))
+        on_grid = abs(s.x[i] - a) < 1e-9 and (j is None or abs(s.y[j] - b) < 1e-9)
+        at = f"α = {a:g}" if s.y is None else f"α = {a:g}, β = {b:g}"
+        value = loss[(i,) if j is None else (i, j)] if on_grid else None
+        name = printable(Path(str(s.meta[key])).name)
+        star = "θ* = " if s.y is None and s.star_alpha == a else ""
+        parts.append(f"at {star}{name} ({at}) "
+                     + ("not on the grid" if value is None else f"{value:.4g}"))
+    if s.y is None and s.star_alpha is None:
+        parts.append("(no end is θ*: the checkpoints record no epochs that tell the trained one)")
+    return ", ".join(parts)

@@ -69,7 +69,7 @@ def _star_alpha(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> float | None:
 @options.progress_opt
 @click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="REL", help="Stop averaging a point once the standard error of its mean "
-              "loss is below REL of the loss (see `landscape surface --help`).")
+              "loss is ≤ REL × the loss (see `landscape surface --help`).")
 @options.device_opt
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
@@ -102,6 +102,8 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
     arch = meta.get("arch") or model_name
     loaded = [load_checkpoint(p, arch) for p in paths[1:]]
     metas = [meta] + [m for _, m in loaded]
+    options.note_reference_normalization(dataset, normalize, options.reference_sources(
+        list(zip(paths, metas, strict=True))))
     for i in range(len(paths)):
         for j in range(i + 1, len(paths)):
             if metas[i].get("sha256") and metas[i].get("sha256") == metas[j].get("sha256"):

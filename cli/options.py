@@ -22,12 +22,17 @@ def errors_as_click(func: F) -> F:
     traceback. Under `landscape -v ...` the exception propagates, traceback and all. On any
     failure, the output folders the command created are removed again, unless they hold what
     a --resume continues (`cli.outputs.remove_claimed_folders`).
+
+    A closed pipe (`landscape info f.h5 | head -1`) is not an error: the reader has all it
+    wanted, so what was written stays and click ends the command quietly, as `cat` does.
     """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:
+            raise  # click's main pacifies stdout/stderr and exits without a word
         except BaseException as err:
             if not (isinstance(err, click.exceptions.Exit) and err.exit_code == 0):
                 remove_claimed_folders()
@@ -169,6 +174,10 @@ def speed_opts(func: F) -> F:
                              "from free memory, up to 4096].")(func)
 
 
+overwrite_opt = click.option("--overwrite", is_flag=True,
+                             help="Replace the files of an earlier run (refused without it).")
+
+
 progress_opt = click.option("--progress/--no-progress", default=True,
                             help="Show a progress bar (on stderr).")
 
@@ -244,6 +253,34 @@ def data_opts(func: F) -> F:
     for option in reversed(options):
         func = option(func)
     return func
+
+
+def note_reference_normalization(dataset: str, normalize: str | None,
+                                 sources: list[str]) -> None:
+    """Say once, on stderr, that a run on the 2018 reference code's files (`sources`: what was
+    read from them, e.g. "the checkpoint model_1.t7") normalizes CIFAR-10 with torchvision's
+    constants, not that code's, unless --normalize was given."""
+    if dataset != "cifar10" or normalize is not None or not sources:
+        return
+    click.echo(f"note: {' and '.join(sources)} come{'s' if len(sources) == 1 else ''} from the "
+               f"2018 reference code, which normalizes CIFAR-10 with its own constants "
+               f"(125.3/255, ...); this run uses torchvision's (0.4914, ...), so its losses "
+               f"differ from that code's. Pass --normalize reference to reproduce them, or "
+               f"--normalize torchvision to keep these and silence this note.", err=True)
+
+
+def reference_sources(checkpoints: list[tuple[str, dict[str, Any]]],
+                      directions: list[Any] | None = None,
+                      directions_file: str | None = None) -> list[str]:
+    """What of a run was read from files of the 2018 reference code: `.t7` checkpoints (by their
+    recorded format) and direction files whose tensors are keyed by position."""
+    from pathlib import Path
+
+    found = [f"the checkpoint {Path(path).name}" for path, meta in checkpoints
+             if meta.get("format") == "reference-t7"]
+    if directions and directions_file and all(str(k).isdigit() for k in directions[0]):
+        found.append(f"the direction file {Path(directions_file).name}")
+    return found
 
 
 def check_samples(dataset: str, split: str, samples: int | None, option: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from cli import options
-from cli.outputs import output_folder, save_figure
+from cli.outputs import output_folder, refuse_existing, save_figure
 
 KIND_CHOICES = ["contour", "contourf", "heatmap", "3d", "error", "all"]
 
@@ -63,6 +63,27 @@ def write_pictures(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
     all) and return the paths; `_log` marks the pictures drawn on a log scale."""
     from landscape.pictures import plot as pictures
 
+    scale = options.drop_none(vmin=vmin, vmax=vmax, zmax=zmax)
+    written = []
+    for name, path in picture_paths(surface, folder, stem, fmt=fmt, quantity=quantity,
+                                    kind=kind, log=log, zmax=zmax).items():
+        if name == "line":
+            fig = pictures.line(surface, log=log, **scale)
+        elif name == "error":
+            fig = pictures.error_map(surface)
+        else:
+            fig = pictures.draw(surface, name, quantity=quantity, log=log,
+                                **options.drop_none(levels=levels, **scale))
+        written.append(save_figure(fig, path, dpi=dpi, bbox_inches="tight"))
+    return written
+
+
+def picture_paths(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
+                  quantity: str = "loss", kind: str = "all", log: bool | None = None,
+                  zmax: float | None = None) -> dict[str, Path]:
+    """The files `write_pictures` writes, by kind of picture, before anything is drawn."""
+    from landscape.pictures import plot as pictures
+
     stem = stem + ("_accuracy" if quantity == "accuracy" else "")
     has_se = f"{surface.split}_loss_se" in surface.extras
     kinds = (["line"] if surface.y is None
@@ -71,19 +92,8 @@ def write_pictures(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
     used_log, _ = pictures.resolve_log([surface], "loss" if surface.y is None else quantity,
                                        log, zmax)
     suffix = ("_log" if used_log else "") + f".{fmt}"
-    scale = options.drop_none(vmin=vmin, vmax=vmax, zmax=zmax)
-    written = []
-    for name in kinds:
-        if name == "line":
-            fig = pictures.line(surface, log=log, **scale)
-        elif name == "error":
-            fig = pictures.error_map(surface)
-        else:
-            fig = pictures.draw(surface, name, quantity=quantity, log=log,
-                                **options.drop_none(levels=levels, **scale))
-        path = folder / (f"{stem}_error.{fmt}" if name == "error" else f"{stem}_{name}{suffix}")
-        written.append(save_figure(fig, path, dpi=dpi, bbox_inches="tight"))
-    return written
+    return {name: folder / (f"{stem}_error.{fmt}" if name == "error"
+                            else f"{stem}_{name}{suffix}") for name in kinds}
 
 
 @click.command()
@@ -98,18 +108,23 @@ def write_pictures(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
 @scale_opts
 @click.option("--dpi", type=click.IntRange(min=20), default=150, show_default=True,
               help="Resolution of PNG files.")
+@options.overwrite_opt
 @options.errors_as_click
 def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float | None,
          vmax: float | None, levels: Any, log: bool | None, zmax: float | None,
-         dpi: int) -> None:
+         dpi: int, overwrite: bool) -> None:
     """Draw the surface in FILE (ours or the 2018 reference code's) and print the files written.
 
     Points not computed or diverged are left blank and marked, never drawn as zeros. Files are
-    named FILE_KIND.FMT, with _log before the suffix when drawn on a log scale.
+    named FILE_KIND.FMT, with _log before the suffix when drawn on a log scale; pictures of an
+    earlier run are replaced only with --overwrite.
     """
     from landscape.engine.store import load_surface
 
     surface = load_surface(file)
+    paths = picture_paths(surface, Path(output), Path(file).stem, fmt=fmt, quantity=quantity,
+                          kind=kind, log=log, zmax=zmax)
+    refuse_existing(output, tuple(p.name for p in paths.values()), overwrite=overwrite)
     with output_folder(output) as out:
         written = write_pictures(surface, out, Path(file).stem, fmt=fmt, quantity=quantity,
                                  kind=kind, vmin=vmin, vmax=vmax, levels=levels, log=log,

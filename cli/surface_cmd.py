@@ -36,7 +36,7 @@ from cli.outputs import prepare_output
               help="Where --refine compares [default: log].")
 @click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
               metavar="REL", help="Stop averaging a point once the standard error of its mean "
-              "loss is below REL of the loss (about REL in log-loss), reading the samples in "
+              "loss is ≤ REL × the loss (about REL in log-loss), reading the samples in "
               "one seeded random order in blocks of 256, at least 512 [default: all samples].")
 @click.option("--bn", type=click.Choice(["eval", "recompute"]), default="eval", show_default=True,
               help="recompute: re-estimate BN statistics at every point on training samples.")
@@ -77,6 +77,8 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     check_grid_memory(grid)
     model, meta = load_checkpoint(checkpoint, model_name)
     directions = load_directions(directions_file) if directions_file else None
+    options.note_reference_normalization(dataset, normalize, options.reference_sources(
+        [(checkpoint, meta)], directions, directions_file))
     data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed,
                                         normalize)
     bn_data = None

@@ -18,7 +18,7 @@ from cli.options import (
     output_dir_opt,
     picture_text,
 )
-from cli.outputs import atomic_path, prepare_output, save_figure, write_text
+from cli.outputs import atomic_path, prepare_output, refuse_existing, save_figure, write_text
 
 
 def _expand(paths: tuple[str, ...]) -> list[Path]:
@@ -56,7 +56,8 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--html/--no-html", default=True, show_default=True,
               help="Also write the interactive viewer.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted OUTPUT/trajectory.h5.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing OUTPUT/trajectory.h5.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace the files of an earlier run (refused without it).")
 @device_opt
 @output_dir_opt
 @errors_as_click
@@ -73,6 +74,8 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     """
     out = Path(output)
     prepare_output(out / "trajectory.h5", resume=resume, overwrite=overwrite)
+    refuse_existing(out, ("trajectory.json", "trajectory.png", "trajectory.html"),
+                    overwrite=overwrite or resume)
     check_samples(dataset, split, samples, "--samples")
     files = _expand(checkpoints)
     if len(files) < 4:

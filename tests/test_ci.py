@@ -84,13 +84,22 @@ def _fake_bin(folder: Path, uid: int, with_apt: bool) -> Path:
     return folder
 
 
+def _fake_venv(tmp_path: Path) -> Path:
+    """A folder that passes for a venv (it has bin/python), so that make makes none."""
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True, exist_ok=True)
+    (venv / "bin" / "python").touch()
+    return venv
+
+
 @pytest.mark.parametrize("uid, with_apt", [(1000, True), (0, False)])
 def test_make_test_leaves_chromium_alone_where_it_cannot_install_it(tmp_path, uid, with_apt):
     make = shutil.which("make")
     if make is None:
         pytest.skip("make is not installed")
     path = _fake_bin(tmp_path / "bin", uid, with_apt)
-    run = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:"],
+    run = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:",
+                          f"VENV={_fake_venv(tmp_path)}"],
                          env={"PATH": str(path), "HOME": str(tmp_path)},
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
@@ -104,15 +113,72 @@ def test_make_test_installs_chromium_as_root_with_apt_get(tmp_path):
     if make is None:
         pytest.skip("make is not installed")
     path = _fake_bin(tmp_path / "bin", 0, True)
-    run = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:"],
+    run = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:",
+                          f"VENV={_fake_venv(tmp_path)}"],
                          env={"PATH": str(path), "HOME": str(tmp_path)},
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stderr
     assert (path / "apt.log").read_text().splitlines() == ["update -qq",
                                                            "install -y -qq chromium"]
-    chosen = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:"],
+    chosen = subprocess.run([make, "-s", "-C", str(ROOT), "install-test", "PIP=:",
+                          f"VENV={_fake_venv(tmp_path)}"],
                             env={"PATH": str(path), "HOME": str(tmp_path),
                                  "LANDSCAPE_CHROMIUM": str(tmp_path / "chrome")},
                             capture_output=True, text=True, timeout=60)
-    assert chosen.returncode == 0 and chosen.stdout == ""
+    assert chosen.returncode == 0 and "chromium" not in chosen.stdout
     assert len((path / "apt.log").read_text().splitlines()) == 2  # not called again
+
+
+# ---------------------------------------------------------------- the venv of the two commands
+
+
+def _make(tmp_path: Path, *args: str, env: dict[str, str] | None = None
+          ) -> subprocess.CompletedProcess[str]:
+    make = shutil.which("make")
+    if make is None:
+        pytest.skip("make is not installed")
+    return subprocess.run([make, "-C", str(tmp_path), "-f", str(ROOT / "Makefile"), *args],
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), **(env or {})},
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_without_an_active_venv_make_makes_and_uses_its_own(tmp_path):
+    run = _make(tmp_path, "-n", "demo", "PYTHON=/usr/bin/python3")  # -n: say, do not run
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout
+    assert '/usr/bin/python3 -m venv ".venv"' in lines
+    assert ".venv/bin/python -m pip install torch==2.14.1 torchvision==0.29.1" in lines
+    assert ".venv/bin/landscape demo -o demo-out" in lines
+    assert " -q " not in lines  # pip shows its progress
+    assert "about 6 GB" in lines
+    test = _make(tmp_path, "-n", "test")
+    assert ".venv/bin/python -m pytest -q" in test.stdout
+
+
+def test_an_active_venv_is_used_as_it_is(tmp_path):
+    venv = _fake_venv(tmp_path)
+    run = _make(tmp_path, "-n", "test", env={"VIRTUAL_ENV": str(venv)})
+    assert run.returncode == 0, run.stderr
+    assert "-m venv" not in run.stdout
+    assert f'{venv}/bin/python -m pip install -e ".[test]"' in run.stdout
+    assert f"{venv}/bin/python -m pytest -q" in run.stdout
+
+
+@pytest.mark.parametrize("existed", [False, True])
+def test_a_venv_that_cannot_be_made_is_said_and_cleared(tmp_path, existed):
+    """Debian without python3-venv: `python3 -m venv` leaves a folder without pip and fails.
+    The half-made folder goes (a folder that was there before stays) and the fix is named."""
+    broken = tmp_path / "python3"
+    broken.write_text('#!/bin/sh\nmkdir -p "$3/bin"\necho "ensurepip is not available" >&2\n'
+                      "exit 1\n")
+    broken.chmod(0o755)
+    if existed:
+        (tmp_path / ".venv").mkdir()
+        (tmp_path / ".venv" / "mine.txt").write_text("kept")
+    run = _make(tmp_path, "install", f"PYTHON={broken}")
+    assert run.returncode != 0
+    assert "apt-get install python3-venv" in run.stderr
+    assert "activate a venv of your own" in run.stderr
+    assert (tmp_path / ".venv").exists() == existed
+    if existed:
+        assert (tmp_path / ".venv" / "mine.txt").read_text() == "kept"

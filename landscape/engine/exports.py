@@ -217,12 +217,16 @@ def export_npz(surface: Surface, path: str | os.PathLike[str]) -> None:
 
     Arrays `xcoordinates`, `ycoordinates`, `{split}_loss`, `{split}_acc`, `done` and the
     extras, 2-D ones (ny, nx) with `[j, i]` at (x[i], y[j]); `meta` is the provenance as a JSON
-    string. Loads with `np.load(path)` (no pickle needed).
+    string, whose `schema` names this layout (a schema-1 source's own label, whose arrays were
+    (nx, ny), is kept as `source_schema`). Loads with `np.load(path)` (no pickle needed).
     """
     arrays = {"xcoordinates": np.asarray(surface.x, dtype=np.float64)}
     if surface.y is not None:
         arrays["ycoordinates"] = np.asarray(surface.y, dtype=np.float64)
     arrays.update({k: to_file_order(v) for k, v in surface_columns(surface).items()})
-    arrays["meta"] = np.array(json.dumps({"schema": SCHEMA, **surface.meta}, default=str))
+    meta = {k: v for k, v in surface.meta.items() if k != "schema"}
+    if surface.meta.get("schema") not in (None, SCHEMA):
+        meta["source_schema"] = surface.meta["schema"]
+    arrays["meta"] = np.array(json.dumps({**meta, "schema": SCHEMA}, default=str))
     with open(path, "wb") as fh:  # a file object: np.savez would append .npz to a bare name
         np.savez(fh, **arrays)

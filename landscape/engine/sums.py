@@ -239,7 +239,7 @@ def collect(results: list[Sums], samples: int | None = None) -> PointStats:
     acc = acc_se = None
     if results[0].has_acc:
         p = correct / n
-        acc = 100.0 * p
+        acc = 100.0 * correct / n  # the 2018 code's 100.*c/n: equal counts, equal numbers
         acc_se = 100.0 * np.sqrt(p * (1 - p) / np.maximum(n - 1, 1))
     blocks = [r.block_totals() for r in results]
     block_loss = block_correct = block_n = None

@@ -134,6 +134,17 @@ class Surface:
                 return None
         return index
 
+    @property
+    def star_alpha(self) -> float | None:
+        """α of θ*, the trained weights that pictures star and `landscape info` names: 0 on a
+        surface around one checkpoint (θ* + αδ + βη); on a line through two checkpoints
+        (meta kind 'interpolation'), the end of the later epoch (meta 'star_alpha', 0 or 1),
+        and None where the epochs do not tell, or on a plane through three checkpoints."""
+        if self.meta.get("kind") != "interpolation":
+            return 0.0
+        star = self.meta.get("star_alpha")
+        return None if star is None or self.y is not None else float(star)
+
     def values(self, quantity: str = "loss") -> np.ndarray:
         """`loss` or `accuracy` (or an extra) as float64 with points not done set to NaN."""
         if quantity == "loss":

@@ -390,11 +390,10 @@ def _line_ends(surface: Surface) -> list[tuple[float, str, bool]]:
     meta = surface.meta
     if meta.get("kind") != "interpolation":
         return [(0.0, "θ*", True)]
-    star = meta.get("star_alpha")
+    star = surface.star_alpha
     ends = [(0.0, file_label(meta.get("checkpoint")) or "A"),
             (1.0, file_label(meta.get("checkpoint_b")) or "B")]
-    return [(a, f"{name} (α = {a:g})", star is not None and float(star) == a)
-            for a, name in ends]
+    return [(a, f"{name} (α = {a:g})", star == a) for a, name in ends]
 
 
 def _draw_line(ax: Axes, surface: Surface, *, log: bool | None, zmax: float | None,

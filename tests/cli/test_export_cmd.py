@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import h5py
@@ -277,3 +278,21 @@ def test_export_directions_never_runs_a_model_named_in_the_file(tmp_path, ckpt, 
     assert "import path" in r.output and "--model" in r.output
     assert "Traceback" not in r.output
     assert not Path("pwned").exists() and not Path("d.h5").exists()
+
+
+def test_npz_of_a_schema_1_file_is_labelled_with_the_layout_it_holds(tmp_path):
+    """A schema-1 source stored (nx, ny); its NPZ holds (ny, nx) arrays and must say so, or a
+    reader that trusts the label transposes a square grid without noticing."""
+    x, y = np.linspace(-1, 1, 3), np.linspace(0, 1, 3)
+    loss = np.arange(9.0).reshape(3, 3) + 1  # [i, j] at (x[i], y[j]); not symmetric
+    with h5py.File(tmp_path / "old.h5", "w") as f:
+        f.attrs["schema"] = "loss-landscape-toolkit/1"
+        f["xcoordinates"], f["ycoordinates"] = x, y
+        f["train_loss"], f["done"] = loss, np.ones((3, 3), bool)
+    r = run("export", tmp_path / "old.h5", "-o", tmp_path / "old.npz")
+    assert r.exit_code == 0, r.output
+    with np.load(tmp_path / "old.npz") as z:
+        meta = json.loads(str(z["meta"]))
+        assert meta["schema"] == "loss-landscape-toolkit/2"
+        assert meta["source_schema"] == "loss-landscape-toolkit/1"
+        np.testing.assert_array_equal(z["train_loss"], loss.T)  # (ny, nx), as schema 2 says

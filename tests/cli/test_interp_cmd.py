@@ -70,3 +70,36 @@ def test_interp_of_one_checkpoint_with_itself_is_refused(tmp_path, pair):
     assert "hold the same weights" in r.output and "Traceback" not in r.output
     assert len(r.output.strip().splitlines()) == 1
     assert not out.exists()
+
+
+@pytest.mark.parametrize("star", [1.0, 0.0, None])
+def test_info_names_theta_star_on_a_line_as_the_picture_stars_it(tmp_path, star):
+    """θ* on a line through two checkpoints is the trained end (the later epoch), in `info` as
+    in `plot`; when no epoch tells, neither end is called θ*."""
+    from landscape.engine.store import save_surface
+    from landscape.engine.types import Surface
+
+    x = np.linspace(-0.5, 1.5, 5)
+    loss = 1.0 + (x - 1.0) ** 2  # 1.0 at α = 1, 2.0 at α = 0
+    meta = {"kind": "interpolation", "checkpoint": "runs/epoch_001.pt",
+            "checkpoint_b": "runs/final.pt", "star_alpha": star}
+    save_surface(tmp_path / "line.h5", Surface(x=x, y=None, loss=loss, accuracy=None,
+                                               done=np.ones(5, bool), meta=meta))
+    r = run("info", tmp_path / "line.h5")
+    assert r.exit_code == 0, r.output
+    row = next(line for line in r.output.splitlines() if line.strip().startswith("loss "))
+    a = "epoch_001.pt (α = 0) 2"
+    b = "final.pt (α = 1) 1"
+    if star == 1.0:
+        assert f"at θ* = {b}" in row and f"at {a}" in row
+    elif star == 0.0:
+        assert f"at θ* = {a}" in row and f"at {b}" in row
+    else:
+        assert "θ* =" not in row and "no end is θ*" in row
+    labels = [t.get_text() for t in pictures.line(load_surface(tmp_path / "line.h5"))
+              .axes[0].get_legend().get_texts()]
+    assert sum(label.endswith(", trained") for label in labels) == (star is not None)
+    if star is not None:
+        trained = next(label for label in labels if label.endswith(", trained"))
+        assert trained == ("runs/final.pt (α = 1), trained" if star == 1.0
+                           else "runs/epoch_001.pt (α = 0), trained")

@@ -166,3 +166,26 @@ def test_no_progress_silences_the_bar_of_surface_interp_and_hessian(tmp_path, ck
         quiet = run(*args, "-o", tmp_path / "quiet" / out.relative_to(tmp_path), "--no-progress")
         assert quiet.exit_code == 0, quiet.output
         assert not any(unit in quiet.output for unit in ("it/s", "pt/s", "step/s")), quiet.output
+
+
+def test_reference_files_on_cifar10_say_once_which_normalization_is_used(tmp_path):
+    """The 2018 code normalizes CIFAR-10 with its own constants; a run on its checkpoint or its
+    direction file with the default constants says so once, and not when the user chose."""
+    from tests.models.fakes import write_fake_cifar
+
+    write_fake_cifar(tmp_path / "data", per_file=4)
+    common = ["--model", "resnet20", "--x", "0:1:2", "--dataset", "cifar10", "--data-root",
+              tmp_path / "data", "--split", "test", "--batch-size", "4"]
+    r = run("surface", REFERENCE / "model_1.t7", "-o", tmp_path / "a.h5", *common,
+            "--directions", REFERENCE / "directions_2d.h5")
+    assert r.exit_code == 0, r.output
+    assert r.stderr.count("--normalize reference") == 1
+    assert "the checkpoint model_1.t7 and the direction file directions_2d.h5 come" in r.stderr
+    for chosen in ("reference", "torchvision"):
+        r = run("surface", REFERENCE / "model_1.t7", "-o", tmp_path / f"{chosen}.h5", *common,
+                "--normalize", chosen)
+        assert r.exit_code == 0, r.output
+        assert "2018 reference code" not in r.stderr
+    r = run("interp", REFERENCE / "model_1.t7", REFERENCE / "model_1.t7", "-o",
+            tmp_path / "line.h5", *common)  # refused (same weights), after the note
+    assert r.stderr.count("the checkpoint model_1.t7 and the checkpoint model_1.t7") == 1

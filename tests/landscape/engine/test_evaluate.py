@@ -148,3 +148,20 @@ def test_bad_arguments(tiny_data):
     with pytest.raises(ValueError, match="points_per_batch"):
         evaluate_points(model, get_params(model), [get_params(model)], np.zeros((1, 1)),
                         tiny_data, points_per_batch=0)
+
+
+def test_accuracy_is_computed_as_the_2018_code_computes_it():
+    """100.*c/n, in that order: 44 of 500 is 8.8 there, while 100*(44/500) is
+    8.799999999999999; equal counts must give equal numbers."""
+    model = nn.Linear(2, 3)
+    with torch.no_grad():
+        model.weight.zero_()
+        model.bias.copy_(torch.tensor([1.0, 0.0, 0.0]))  # always class 0
+    params = get_params(model)
+    unit = {k: torch.ones_like(v) for k, v in params.items()}
+    targets = torch.ones(500, dtype=torch.long)
+    targets[:44] = 0
+    stats = evaluate_points(model, params, [unit], np.zeros((1, 1)),
+                            (torch.zeros(500, 2), targets), batch_size=128)
+    assert 100.0 * (44 / 500) != 8.8
+    assert stats.acc[0] == 100. * 44 / 500 == 8.8
