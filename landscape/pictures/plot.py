@@ -15,8 +15,7 @@ Values are prepared the same way everywhere:
   or `False` forces it (non-positive values are masked on a log scale);
 - `vmin`/`vmax` fix the colour scale and the range of the contour levels;
 - `levels` is an approximate number of levels (round values are chosen) or the levels. On a
-  log scale the first decade above the minimum gets at least 8 levels, so that the basin
-  around θ* is resolved rather than drawn as one flat band.
+  log scale they are 1, 2, 5 × 10^k (`scales.round_log_levels`), the same on every picture.
 
 θ* (α = β = 0) is marked with a star. Text that comes from the user (model names, file names,
 labels) is drawn as it is, never read as mathtext, so `$`, `_`, `^` or `\\` in a name cannot
@@ -269,7 +268,7 @@ def _draw(kind: str, fig: Figure, ax: Any, p: Prepared, s: Scale,
     elif kind == "heatmap":
         m = _draw_heatmap(ax, p, s)
     elif kind == "3d":
-        return draw_3d(ax, p, s), []
+        return draw_3d(ax, p, s)
     else:
         raise ValueError(f"kind must be one of {list(KINDS)}, got {kind!r}")
     _setup_plane(ax, p)
@@ -345,11 +344,12 @@ def surface3d(surface: Surface, *, quantity: Quantity = "loss",
               title: str | None = None) -> Figure:
     """A 3-D surface (mpl_toolkits.mplot3d) with its contour lines projected on the floor.
 
-    Each grid cell with four drawable corners is one coloured quad, so cells touching a point
-    not computed or diverged are left out (a hole) instead of being drawn at zero. The cells
-    are drawn back to front by their place on the ground, so a far wall never covers the
-    basin before it. Values are clipped to [vmin, vmax] (and to `zmax`). On a log scale the z
-    axis is log10 with its ticks labelled in loss units. Other args as `contour`.
+    Each grid cell with four drawable corners is one opaque coloured quad, so cells touching a
+    point not computed or diverged are left out (a hole) instead of being drawn at zero. The
+    cells are drawn back to front by their place on the ground, and the camera rises above
+    the steepest wall facing it, so the whole bowl shows. The plane at `zmax` (or `vmax`)
+    cuts the surface cleanly; values below `vmin` lie flat at it. θ* is a star. On a log
+    scale the z axis is log10 with its ticks labelled in loss units. Other args as `contour`.
     """
     return _single("3d", surface, quantity=quantity, levels=levels, vmin=vmin, vmax=vmax,
                    log=log, zmax=zmax, title=title, default_levels=15)
@@ -526,6 +526,9 @@ def side_by_side(surfaces: Sequence[Surface], labels: Sequence[str] | None = Non
         m, e = _draw(kind, fig, ax, p, s, extend)
         entries += e
         mappable = mappable or m
+    if kind == "3d":  # one camera for all panels: the highest any of them needs
+        for ax in axes:
+            ax.view_init(elev=max(a.elev for a in axes), azim=ax.azim)
     _colorbar(fig, mappable, axes, preps[0], s)
     _legend(fig, entries)
     return fig

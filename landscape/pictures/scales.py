@@ -17,14 +17,13 @@ if TYPE_CHECKING:
 
 __all__ = ["LOG_DECADES", "CMAP", "Prepared", "Scale", "prepare", "make_scale", "resolve_log",
            "choose_log", "extend_of", "finite_range", "file_label", "display_name", "title_of",
-           "set_title", "colorbar_label", "short_number"]
+           "set_title", "colorbar_label", "short_number", "round_log_levels"]
 
 
 LOG_DECADES = 2.0
 """`log=None` draws on a log scale when the values span more than this many decades."""
 
 CMAP = "viridis"
-_FIRST_DECADE_LEVELS = 8
 
 
 def display_name(meta: dict[str, Any]) -> str:
@@ -88,6 +87,7 @@ class Prepared:
     quantity: str
     title: str
     paths: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
+    unclipped: np.ndarray | None = None  # z before the zmax clip (NaN where masked)
 
 
 def surface_paths(surface: Surface) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -126,6 +126,7 @@ def prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
     values = surface.values(quantity)
     done = np.asarray(surface.has_value, dtype=bool)
     se = surface.extras.get(f"{surface.split}_loss_se") if quantity == "loss" else None
+    raw = values
     if zmax is not None:
         values = np.where(np.isfinite(values), np.minimum(values, zmax), values)
     bad = ~np.isfinite(values)
@@ -139,7 +140,8 @@ def prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
                      quantity=quantity, filled=surface.filled,
                      se=None if se is None else np.asarray(se),
                      title=title if title is not None else title_of(surface, quantity),
-                     paths=surface_paths(surface))
+                     paths=surface_paths(surface),
+                     unclipped=np.where(bad, np.nan, raw))
 
 
 def resolve_log(surfaces: Sequence[Surface], quantity: str, log: bool | None,
@@ -174,28 +176,39 @@ class Scale:
     vmax: float
 
 
-def _round2(values: np.ndarray) -> np.ndarray:
-    """Each value to 2 significant digits (round contour labels)."""
-    exp = np.floor(np.log10(np.abs(values)))
-    return np.round(values / 10 ** (exp - 1)) * 10 ** (exp - 1)
+_MANTISSAS = ((1.0, 2.0, 5.0), (1.0, 1.5, 2.0, 3.0, 5.0, 7.0),
+              (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0))
+"""Round values per decade for log-scale levels, coarsest first: 1, 2, 5 × 10^k unless the
+range is too narrow for enough of them."""
+_FEWEST_LOG_LEVELS = 4
 
 
-def _log_levels(lo: float, hi: float, n: int) -> np.ndarray:
-    """About `n` log-spaced levels in [lo, hi], at least `_FIRST_DECADE_LEVELS` of them in the
-    first decade above lo (the basin), the rest spread evenly over the decades above it."""
-    decades = np.log10(hi / lo)
-    if decades <= 1:
-        exps = np.linspace(0, decades, max(n, 3))
-    else:
-        per_decade = max(_FIRST_DECADE_LEVELS, (n - 1) / decades)
-        first = np.arange(0, 1, 1 / per_decade)
-        rest = max(n - len(first), int(np.ceil(decades - 1)) + 1)
-        exps = np.concatenate([first, np.linspace(1, decades, rest)])
-    lv = np.unique(_round2(lo * 10 ** exps))
-    lv = lv[(lv > lo * (1 - 1e-9)) & (lv < hi * (1 + 1e-9))]
-    if lv.size < 2:
-        lv = np.geomspace(lo, hi, max(n, 3))
-    return lv
+def round_log_levels(lo: float, hi: float, fewest: int = _FEWEST_LOG_LEVELS,
+                     about: int | None = None) -> np.ndarray:
+    """The levels m × 10^k in [lo, hi] with m in 1, 2, 5 (0.1, 0.2, 0.5, 1, 2, 5, ...): the same
+    values on every picture, so that two pictures of different surfaces share every level in
+    their common range. A range too narrow for `fewest` of them takes the next finer round
+    set (1, 1.5, 2, 3, 5, 7; then every 1-9 and 1.5, 2.5), and one narrower still gets `fewest`
+    log-spaced values rounded to 2 significant digits. `about` (a number of levels asked for)
+    takes the round set whose count is nearest it instead."""
+    if not 0 < lo < hi:
+        raise ValueError(f"log levels need 0 < lo < hi, got {lo}, {hi}")
+    tol = 1e-9
+    decades = np.arange(np.floor(np.log10(lo)) - 1, np.ceil(np.log10(hi)) + 1)
+    sets = []
+    for mantissas in _MANTISSAS:
+        lattice = np.array([float(f"{m * 10.0 ** k:.12g}") for k in decades for m in mantissas])
+        sets.append(lattice[(lattice >= lo * (1 - tol)) & (lattice <= hi * (1 + tol))])
+    if about is not None:
+        fitting = [lv for lv in sets if lv.size >= 2]
+        if fitting:
+            return min(fitting, key=lambda lv: abs(lv.size - about))
+    for levels in sets:
+        if levels.size >= fewest:
+            return levels
+    values = np.geomspace(lo, hi, max(fewest, about or 0))
+    exp = np.floor(np.log10(values))
+    return np.unique(np.round(values / 10 ** (exp - 1)) * 10 ** (exp - 1))
 
 
 def make_scale(preps: Sequence[Prepared], *, levels: int | Sequence[float] | None,
@@ -221,7 +234,7 @@ def make_scale(preps: Sequence[Prepared], *, levels: int | Sequence[float] | Non
         if n < 2:
             raise ValueError(f"levels must be >= 2, got {n}")
         if log:
-            lv = _log_levels(lo, hi, n)
+            lv = round_log_levels(lo, hi, about=None if levels is None else n)
         else:
             lv = MaxNLocator(nbins=n).tick_values(lo, hi)
             lv = lv[(lv >= lo - 1e-12 * (hi - lo)) & (lv <= hi + 1e-12 * (hi - lo))]

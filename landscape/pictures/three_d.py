@@ -1,5 +1,6 @@
-"""The 3-D picture of a surface: one coloured quad per grid cell, drawn back to front, over its
-contour lines projected on the floor."""
+"""The 3-D picture of a surface: an opaque height field of one coloured quad per grid cell,
+drawn back to front and cut cleanly at the top of its scale, with θ* marked, over its contour
+lines projected on the floor."""
 
 from __future__ import annotations
 
@@ -16,7 +17,10 @@ if TYPE_CHECKING:
 __all__ = ["draw_3d"]
 
 
-_BELOW = (0.55, 0.55, 0.55, 0.25)  # a 3-D cell seen from below: faint, so the basin shows
+_UNDERSIDE = 0.62  # brightness of a cell seen from below (the outside of a wall facing us)
+_CORNERS = 5  # a quad cut by a plane has at most 5 corners; fewer are padded by repeats
+_ELEVATION, _AZIMUTH = 30.0, -60.0  # the camera: elevation raised for steep walls
+_STAR_STYLE = {"marker": "*", "ms": 15, "mfc": "white", "mec": "black", "mew": 1.2, "ls": "none"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -36,8 +40,8 @@ def _height_field_class() -> type:
         def __init__(self, quads: np.ndarray, colors: np.ndarray, floor: float,
                      **kwargs: Any) -> None:
             super().__init__([], **kwargs)
-            self._quads = quads          # (cells, 4, 3)
-            self._colors = colors        # (cells, 4) RGBA
+            self._quads = quads          # (cells, corners, 3)
+            self._colors = colors        # (cells, 4) RGBA, lit from above
             self._floor = floor
 
         def do_3d_projection(self) -> float:
@@ -49,12 +53,14 @@ def _height_field_class() -> type:
             _, _, depth = proj3d.proj_transform(centre[:, 0], centre[:, 1],
                                                 np.full(len(q), self._floor), m)
             order = np.argsort(np.asarray(depth), kind="stable")[::-1]  # far first
-            xy = np.stack([np.asarray(px), np.asarray(py)], axis=-1).reshape(len(q), 4, 2)
+            xy = np.stack([np.asarray(px), np.asarray(py)], axis=-1).reshape(q.shape[:2] + (2,))
             # the corners go round counter-clockwise seen from above: a cell whose projection
-            # turns clockwise is seen from below (the outside of a wall rising towards us)
+            # turns clockwise is seen from below (the outside of a wall rising towards us),
+            # drawn opaque and darker, as the underside of a real surface
             x, y = xy[..., 0], xy[..., 1]
             area = (x * np.roll(y, -1, axis=1) - np.roll(x, -1, axis=1) * y).sum(axis=1)
-            colors = np.where((area < 0)[:, None], _BELOW, self._colors)
+            colors = self._colors.copy()
+            colors[area < 0, :3] *= _UNDERSIDE
             self.set_verts(list(xy[order]))
             self.set_facecolor(colors[order])
             self.below = area < 0
@@ -74,9 +80,36 @@ def _inner_ticks(lo: float, hi: float) -> list[float]:
     return inner or [float(t) for t in ticks if lo <= t <= hi]
 
 
-def draw_3d(ax: Any, p: Prepared, s: Scale) -> Any:
-    """A real 3-D surface: one coloured quad per grid cell whose four corners are drawable,
-    drawn back to front, over its contour lines projected on the floor."""
+def _cut_at(corners: np.ndarray, top: float) -> np.ndarray:
+    """The cells (cells, 4, 3) cut by the plane z = top: what lies above it goes, a cell across
+    it keeps the part below (its edges cut where they cross, so the rim follows the contour
+    z = top smoothly, never in steps). Returns (cells, 5, 3), short polygons padded by
+    repeating their last corner; cells wholly above the plane are left out."""
+    z = corners[..., 2]
+    below = z <= top
+    whole = below.all(axis=1)
+    out = [np.concatenate([corners[whole], corners[whole][:, -1:]], axis=1)]
+    for cell in corners[below.any(axis=1) & ~whole]:
+        kept = []
+        for k in range(4):
+            a, b = cell[k], cell[(k + 1) % 4]
+            if a[2] <= top:
+                kept.append(a)
+            if (a[2] <= top) != (b[2] <= top):
+                t = (top - a[2]) / (b[2] - a[2])
+                kept.append(a + t * (b - a))
+        if len(np.unique(np.round(np.asarray(kept), 9), axis=0)) < 3:
+            continue  # it touches the plane at a corner or an edge only: nothing to draw
+        kept += [kept[-1]] * (_CORNERS - len(kept))
+        out.append(np.asarray(kept)[None])
+    return np.concatenate(out, axis=0)
+
+
+def draw_3d(ax: Any, p: Prepared, s: Scale) -> tuple[Any, list[tuple[Any, str]]]:
+    """A real 3-D surface: an opaque quad per grid cell whose four corners are drawable, drawn
+    back to front and cut at the top of the scale (`zmax`, `vmax`), θ* a star, over its contour
+    lines projected on the floor; the camera rises above the steepest wall facing it. Returns
+    the colour mapping and the legend entries."""
     from matplotlib import colormaps
     from matplotlib.cm import ScalarMappable
     from matplotlib.ticker import FixedLocator, FuncFormatter
@@ -84,8 +117,10 @@ def draw_3d(ax: Any, p: Prepared, s: Scale) -> Any:
     if p.y is None:
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     lo, hi = s.vmin, s.vmax
-    z = np.clip(p.z.filled(np.nan), lo, hi)  # values beyond the scale: flat, at its edge
+    values = p.unclipped if p.unclipped is not None else p.z.filled(np.nan)
+    z = np.maximum(values, lo)  # below the scale: flat at its floor; above it: cut away
     zz = np.log10(z) if s.log else z
+    zlo, zhi = (np.log10(lo), np.log10(hi)) if s.log else (lo, hi)
     X, Y = np.meshgrid(p.x, p.y, indexing="ij")
     corners = np.stack([
         np.stack([X[:-1, :-1], Y[:-1, :-1], zz[:-1, :-1]], -1),
@@ -94,22 +129,22 @@ def draw_3d(ax: Any, p: Prepared, s: Scale) -> Any:
         np.stack([X[:-1, 1:], Y[:-1, 1:], zz[:-1, 1:]], -1),
     ], axis=2).reshape(-1, 4, 3)                        # (cells, 4 corners, xyz)
     keep = np.isfinite(corners[..., 2]).all(axis=1)
-    quads = corners[keep]
-    zlo, zhi = (np.log10(lo), np.log10(hi)) if s.log else (lo, hi)
+    quads = _cut_at(corners[keep], zhi * (1 + 1e-12) if zhi > 0 else zhi + 1e-12)
     if not quads.size:
         raise ValueError("nothing to draw in 3-D: no grid cell has four computed, finite corners")
-    mean = quads[..., 2].mean(axis=1)
-    colors = colormaps[CMAP]((mean - zlo) / (zhi - zlo))
+    mean = quads[:, :4, 2].mean(axis=1)  # a whole cell's 4 corners (a cut one: near enough)
+    colors = colormaps[CMAP](np.clip((mean - zlo) / (zhi - zlo), 0, 1))  # as the colour bar
     floor = zlo - 0.15 * (zhi - zlo)
-    ax.computed_zorder = False  # drawn in this order: floor contours, then the surface
-    flat = np.ma.masked_invalid(zz)
+    ax.computed_zorder = False  # drawn in this order: floor contours, the surface, θ*
+    flat = np.ma.masked_invalid(np.log10(p.z.filled(np.nan)) if s.log else p.z.filled(np.nan))
     if flat.count() >= 4:  # contour lines projected on the floor, as in the paper's figures
         cs = ax.contour(X, Y, flat, levels=np.log10(s.levels) if s.log else s.levels, zdir="z",
                         offset=floor, cmap=CMAP, norm=_plain_norm(zlo, zhi), linewidths=0.8)
         cs.set_zorder(1)
-    field = _height_field_class()(quads, colors, floor, edgecolors=(0, 0, 0, 0.25),
+    field = _height_field_class()(quads, colors, floor, edgecolors=(0, 0, 0, 0.2),
                                   linewidths=0.2, zorder=2)
     ax.add_collection(field, autolim=False)
+    entries = _mark_theta_star(ax, p, zz, floor, zhi)
     ax.set_xlim(p.x.min(), p.x.max())
     ax.set_ylim(p.y.min(), p.y.max())
     ax.set_zlim(floor, zhi)
@@ -126,10 +161,45 @@ def draw_3d(ax: Any, p: Prepared, s: Scale) -> Any:
         if zhi - zlo >= 2:
             ax.zaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.zaxis.set_major_formatter(FuncFormatter(lambda v, _: short_number(10 ** v)))
-    ax.view_init(elev=30, azim=-60)
+    ax.view_init(elev=_elevation(p.x, p.y, zz, floor, zhi), azim=_AZIMUTH)
     ax.set_box_aspect(None, zoom=0.85)
     set_title(ax, p.title)
-    return ScalarMappable(norm=s.norm, cmap=CMAP)
+    return ScalarMappable(norm=s.norm, cmap=CMAP), entries
+
+
+def _elevation(x: np.ndarray, y: np.ndarray, zz: np.ndarray, floor: float,
+               top: float) -> float:
+    """The camera's elevation (degrees): 30, or higher where a wall rises towards the camera
+    more steeply than that, so that every wall is seen from inside the bowl, never edge-on
+    from below (a steep log-scale basin would otherwise fold into a sliver), at most 65."""
+    if x.size < 2 or y.size < 2:
+        return _ELEVATION
+    box = np.array([4.0, 4.0, 3.0])  # matplotlib's default box: 4 x 4 x 3
+    gx, gy = np.gradient(np.clip(zz, floor, top), x, y)  # data units per data unit
+    az = np.radians(_AZIMUTH)
+    to_camera = (np.cos(az) * np.ptp(x) / box[0] * gx
+                 + np.sin(az) * np.ptp(y) / box[1] * gy) * box[2] / ((top - floor) or 1.0)
+    steepest = np.nanmax(to_camera) if np.isfinite(to_camera).any() else 0.0
+    return float(np.clip(np.degrees(np.arctan(max(steepest, 0.0))) + 5, _ELEVATION, 65))
+
+
+def _mark_theta_star(ax: Any, p: Prepared, zz: np.ndarray, floor: float,
+                     top: float) -> list[tuple[Any, str]]:
+    """A star at θ* on the surface, over a dotted drop line to the floor (where the contour
+    lines close around it); nothing when θ* is not a grid point with a value in the scale."""
+    assert p.y is not None
+    i, j = int(np.argmin(np.abs(p.x))), int(np.argmin(np.abs(p.y)))
+    steps = [float(np.min(np.abs(np.diff(v)))) if v.size > 1 else 1.0 for v in (p.x, p.y)]
+    if abs(p.x[i]) > 1e-6 * steps[0] or abs(p.y[j]) > 1e-6 * steps[1]:
+        return []
+    height = float(zz[i, j])
+    if not np.isfinite(height) or height > top:
+        return []
+    ax.plot([0.0, 0.0], [0.0, 0.0], [floor, height], ls=":", color="0.25", lw=1.0,
+            zorder=3)
+    (star,) = ax.plot([0.0], [0.0], [height], zorder=4, **_STAR_STYLE)
+    ax.plot([0.0], [0.0], [floor], zorder=1.5, **{**_STAR_STYLE, "ms": 9})
+    return [(star, "θ*")]
 
 
 def _plain_norm(lo: float, hi: float) -> Normalize:

@@ -117,16 +117,30 @@ def test_log_scale_is_chosen_when_the_loss_spans_decades_and_the_colour_bar_says
     assert plot.choose_log(np.array([-1.0, 1e5])) is False  # not all positive
 
 
-def test_log_levels_resolve_the_basin():
+def test_log_levels_are_round_and_the_same_on_two_pictures():
+    """On a log scale the levels are 1, 2, 5 × 10^k: two single-model pictures of different
+    surfaces share every level in their common range, and read without a legend of values."""
     x = np.linspace(-1, 1, 41)
     a, b = np.meshgrid(x, x, indexing="ij")
-    loss = 0.1 * 10 ** (6 * np.hypot(a, b))  # a sharp minimum under walls six decades high
-    s = Surface(x=x, y=x, loss=loss, accuracy=None, done=np.ones(loss.shape, bool))
-    for fig in (plot.contourf(s), plot.contour(s)):
-        levels = contour_sets(fig.axes[0])[0].levels
-        assert np.sum((levels > 0.1) & (levels <= 1.0)) >= 8  # the first decade above L(θ*)
-        # the band around θ* is small: the first level above the minimum is within 35% of it
-        assert levels[levels > 0.1].min() <= 0.135
+    r = np.hypot(a, b)
+    sharp = Surface(x=x, y=x, loss=0.0437 * 10 ** (6 * r), accuracy=None,
+                    done=np.ones(r.shape, bool))  # a sharp minimum under walls six decades high
+    flat = Surface(x=x, y=x, loss=0.173 * 10 ** (2.5 * r), accuracy=None,
+                   done=np.ones(r.shape, bool))
+    seen = []
+    for s in (sharp, flat):
+        for fig in (plot.contourf(s), plot.contour(s)):
+            levels = contour_sets(fig.axes[0])[0].levels
+            mantissas = levels / 10.0 ** np.floor(np.log10(levels) + 1e-9)
+            np.testing.assert_allclose(mantissas, np.round(mantissas), atol=1e-9)
+            assert set(np.round(mantissas).astype(int)) <= {1, 2, 5}
+            seen.append(set(np.round(levels, 12)))
+    assert seen[0] == seen[1]  # contour and contourf of one surface
+    common = {v for v in seen[0] if min(seen[2]) <= v <= max(seen[2])}
+    assert common and common <= seen[2]  # the flat surface's levels are the sharp one's
+    assert {0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0} <= seen[2]
+    narrow = plot.contour(plane(a=0.5), log=True)  # 0.2 .. 0.95: too narrow for 1, 2, 5
+    assert list(contour_sets(narrow.axes[0])[0].levels) == pytest.approx([0.2, 0.3, 0.5, 0.7])
 
 
 def test_masked_points_are_not_drawn_as_zeros():
@@ -213,8 +227,8 @@ def test_surface3d_says_log_scale_once_and_keeps_ticks_off_the_corners():
 
 def test_surface3d_shows_the_basin_not_the_underside_of_the_near_wall():
     """A funnel seen from 30° above: its near wall rises towards the viewer more steeply than
-    the line of sight, so drawn opaque its underside covers the basin (and its yellow rim
-    looks like a sliver through it). The pixels of the far inner side show its own colour."""
+    the line of sight, so its underside would cover the basin. The camera rises above it: the
+    pixels of the inner side show its own colour, and no cell is seen from below."""
     from matplotlib import colormaps
     from mpl_toolkits.mplot3d import proj3d
 
@@ -236,6 +250,33 @@ def test_surface3d_shows_the_basin_not_the_underside_of_the_near_wall():
         got = img[int(round(img.shape[0] - row)), int(round(col))]
         want = np.array(colormaps["viridis"]((z - zlo) / (zhi - zlo))[:3])
         assert np.abs(got - want).max() < 0.15, (u, v, got, want)
+    (field,) = [c for c in ax.collections if type(c).__name__ == "HeightField"]
+    assert ax.elev > 30 and not field.below.any()
+    assert np.all(field.get_facecolors()[:, 3] == 1.0)  # opaque: no faint grey cells
+
+
+def test_surface3d_is_cut_cleanly_at_zmax_and_stars_theta_star():
+    """--zmax cuts the bowl with the plane z = zmax: nothing above it, and the rim runs along
+    the contour z = zmax (each crossing where the cell's edge meets the plane), not in steps
+    along whole cells; θ* is a star on the surface, and in the legend."""
+    x = np.linspace(-1, 1, 21)
+    a, b = np.meshgrid(x, x, indexing="ij")
+    s = Surface(x=x, y=x, loss=1.0 + 9.0 * (a ** 2 + b ** 2), accuracy=None,
+                done=np.ones(a.shape, bool))  # 1 at θ*, 10 on the circle r = 1
+    fig = plot.surface3d(s, zmax=10.0, log=False)
+    render(fig)
+    ax = fig.axes[0]
+    (field,) = [c for c in ax.collections if type(c).__name__ == "HeightField"]
+    corners = field._quads.reshape(-1, 3)
+    assert corners[:, 2].max() <= 10.0 + 1e-9
+    rim = corners[np.isclose(corners[:, 2], 10.0)]
+    r = np.hypot(rim[:, 0], rim[:, 1])
+    assert len(rim) > 40 and np.all(np.abs(r - 1.0) < 0.01)  # on the circle, up to the chord
+    assert not np.isclose(field._quads[..., 2], 10.0).all(axis=1).any()  # no flat plateau
+    stars = [ln for ln in ax.get_lines() if ln.get_marker() == "*"]
+    tops = [ln for ln in stars if np.isclose(ln.get_data_3d()[2][0], 1.0)]
+    assert len(tops) == 1 and np.allclose(tops[0].get_data_3d()[0], 0.0)
+    assert "θ*" in [t.get_text() for t in fig.legends[0].get_texts()]
 
 
 def test_surface3d_draws_back_to_front_over_its_floor():
@@ -254,13 +295,14 @@ def test_surface3d_draws_back_to_front_over_its_floor():
     floor = [c for c in ax.collections if c is not field]
     assert not ax.computed_zorder and all(c.get_zorder() < field.get_zorder() for c in floor)
     # the drawn polygons, in drawing order, map back to cells: their ground depth never grows
-    centres = [p.vertices[:4].mean(axis=0) for p in field.get_paths()]
     quads = field._quads
+    corners = quads.shape[1]
+    centres = [p.vertices[:corners].mean(axis=0) for p in field.get_paths()]
     _, _, depth = proj3d.proj_transform(quads[..., 0].mean(1), quads[..., 1].mean(1),
                                         np.zeros(len(quads)), ax.M)
     px, py, _ = proj3d.proj_transform(quads[..., 0].ravel(), quads[..., 1].ravel(),
                                       quads[..., 2].ravel(), ax.M)
-    drawn_centres = np.stack([px, py], -1).reshape(len(quads), 4, 2).mean(axis=1)
+    drawn_centres = np.stack([px, py], -1).reshape(len(quads), corners, 2).mean(axis=1)
     order = [int(np.argmin(np.abs(drawn_centres - c).sum(axis=1))) for c in centres]
     assert sorted(order) == list(range(len(quads)))
     assert np.all(np.diff(np.asarray(depth)[order]) <= 1e-12)
