@@ -57,12 +57,16 @@ def common_surfaces(surfaces: list) -> list:
               help="A title per file (default: model and no skip from the files).")
 @click.option("--quantity", type=click.Choice(["loss", "accuracy"]), default="loss",
               show_default=True, help="The view shown first (the page's menu switches it).")
-@click.option("--log", is_flag=True, help="Start with a log10 z axis.")
+@click.option("--log/--linear", "log", default=None,
+              help="Start with a log or a linear z axis (the page's menu switches it) "
+                   "[default: log when the values span more than 2 decades, as plot and "
+                   "compare choose].")
 @click.option("--zmax", type=float, default=None, help="Draw losses above this as this value.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--open", "open_page", is_flag=True, help="Open the page in a browser.")
 @options.errors_as_click
-def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str, log: bool,
+def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str,
+         log: bool | None,
          zmax: float | None, overwrite: bool, open_page: bool) -> None:
     """Write an interactive 3-D page of FILES: side by side on one scale when several.
 

@@ -1,6 +1,7 @@
 """Interactive pictures of surfaces with plotly: a 3-D surface with its contours projected on
-the floor, hover values, a menu to switch loss / accuracy and linear / log z, and side-by-side
-comparisons on one colour scale with cameras that move together.
+the floor, θ* marked, hover values, a menu to switch loss / accuracy and linear / log z (log
+first where `plot` would choose it, with ticks in loss units), and side-by-side comparisons on
+one colour scale with cameras that move together.
 
 `surface_figure` and `compare_figure` build a `plotly.graph_objects.Figure` and never write it;
 `write_html` writes one self-contained HTML file (plotly.js embedded, nothing fetched, works
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from landscape.engine.types import Surface, log10_positive
-from landscape.pictures.scales import title_of
+from landscape.pictures.scales import resolve_log, round_log_levels, short_number, title_of
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -114,7 +115,39 @@ def _html_text(text: str) -> str:
 
 def _axis_title(quantity: str, log: bool) -> str:
     base = "accuracy (%)" if quantity == "accuracy" else "loss"
-    return f"log10 {base}" if log else base
+    return f"{base} (log scale)" if log else base
+
+
+def _log_ticks(rng: tuple[float, float] | None, log: bool) -> dict[str, Any]:
+    """Axis and colour bar ticks: on a log view (values are log10) at round values labelled in
+    the quantity's own units (0.1, 1, 10 or 0.1, 0.2, 0.5), else plotly's own."""
+    if not log or rng is None:
+        return {"tickmode": "auto", "tickvals": None, "ticktext": None}
+    lo, hi = 10.0 ** rng[0], 10.0 ** rng[1]
+    values = round_log_levels(lo, hi)
+    if values.size > 8:  # many decades: whole decades only
+        decades = values[np.isclose(np.log10(values), np.round(np.log10(values)))]
+        values = decades if decades.size >= 2 else values
+    return {"tickmode": "array", "tickvals": np.log10(values).tolist(),
+            "ticktext": [short_number(v) for v in values]}
+
+
+def _theta_star(surface: Surface, z: np.ndarray) -> float | None:
+    """The drawn height (z[j][i] layout) at θ*, when θ* is a grid point with a value."""
+    origin = surface.origin_index
+    if origin is None or surface.y is None:
+        return None
+    value = z[origin[1], origin[0]]
+    return float(value) if np.isfinite(value) else None
+
+
+def _star_note(height: float | None, visible: bool = True) -> dict[str, Any]:
+    """The θ* label of a 3-D scene: an arrow to θ* on the surface."""
+    return {"x": 0.0, "y": 0.0, "z": 0.0 if height is None else height, "text": "θ*",
+            "visible": visible and height is not None, "showarrow": True, "arrowhead": 2,
+            "arrowsize": 1, "arrowwidth": 1.5, "arrowcolor": "black", "ax": 0, "ay": -40,
+            "font": {"size": 15, "color": "black"}, "bgcolor": "rgba(255,255,255,0.85)",
+            "bordercolor": "black", "borderwidth": 1}
 
 
 def _view_label(quantity: str, log: bool) -> str:
@@ -123,7 +156,7 @@ def _view_label(quantity: str, log: bool) -> str:
 
 # --------------------------------------------------------------------------- figures
 
-def surface_figure(surface: Surface, *, quantity: str = "loss", log: bool = False,
+def surface_figure(surface: Surface, *, quantity: str = "loss", log: bool | None = None,
                    zmax: float | None = None, title: str | None = None) -> go.Figure:
     """An interactive 3-D surface of one `Surface` (a line chart for a 1-D one).
 
@@ -134,7 +167,8 @@ def surface_figure(surface: Surface, *, quantity: str = "loss", log: bool = Fals
     Args:
         surface: 1-D or 2-D surface.
         quantity: 'loss' or 'accuracy', the view shown first.
-        log: start with log10 z.
+        log: start with log10 z (ticks in the quantity's units); None (default) chooses as
+            `plot` does: log when the values span more than two decades.
         zmax: loss values above it are drawn as `zmax`.
         title: overrides the title made from `surface.meta`.
 
@@ -146,7 +180,7 @@ def surface_figure(surface: Surface, *, quantity: str = "loss", log: bool = Fals
 
 
 def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = None, *,
-                   quantity: str = "loss", log: bool = False,
+                   quantity: str = "loss", log: bool | None = None,
                    zmax: float | None = None) -> go.Figure:
     """Surfaces side by side in one figure: one colour scale, one z range, linked cameras.
 
@@ -169,6 +203,7 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
         raise ValueError("compare_figure needs at least one surface, got none")
     if labels is None:
         labels = [title_of(s) for s in surfaces]
+    page_title = " vs ".join(str(v) for v in labels)
     labels = [_html_text(str(v)) for v in labels]
     if len(labels) != len(surfaces):
         raise ValueError(f"labels must match the surfaces: {len(surfaces)} surfaces, "
@@ -177,12 +212,18 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
         raise ValueError("compare_figure needs surfaces of one kind, got 1-D and 2-D mixed")
     if quantity not in ("loss", "accuracy"):
         raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
+    if quantity == "accuracy" and not all(s.accuracy is not None for s in surfaces):
+        raise ValueError("accuracy was asked for, but not every surface has accuracy")
+    if log is None:  # the scale `plot` and `compare` pick for these values
+        log = resolve_log(surfaces, "loss" if surfaces[0].ndim == 1 else quantity, None,
+                          zmax if quantity == "loss" else None)[0]
     views = _views(surfaces)
     if (quantity, log) not in views:
         raise ValueError("accuracy was asked for, but not every surface has accuracy")
-    if surfaces[0].ndim == 1:
-        return _lines_figure(surfaces, labels, views, views.index((quantity, log)), zmax)
-    return _scenes_figure(surfaces, labels, views, views.index((quantity, log)), zmax)
+    draw = _lines_figure if surfaces[0].ndim == 1 else _scenes_figure
+    fig = draw(surfaces, labels, views, views.index((quantity, log)), zmax)
+    fig.update_layout(meta={"page_title": page_title})  # `write_html` makes it the <title>
+    return fig
 
 
 def _customdata(surface: Surface, transpose: bool) -> list[Any]:
@@ -219,7 +260,7 @@ def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple
 
     n = len(surfaces)
     fig = make_subplots(rows=1, cols=n, specs=[[{"type": "scene"}] * n],
-                        subplot_titles=labels, horizontal_spacing=0.02)
+                        subplot_titles=labels if n > 1 else None, horizontal_spacing=0.02)
     # per view: the z of each surface (plotly wants z[j][i] at (x[i], y[j])) and the common range
     z_views = [[_values(s, q, lg, zmax if q == "loss" else None).T for s in surfaces]
                for q, lg in views]
@@ -256,20 +297,24 @@ def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple
     scene = {"xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "β"}},
              "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.7},
              "camera": {"eye": {"x": 1.45, "y": 1.45, "z": 0.9}}}
+    stars = [[_theta_star(s, z) for s, z in zip(surfaces, zs, strict=True)] for zs in z_views]
+    ticks0 = _log_ticks(ranges[first], lg0)
     for k in range(n):
         name = "scene" if k == 0 else f"scene{k + 1}"
         fig.layout[name].update(scene)
-        fig.layout[name].zaxis.update(range=[lo0, hi0], title={"text": _axis_title(q0, lg0)})
+        fig.layout[name].zaxis.update(range=[lo0, hi0], title={"text": _axis_title(q0, lg0)},
+                                      **ticks0)
+        fig.layout[name].annotations = [_star_note(stars[first][k])]
+    title = labels[0] if n == 1 else "Loss landscapes, side by side"
     fig.update_layout(
         coloraxis={"colorscale": _COLORSCALE, "cmin": lo0, "cmax": hi0,
-                   "colorbar": {"title": {"text": _axis_title(q0, lg0)}}},
-        title={"text": "Loss landscape" if n == 1 else "Loss landscapes, side by side",
-               "x": 0.5},
+                   "colorbar": {"title": {"text": _axis_title(q0, lg0)}, **ticks0}},
+        title={"text": title, "x": 0.5},
         margin={"l": 10, "r": 10, "t": 90, "b": 10}, height=620,
         updatemenus=[_menu(views, first, [_scene_restyle(zs, r, pz) for zs, r, pz in
                                           zip(z_views, ranges, path_z, strict=True)],
-                           [_scene_relayout(n, q, lg, r) for (q, lg), r in zip(views, ranges,
-                                                                                strict=True)])],
+                           [_scene_relayout(n, q, lg, r, st) for (q, lg), r, st
+                            in zip(views, ranges, stars, strict=True)])],
     )
     return fig
 
@@ -312,15 +357,19 @@ def _path_z(path: dict[str, list[float]], quantity: str, log: bool) -> np.ndarra
     return log10_positive(loss) if log else loss
 
 
-def _scene_relayout(n: int, quantity: str, log: bool,
-                    rng: tuple[float, float] | None) -> dict[str, Any]:
+def _scene_relayout(n: int, quantity: str, log: bool, rng: tuple[float, float] | None,
+                    stars: list[float | None]) -> dict[str, Any]:
     lo, hi = rng if rng is not None else (0.0, 1.0)
+    ticks = _log_ticks(rng, log)
     out: dict[str, Any] = {"coloraxis.cmin": lo, "coloraxis.cmax": hi,
                            "coloraxis.colorbar.title.text": _axis_title(quantity, log)}
+    out.update({f"coloraxis.colorbar.{key}": value for key, value in ticks.items()})
     for k in range(n):
         name = "scene" if k == 0 else f"scene{k + 1}"
         out[f"{name}.zaxis.range"] = [lo, hi]
         out[f"{name}.zaxis.title.text"] = _axis_title(quantity, log)
+        out.update({f"{name}.zaxis.{key}": value for key, value in ticks.items()})
+        out[f"{name}.annotations"] = [_star_note(stars[k])]
     return out
 
 
@@ -349,8 +398,7 @@ def _lines_figure(surfaces: list[Surface], labels: list[str], views: list[tuple[
     fig.update_layout(
         xaxis={"title": {"text": "α"}, "zeroline": True},
         yaxis={"title": {"text": _axis_title(q0, False)}, "type": "log" if lg0 else "linear"},
-        title={"text": "Loss along a line" if len(surfaces) == 1 else "Loss along lines",
-               "x": 0.5},
+        title={"text": labels[0] if len(surfaces) == 1 else "Loss along lines", "x": 0.5},
         height=520, margin={"t": 90},
         updatemenus=[_menu(views, first, [{"y": [_as_list(y) for y in ys]} for ys in y_views],
                            [{"yaxis.type": "log" if lg else "linear",
@@ -383,7 +431,21 @@ def write_html(fig: go.Figure, path: str | Path, *, link_cameras: bool | None = 
     path.parent.mkdir(parents=True, exist_ok=True)
     if link_cameras is None:
         link_cameras = _scene_count(fig) >= 2
-    fig.write_html(path, include_plotlyjs=True, full_html=True,
-                   post_script=LINK_CAMERAS_JS if link_cameras else None,
-                   config={"displaylogo": False, "responsive": True})
+    html = fig.to_html(include_plotlyjs=True, full_html=True,
+                       post_script=LINK_CAMERAS_JS if link_cameras else None,
+                       config={"displaylogo": False, "responsive": True})
+    title = _page_title(fig)
+    html = html.replace("<head>", f"<head><title>{title}</title>", 1)
+    path.write_text(html, encoding="utf-8")
     return path
+
+
+def _page_title(fig: go.Figure) -> str:
+    """The page's <title>, escaped: the surfaces' labels (`compare_figure` records them), else
+    the figure's title."""
+    import html
+
+    meta = fig.layout.meta if isinstance(fig.layout.meta, dict) else {}
+    text = meta.get("page_title") or fig.layout.title.text or "Loss landscape"
+    shown = "".join(ch if ch.isprintable() else " " for ch in str(text))
+    return html.escape(shown, quote=False)

@@ -56,13 +56,41 @@ def test_surface_figure_structure():
     assert trace.contours.z.show and trace.contours.z.project.z
     for part in ("α", "β", "loss", "accuracy"):
         assert part in trace.hovertemplate
-    assert "resnet56, no skip: test loss" in fig.layout.annotations[0].text
+    assert fig.layout.title.text == "resnet56, no skip: test loss"  # one title, not two
+    assert not fig.layout.annotations
     labels = [b.label for b in fig.layout.updatemenus[0].buttons]
     assert labels == ["loss, linear z", "loss, log z", "accuracy, linear z", "accuracy, log z"]
     log_button = fig.layout.updatemenus[0].buttons[1]
     z_log = np.array(log_button.args[0]["z"][0], dtype=float)
     np.testing.assert_allclose(z_log[4, 3], np.log10(s.loss[3, 4]))
-    assert log_button.args[1]["scene.zaxis.title.text"] == "log10 loss"
+    assert log_button.args[1]["scene.zaxis.title.text"] == "loss (log scale)"
+    assert fig.layout.updatemenus[0].active == 0  # 0.05 .. 1.6: not two decades, linear
+    (star,) = fig.layout.scene.annotations
+    assert star.text == "θ*" and (star.x, star.y) == (0, 0) and star.visible
+    assert star.z == pytest.approx(s.loss[7, 8])  # θ* is at x[7], y[8]
+    assert log_button.args[1]["scene.annotations"][0]["z"] == pytest.approx(
+        np.log10(s.loss[7, 8]))
+
+
+def test_log_scale_by_default_where_plot_picks_it_with_ticks_in_loss_units():
+    """A loss spanning decades opens on a log z axis, as `plot` and `compare` draw it, and its
+    ticks and colour bar read in loss units (0.1, 1, 10), not in log10 units (-1, 0, 1)."""
+    steep = plane(a=2e3)  # 0.05 .. 3e3: 4.8 decades
+    fig = viewer.surface_figure(steep)
+    assert fig.layout.updatemenus[0].active == 1  # "loss, log z"
+    z = fig.layout.scene.zaxis
+    assert z.title.text == "loss (log scale)"
+    assert fig.layout.coloraxis.colorbar.title.text == z.title.text
+    assert list(z.ticktext) == ["0.1", "1", "10", "100", "1e3"]
+    np.testing.assert_allclose(z.tickvals, [-1, 0, 1, 2, 3])
+    assert list(fig.layout.coloraxis.colorbar.ticktext) == list(z.ticktext)
+    assert fig.layout.scene.annotations[0].z == pytest.approx(np.log10(steep.loss[7, 8]))
+    linear = fig.layout.updatemenus[0].buttons[0].args[1]
+    assert linear["scene.zaxis.tickmode"] == "auto" and linear["scene.zaxis.title.text"] == "loss"
+    forced = viewer.surface_figure(steep, log=False)
+    assert forced.layout.updatemenus[0].active == 0
+    assert forced.layout.scene.zaxis.title.text == "loss"
+    assert viewer.compare_figure([plane(), steep]).layout.updatemenus[0].active == 1  # shared
 
 
 def test_compare_figure_shares_scale_range_and_levels():
@@ -106,6 +134,10 @@ def test_write_html_is_offline_and_links_cameras(tmp_path: Path):
     assert "data-cameras-linked" in html
     single = viewer.write_html(viewer.surface_figure(plane()), tmp_path / "one.html")
     assert "data-cameras-linked" not in single.read_text(encoding="utf-8")
+    assert re.search(r"<head><title>[^<]*</title>", html)
+    named = viewer.compare_figure([plane(), plane(2.0)], ["a <b>&</b>", "b"])
+    page = viewer.write_html(named, tmp_path / "named.html").read_text(encoding="utf-8")
+    assert "<head><title>a &lt;b&gt;&amp;&lt;/b&gt; vs b</title>" in page
 
 
 def find_chromium() -> str | None:
@@ -161,7 +193,8 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
     from PIL import Image
 
     fig = viewer.compare_figure([complete_plane(model="resnet20", skip=True),
-                                 complete_plane(a=4.0, ripple=0.2, model="resnet20", skip=False)])
+                                 complete_plane(a=400.0, ripple=0.2, model="resnet20",
+                                                skip=False)])  # spans decades: log z
     page_path = viewer.write_html(fig, tmp_path / "view.html")
     errors: list[str] = []
     with sync_api.sync_playwright() as p:
@@ -188,12 +221,22 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
                 " await Plotly.relayout(g, {'scene.camera': {eye: {x: 2.1, y: 0.4, z: 0.6}}});"
                 " await new Promise(r => setTimeout(r, 200));"
                 " return g.layout.scene2.camera.eye.x; }")
-            # the menu switches every panel to log z
+            title = page.title()
+            # what the page says at first sight: one title, log z in loss units, θ* in each
+            shown = page.evaluate(
+                "() => { const g = document.querySelector('.js-plotly-plot');"
+                " const texts = s => Array.from(g.querySelectorAll(s)).map(e => e.textContent);"
+                " return {title: texts('.gtitle'), z: g._fullLayout.scene.zaxis.title.text,"
+                " ticks: texts('.colorbar .ycbcoloraxistick text'),"
+                " zticks: g._fullLayout.scene.zaxis.ticktext,"
+                " bar: g._fullLayout.coloraxis.colorbar.title.text,"
+                " notes: texts('.annotation-text')}; }")
+            shot = page.screenshot()
+            # the menu switches every panel to linear z
             page.click(".updatemenu-header")
-            page.click(".updatemenu-dropdown-button:has-text('loss, log z')")
+            page.click(".updatemenu-dropdown-button:has-text('loss, linear z')")
             z_title = page.evaluate(
                 "document.querySelector('.js-plotly-plot').layout.scene2.zaxis.title.text")
-            shot = page.screenshot()
         finally:
             browser.close()
     (tmp_path / "shot.png").write_bytes(shot)
@@ -201,7 +244,13 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
     assert n_traces == 2
     assert webgl >= 1
     assert eye_x == pytest.approx(2.1)
-    assert z_title == "log10 loss"
+    assert title == "resnet20: train loss vs resnet20, no skip: train loss"
+    assert shown["title"] == ["Loss landscapes, side by side"]
+    assert shown["z"] == shown["bar"] == "loss (log scale)"
+    assert {"0.1", "1", "10", "100"} <= set(shown["ticks"]), shown["ticks"]  # colour bar
+    assert shown["zticks"] == shown["ticks"]  # and the z axis (drawn by WebGL, not in the DOM)
+    assert [t for t in shown["notes"] if t == "θ*"] == ["θ*", "θ*"], shown["notes"]
+    assert z_title == "loss"
     pixels = np.asarray(Image.open(io.BytesIO(shot)).convert("RGB"), dtype=float)
     assert pixels.std() > 10, "the screenshot is blank"
     left_scene = pixels[150:600, 40:500]
