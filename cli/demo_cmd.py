@@ -16,9 +16,11 @@ stage took and writes the same into OUTPUT/demo.json.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import os
 import platform
+import re
 import signal
 import sys
 import threading
@@ -95,7 +97,8 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
         history = train_model(model, train_set, test_set, epochs=job["epochs"], lr=job["lr"],
                               batch_size=job["batch_size"], seed=seed,
                               checkpoint_dir=out / name, device=job["device"],
-                              save_every=max(1, job["epochs"] // 4), progress=False,
+                              save_every=max(1, job["epochs"] // 4),
+                              progress=bool(job.get("progress")),
                               meta={"dataset": "embedded", "demo": True})
         loss, acc = evaluate(model, train_set, device=job["device"])
         info = {"loss": loss, "accuracy": acc, "test_accuracy": history["test_acc"][-1],
@@ -113,7 +116,7 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
     axis = Axis(-extent, extent, points)
     surface = compute_surface(
         model, data, Grid(axis, axis), seed=seed, path=path, device=job["device"],
-        resume=job["resume"], overwrite=not job["resume"], progress=False,
+        resume=job["resume"], overwrite=not job["resume"], progress=bool(job.get("progress")),
         **options.drop_none(refine=job["refine"]),
         meta={**options.checkpoint_meta(meta), "dataset": "embedded", "data_seed": seed,
               "samples": job["eval_samples"]})
@@ -138,13 +141,97 @@ def _child(job: dict[str, Any], pipe: Any, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run `finally`s, then go
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    send = _locked(pipe.send)  # tqdm's monitor thread may write a bar too
+    if job.get("progress"):
+        sys.stderr = ProgressLines(send)
     try:
-        result = run_model(job, report=lambda line: pipe.send(("log", line)))
+        result = run_model(job, report=lambda line: send(("log", line)))
     except BaseException as err:  # noqa: BLE001 - everything goes home as one line
         with contextlib.suppress(OSError):  # the parent may be gone already
-            pipe.send(("error", options.error_line(err)))
+            send(("error", options.error_line(err)))
         raise SystemExit(1) from None
-    pipe.send(("done", result))
+    send(("done", result))
+
+
+# --------------------------------------------------------------------------- progress lines
+
+PROGRESS_EVERY = 10.0
+"""Seconds between two progress lines of one stage of one model (and one at its end)."""
+
+_BAR = re.compile(r"^\s*(?P<stage>\w+):\s*\d+%\|[^|]*\|\s*(?P<n>\d+)/(?P<total>\d+)"
+                  r"\s*\[(?P<elapsed>[\d:]+)<(?P<left>[\d:?]+)")
+
+
+def _locked(send: Any) -> Any:
+    lock = threading.Lock()
+
+    def locked(message: Any) -> None:
+        with lock:
+            send(message)
+
+    return locked
+
+
+class ProgressLines(io.TextIOBase):
+    """The stderr of a model's process: the tqdm bars of training and of the surface become a
+    ("progress", {stage, n, total, elapsed, left}) message every `every` seconds and at the
+    end of each stage, sent home by `send`; any other line goes home as ("stderr", line).
+    Two processes' bars on one terminal would overwrite each other; lines do not."""
+
+    def __init__(self, send: Any, every: float = PROGRESS_EVERY) -> None:
+        super().__init__()
+        self._send, self._every = send, every
+        self._pending = ""
+        self._last: dict[str, tuple[float, int]] = {}  # stage -> (when sent, n sent)
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = re.split(r"[\r\n]", self._pending + text)
+        for line in lines:
+            self._line(line)
+        return len(text)
+
+    def _line(self, text: str) -> None:
+        if not text.strip():
+            return
+        bar = _BAR.match(text)
+        if bar is None:
+            self._send(("stderr", text))
+            return
+        stage, n, total = bar["stage"], int(bar["n"]), int(bar["total"])
+        now = time.monotonic()
+        when, sent = self._last.setdefault(stage, (now, 0))
+        if n == sent or (n < total and now - when < self._every):
+            return
+        self._last[stage] = (now, n)
+        self._send(("progress", {"stage": stage, "n": n, "total": total,
+                                 "elapsed": bar["elapsed"], "left": bar["left"]}))
+
+
+def _seconds(clock: str) -> str:
+    """tqdm's "01:05" (or "1:02:03") as "65 s"; "?" stays."""
+    if not re.fullmatch(r"[\d:]+", clock):
+        return clock
+    value = 0
+    for part in clock.split(":"):
+        value = 60 * value + int(part)
+    return f"{value} s"
+
+
+def progress_line(job: dict[str, Any], info: dict[str, Any]) -> str:
+    """One line of a model's progress, e.g. "[resnet20] training: epoch 3 of 8, 41 s, about
+    68 s left" or "[resnet20] surface: 120 of 289 points, 30 s, about 42 s left"."""
+    n, total = int(info["n"]), int(info["total"])
+    timing = f"{_seconds(info['elapsed'])}" + ("" if n >= total else
+                                               f", about {_seconds(info['left'])} left")
+    if info["stage"] == "train":
+        epochs = int(job["epochs"])
+        return f"[{job['name']}] training: epoch {n * epochs // total} of {epochs}, {timing}"
+    if info["stage"] == "surface":
+        return f"[{job['name']}] surface: {n} of {total} points, {timing}"
+    return f"[{job['name']}] {info['stage']}: {n} of {total}, {timing}"
 
 
 # --------------------------------------------------------------------------- the processes
@@ -198,6 +285,10 @@ def run_jobs(jobs: list[dict[str, Any]], processes: int) -> list[dict[str, Any]]
                         "finishing (killed, or out of memory?)") from None
                 if kind == "log":
                     click.echo(payload)
+                elif kind == "progress":
+                    click.echo(progress_line(jobs[index], payload), err=True)
+                elif kind == "stderr":
+                    click.echo(payload, err=True)
                 elif kind == "error":
                     raise click.ClickException(f"[{name}] {payload}")
                 else:
@@ -275,12 +366,15 @@ def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float)
 @click.option("--resume", is_flag=True,
               help="Reuse finished checkpoints and continue unfinished surfaces in OUTPUT.")
 @options.overwrite_opt
+@click.option("--progress/--no-progress", default=True,
+              help="Progress lines of each model's training and surface, with the time left "
+                   "(on stderr).")
 @options.errors_as_click
 def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int | None,
          batch_size: int, lr: float,
          train_samples: int, eval_samples: int, points: int, extent: float,
          refine: float | None, seed: int, processes: int, threads: int, device: str | None,
-         resume: bool, overwrite: bool) -> None:
+         resume: bool, overwrite: bool, progress: bool) -> None:
     """Train ResNet-DEPTH with and without skip connections on the embedded data, compute both
     loss surfaces, draw and compare them, write the interactive viewer, and say how long each
     stage took.
@@ -303,8 +397,8 @@ def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int 
     noskip_epochs = noskip_epochs or 2 * epochs
     settings["noskip_epochs"] = noskip_epochs
     names = [f"resnet{depth}", f"resnet{depth}-noskip"]
-    jobs = [model_job(names[0], out, settings),
-            model_job(names[1], out, {**settings, "epochs": noskip_epochs})]
+    jobs = [model_job(names[0], out, {**settings, "progress": progress}),
+            model_job(names[1], out, {**settings, "epochs": noskip_epochs, "progress": progress})]
     try:
         with output_folder(out, keep="**/*.pt"):  # checkpoints are kept for --resume
             records = run_jobs(jobs, processes)

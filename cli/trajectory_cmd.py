@@ -17,6 +17,7 @@ from cli.options import (
     errors_as_click,
     output_dir_opt,
     picture_text,
+    progress_opt,
 )
 from cli.outputs import atomic_path, prepare_output, refuse_existing, save_figure, write_text
 
@@ -60,12 +61,13 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
               help="Replace the files of an earlier run (refused without it).")
 @device_opt
 @output_dir_opt
+@progress_opt
 @errors_as_click
 def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
                samples: int, num: int | None, margin: float | None, ignore: str | None,
                batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
                overwrite: bool,
-               device: str | None, output: str) -> None:
+               device: str | None, output: str, progress: bool) -> None:
     """Training path through CHECKPOINTS (in order, the final one last, 4 or more; a folder
     stands for its epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
 
@@ -109,7 +111,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     data = evaluation_tensors(dataset, split, samples=samples, seed=seed)
     traj = trajectory_surface(
         net, path, data, device=dev, out=out / "trajectory.h5", resume=resume,
-        overwrite=overwrite,
+        overwrite=overwrite, progress=progress,
         meta={"checkpoint": str(files[-1]), "dataset": dataset, "samples": samples},
         **drop_none(num=num, margin=margin, ignore=ignore, batch_size=batch_size))
     summary = {"checkpoints": [str(f) for f in files], "labels": labels,

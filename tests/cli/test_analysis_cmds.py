@@ -81,6 +81,13 @@ def test_trajectory_draws_the_path_on_its_pca_plane(tmp_path, path_ckpts):
     assert (out / "trajectory.png").stat().st_size > 0
     assert sorted(p.name for p in out.iterdir()) == ["trajectory.h5", "trajectory.json",
                                                      "trajectory.png"]  # no temporary left
+    assert "pt/s" in r.output  # its bar, as the other commands show theirs
+    again = run("trajectory", path_ckpts, "-o", out, "--samples", "4", "--num", "3", "--no-html")
+    assert again.exit_code == 1 and "--overwrite" in again.output  # an earlier run stays
+    quiet = run("trajectory", path_ckpts, "-o", out, "--samples", "4", "--num", "3", "--no-html",
+                "--overwrite", "--no-progress")
+    assert quiet.exit_code == 0, quiet.output
+    assert "pt/s" not in quiet.output and "it/s" not in quiet.output
 
 
 def test_trajectory_labels_a_path_by_file_name_when_epochs_are_missing(tmp_path, path_ckpts):

@@ -56,11 +56,18 @@ def test_demo_runs_both_models_side_by_side_and_reports_the_time(tmp_path):
     timing = json.loads((out / "demo.json").read_text())
     assert set(timing["models"]["resnet20"]["seconds"]) == {"train", "surface", "pictures"}
     assert timing["settings"]["processes"] == 2 and timing["seconds"]["total"] > 0
+    # what each process is doing, on stderr, one line at a time (not two bars fighting)
+    assert "[resnet20] training: epoch 1 of 1" in r.stderr
+    assert "[resnet20-noskip] training: epoch 2 of 2" in r.stderr
+    assert "[resnet20-noskip] surface: 9 of 9 points" in r.stderr
+    assert "training: epoch" not in r.stdout and "%|" not in r.stderr
 
-    again = run("demo", "-o", out, *TINY, "--resume", "--processes", "1")
+    again = run("demo", "-o", out, *TINY, "--resume", "--processes", "1", "--no-progress")
     assert again.exit_code == 0 and "reusing" in again.output
+    assert "pt/s" not in again.stderr and "surface:" not in again.stderr
     refused = run("demo", "-o", out, *TINY)
     assert refused.exit_code == 1 and "not empty" in refused.output
+    assert "--overwrite" in refused.output
 
 
 @pytest.mark.slow  # trains, evaluates and draws a tiny net twice (about 4 s)
