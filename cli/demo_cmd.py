@@ -221,14 +221,15 @@ def _seconds(clock: str) -> str:
 
 
 def progress_line(job: dict[str, Any], info: dict[str, Any]) -> str:
-    """One line of a model's progress, e.g. "[resnet20] training: epoch 3 of 8, 41 s, about
+    """One line of a model's progress, e.g. "[resnet20] training: epoch 4 of 8, 41 s, about
     68 s left" or "[resnet20] surface: 120 of 289 points, 30 s, about 42 s left"."""
     n, total = int(info["n"]), int(info["total"])
     timing = f"{_seconds(info['elapsed'])}" + ("" if n >= total else
                                                f", about {_seconds(info['left'])} left")
     if info["stage"] == "train":
         epochs = int(job["epochs"])
-        return f"[{job['name']}] training: epoch {n * epochs // total} of {epochs}, {timing}"
+        epoch = min(epochs, n * epochs // total + 1)  # the one being trained
+        return f"[{job['name']}] training: epoch {epoch} of {epochs}, {timing}"
     if info["stage"] == "surface":
         return f"[{job['name']}] surface: {n} of {total} points, {timing}"
     return f"[{job['name']}] {info['stage']}: {n} of {total}, {timing}"

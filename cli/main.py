@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import sys
 
 import click
 
@@ -60,6 +62,12 @@ def cli(verbose: int) -> None:
 
 
 def main() -> None:
+    """The `landscape` command. Like `python -m`, it finds a module of the current folder that
+    an import path the user types names (`--model mynets:small_cnn`); the folder comes last on
+    the path, so it never hides an installed package."""
+    here = os.getcwd()
+    if not any(entry in ("", ".", here) for entry in sys.path):
+        sys.path.append(here)
     cli()
 
 

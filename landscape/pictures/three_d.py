@@ -171,7 +171,7 @@ def _elevation(x: np.ndarray, y: np.ndarray, zz: np.ndarray, floor: float,
                top: float) -> float:
     """The camera's elevation (degrees): 30, or higher where a wall rises towards the camera
     more steeply than that, so that every wall is seen from inside the bowl, never edge-on
-    from below (a steep log-scale basin would otherwise fold into a sliver), at most 65."""
+    from below (a steep log-scale basin would otherwise fold into a sliver), at most 60."""
     if x.size < 2 or y.size < 2:
         return _ELEVATION
     box = np.array([4.0, 4.0, 3.0])  # matplotlib's default box: 4 x 4 x 3
@@ -180,7 +180,7 @@ def _elevation(x: np.ndarray, y: np.ndarray, zz: np.ndarray, floor: float,
     to_camera = (np.cos(az) * np.ptp(x) / box[0] * gx
                  + np.sin(az) * np.ptp(y) / box[1] * gy) * box[2] / ((top - floor) or 1.0)
     steepest = np.nanmax(to_camera) if np.isfinite(to_camera).any() else 0.0
-    return float(np.clip(np.degrees(np.arctan(max(steepest, 0.0))) + 5, _ELEVATION, 65))
+    return float(np.clip(np.degrees(np.arctan(max(steepest, 0.0))) + 5, _ELEVATION, 60))
 
 
 def _mark_theta_star(ax: Any, p: Prepared, zz: np.ndarray, floor: float,

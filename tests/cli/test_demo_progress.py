@@ -31,7 +31,7 @@ def test_bars_become_lines_at_most_every_few_seconds_and_at_the_end():
 
 def test_lines_say_the_epoch_or_the_points_and_the_time_left():
     train = {"stage": "train", "n": 150, "total": 400, "elapsed": "00:41", "left": "01:08"}
-    assert progress_line(JOB, train) == "[resnet20] training: epoch 3 of 8, 41 s, about 68 s left"
+    assert progress_line(JOB, train) == "[resnet20] training: epoch 4 of 8, 41 s, about 68 s left"
     surface = {"stage": "surface", "n": 289, "total": 289, "elapsed": "01:02:03", "left": "00:00"}
     assert progress_line(JOB, surface) == "[resnet20] surface: 289 of 289 points, 3723 s"
     unknown = {"stage": "surface", "n": 1, "total": 289, "elapsed": "00:01", "left": "?"}
