@@ -30,8 +30,9 @@ $(BIN)/python:
 	fi
 
 install: $(BIN)/python
-	@echo "installing torch 2.14.1 and torchvision 0.29.1 into $(VENV)/: about 6 GB," \
-	      "CUDA libraries included even without a GPU (the first time takes minutes)"
+	@echo "installing torch 2.14.1 and torchvision 0.29.1 into $(VENV)/: 5.7 GB in all" \
+	      "(6.4 GB with the test tools), CUDA libraries included even without a GPU;" \
+	      "the first time takes minutes"
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -e .
 
