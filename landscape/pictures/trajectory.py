@@ -62,7 +62,8 @@ def trajectory_view(surface: Surface, coords: np.ndarray, path_loss: np.ndarray,
     lifted by 1% of the loss range so that the surface does not hide it.
     """
     coords = np.asarray(coords, dtype=np.float64)
-    fig = viewer.surface_figure(surface, title="training path on its PCA plane")
+    fig = viewer.surface_figure(surface, log=False,  # the path is drawn in loss units
+                                title="training path on its PCA plane")
     text = [str(t) for t in labels] if labels is not None else None
     values = surface.values("loss")
     finite = values[np.isfinite(values)]
