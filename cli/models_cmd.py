@@ -22,6 +22,8 @@ def models_cmd() -> None:
         with torch.device("meta"):  # counts only: no memory, no initialisation cost
             model = create_model(name)
         count = sum(p.numel() for p in model.parameters())
-        size = "32x32 (CIFAR)" if hasattr(model, "linear") else "224x224 (ImageNet)"
+        size = ("32x32 (CIFAR)" if hasattr(model, "linear") else
+                f"{model.block_size} tokens of {model.vocab_size}" if hasattr(model, "block_size")
+                else "224x224 (ImageNet)")
         skip = "yes" if getattr(model, "skip", True) else "no"
         click.echo(f"{name:<18} {count:>12,}  {skip:<5} {size}")

@@ -224,7 +224,7 @@ def grid_opts(x_default: str = "-1:1:21") -> Callable[[F], F]:
 
 
 # models.data.DATASETS, here without importing torch for `--help`
-DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder")
+DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder", "tokens", "nanogpt")
 
 SAMPLES_HELP = ("Evaluate on a seeded subset of this many samples [default: all; the embedded "
                 "set has at most 50,000 train and 10,000 test images, CIFAR as many].")
@@ -237,7 +237,8 @@ def data_opts(func: F) -> F:
         click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
                      show_default=True, help="Evaluation data set."),
         click.option("--data-root", type=click.Path(file_okay=False), default=None,
-                     help="Folder holding the data set (CIFAR or an ImageFolder)."),
+                     help="Folder holding the data set (CIFAR, an ImageFolder, or nanoGPT's "
+                          "train.bin and val.bin)."),
         click.option("--download", is_flag=True, help="Download CIFAR if it is not there."),
         click.option("--split", type=click.Choice(["train", "test"]), default="train",
                      show_default=True, help="Which split the loss is measured on."),
@@ -294,7 +295,7 @@ def check_samples(dataset: str, split: str, samples: int | None, option: str) ->
             f"pass {option} {most} or fewer", param_hint=f"'{option}'")
 
 
-_CLASSES = {"embedded": 10, "cifar10": 10, "cifar100": 100}
+_CLASSES = {"embedded": 10, "cifar10": 10, "cifar100": 100, "tokens": 64}
 
 
 def known_classes(dataset: str) -> int | None:
@@ -329,7 +330,12 @@ def check_head(model: Any, dataset: Any, name: str) -> None:
             out = model(x[None].to(param.device if param is not None else "cpu"))
     finally:
         model.train(training)
-    outputs = out.shape[-1] if out.ndim == 2 else None
+    sequence = x.dim() == 1 and out.ndim == 3  # a language model: (1, T, vocab) for tokens
+    outputs = out.shape[-1] if out.ndim == 2 or sequence else None
+    if sequence and outputs is not None and outputs < classes:
+        raise ValueError(f"the model scores {outputs} tokens, but {name} has token ids up to "
+                         f"{classes - 1}; build it with a vocabulary of at least {classes} "
+                         f"(--num-classes {classes}, or vocab_size={classes} in your factory)")
     if outputs is None or outputs < classes:
         raise ValueError(f"the model gives {tuple(out.shape[1:])} outputs per image, but "
                          f"{name} has {classes} classes (labels up to {classes - 1}); build it "
@@ -338,15 +344,18 @@ def check_head(model: Any, dataset: Any, name: str) -> None:
 
 
 def load_data(dataset: str, data_root: str | None, download: bool, split: str,
-              samples: int | None, data_seed: int, normalize: str | None = None
-              ) -> tuple[Any, dict[str, Any]]:
+              samples: int | None, data_seed: int, normalize: str | None = None, *,
+              block_size: int | None = None) -> tuple[Any, dict[str, Any]]:
     """The evaluation tensors and the provenance to record for them (for CIFAR, which
-    normalization constants)."""
-    from models.data import evaluation_tensors
+    normalization constants; for tokens, the block size)."""
+    from models.data import TOKEN_DATASETS, evaluation_tensors
 
     data = evaluation_tensors(dataset, split, samples=samples, seed=data_seed, root=data_root,
-                              download=download, normalize=normalize)  # type: ignore[arg-type]
+                              download=download, normalize=normalize,  # type: ignore[arg-type]
+                              block_size=block_size)
     meta = {"dataset": dataset, "data_seed": data_seed, "samples": len(data[0])}
+    if dataset in TOKEN_DATASETS:
+        meta["block_size"] = data[0].shape[1]
     if dataset in ("cifar10", "cifar100"):
         meta["normalize"] = normalize or "torchvision"
     return data, meta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli import options
+from cli import options, sources
 from cli.outputs import prepare_output
 
 
@@ -25,6 +25,7 @@ from cli.outputs import prepare_output
 @click.option("--directions", "directions_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Reuse the directions of an earlier surface or direction file.")
 @options.data_opts
+@sources.source_opts
 @options.speed_opts
 @options.progress_opt
 @click.option("--points-per-batch", type=click.IntRange(min=1), default=None,
@@ -51,16 +52,19 @@ from cli.outputs import prepare_output
 def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis,  # noqa: ANN001
             directions_file: str | None, dataset: str, data_root: str | None, download: bool,
             split: str, samples: int | None, data_seed: int, normalize: str | None,
-            device: str | None, bn: str, bn_samples: int, **tuning: object) -> None:
+            device: str | None, bn: str, bn_samples: int, block_size: int | None,
+            data_factory: str | None, loss: str | None, **tuning: object) -> None:
     """Evaluate L(θ* + αδ + βη) around CHECKPOINT and write it to OUTPUT (HDF5).
 
     \b
     Example:
       landscape surface runs/r56/final.pt -o r56.h5 --x -1:1:51 --y -1:1:51 --samples 5000
+      landscape surface runs/gpt/final.pt -o gpt.h5 --dataset tokens --samples 512
     """
     prepare_output(output, resume=bool(tuning.get("resume")),
                            overwrite=bool(tuning.get("overwrite")))
-    options.check_samples(dataset, split, samples, "--samples")
+    if data_factory is None:
+        options.check_samples(dataset, split, samples, "--samples")
     if bn == "recompute":
         options.check_samples(dataset, "train", bn_samples, "--bn-samples")
     from landscape import Grid, compute_surface, load_directions
@@ -79,15 +83,17 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     directions = load_directions(directions_file) if directions_file else None
     options.note_reference_normalization(dataset, normalize, options.reference_sources(
         [(checkpoint, meta)], directions, directions_file))
-    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed,
-                                        normalize)
+    loss_fn = sources.resolve_loss(loss)
+    source = {"block_size": block_size, "data_factory": data_factory}
+    data, data_meta = sources.load_source(dataset, data_root, download, split, samples,
+                                          data_seed, normalize, **source)
     bn_data = None
     if bn == "recompute":
-        bn_data, _ = options.load_data(dataset, data_root, download, "train", bn_samples,
-                                       data_seed, normalize)
+        bn_data, _ = sources.load_source(dataset, data_root, download, "train", bn_samples,
+                                         data_seed, normalize, **source)
     result = compute_surface(
         model, data, grid, directions=directions, path=output, split=split, device=device,
-        bn=bn, bn_data=bn_data, data_info=data_meta,  # type: ignore[arg-type]
+        bn=bn, bn_data=bn_data, data_info=data_meta, loss_fn=loss_fn,  # type: ignore[arg-type]
         meta={**options.checkpoint_meta(meta), **data_meta,
               "directions_from": directions_file}, **options.drop_none(**tuning))
     if not options.main_process():

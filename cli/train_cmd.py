@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import options
+from cli import options, sources
 from cli.outputs import prepare_output, refuse_existing
 
 
@@ -41,6 +41,10 @@ from cli.outputs import prepare_output, refuse_existing
 @click.option("--batch-size", type=click.IntRange(min=1), default=None, help="[default: 128].")
 @click.option("--schedule", type=click.Choice(["cosine", "step", "constant"]), default=None,
               help="Learning-rate schedule [default: cosine].")
+@click.option("--optimizer", type=click.Choice(["sgd", "adamw"]), default=None,
+              help="sgd (with --momentum) or adamw (β1 = --momentum, β2 = 0.95; for "
+                   "transformers, with e.g. --lr 3e-3 --weight-decay 0.01) [default: sgd].")
+@sources.source_opts
 @click.option("--seed", type=int, default=0, show_default=True,
               help="Seed of the initial weights and the shuffling.")
 @click.option("--save-every", type=click.IntRange(min=1), default=None,
@@ -61,7 +65,8 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
           download: bool, samples: int | None, test_samples: int | None, data_seed: int,
           augment: bool | None, epochs: int, seed: int, width: float | None,
           num_classes: int | None, device: str | None, resume: str | None, overwrite: bool,
-          progress: bool, **tuning: object) -> None:
+          progress: bool, block_size: int | None, data_factory: str | None, loss: str | None,
+          **tuning: object) -> None:
     """Train MODEL (see `landscape models`) and write epoch_XXX.pt and final.pt checkpoints.
 
     MODEL may be an import path package.module:factory: that module is imported and the
@@ -71,6 +76,7 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
     Example:
       landscape train resnet20 -o runs/r20 --epochs 10
       landscape train resnet56-noskip --dataset cifar10 --download --epochs 100
+      landscape train gpt-mini --dataset tokens --optimizer adamw --lr 3e-3 --weight-decay 0.01
     """
     from models import create_model
     from models.data import load_dataset
@@ -87,8 +93,10 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
                 old.unlink(missing_ok=True)
     if num_classes is not None:
         options.check_classes(dataset, num_classes)
-    options.check_samples(dataset, "train", samples, "--samples")
-    options.check_samples(dataset, "test", test_samples, "--test-samples")
+    if data_factory is None:
+        options.check_samples(dataset, "train", samples, "--samples")
+        options.check_samples(dataset, "test", test_samples, "--test-samples")
+    loss_fn = sources.resolve_loss(loss)
     user_factory = ":" in model_name and not model_name.startswith("torchvision:")
 
     def build(classes: int | None) -> Any:
@@ -96,26 +104,50 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
             width=width, num_classes=None if user_factory else num_classes or classes))
 
     # the model before the data where its head size is known, so a bad name costs nothing
-    classes = options.known_classes(dataset)
+    classes = None if data_factory else options.known_classes(dataset)
     model = (_resumed(resume, model_name, epochs) if resume else
              build(classes) if classes or user_factory else None)
-    augment = dataset != "embedded" if augment is None else augment
-    data = {"root": data_root, "download": download, "seed": data_seed}
-    train_set = load_dataset(dataset, "train", augment=augment, n=samples, **data)
-    test_set = load_dataset(dataset, "test", n=test_samples, **data)
+    if data_factory is not None:
+        train_set, test_set = (_factory_set(data_factory, split, n, data_seed, block_size)
+                               for split, n in (("train", samples), ("test", test_samples)))
+        augment, dataset = False, data_factory
+        data: dict[str, Any] = {"factory": data_factory, "seed": data_seed}
+    else:
+        augment = dataset in ("cifar10", "cifar100", "imagefolder") if augment is None \
+            else augment
+        data = {"root": data_root, "download": download, "seed": data_seed}
+        tokens = {"block_size": block_size} if block_size is not None else {}
+        train_set = load_dataset(dataset, "train", augment=augment, n=samples, **data, **tokens)
+        test_set = load_dataset(dataset, "test", n=test_samples, **data, **tokens)
     if model is None:
-        model = build(len(train_set.classes))  # type: ignore[attr-defined]
-    options.check_head(model, train_set, dataset)
-    meta = {"dataset": dataset, "data": {**data, "n": samples, "test_n": test_samples,
-                                         "augment": augment, "download": None}}
+        model = build(max(len(getattr(s, "classes", ())) for s in (train_set, test_set)))
+    if hasattr(train_set, "classes"):
+        options.check_head(model, train_set, dataset)
+    meta = {"dataset": dataset, "loss": sources.loss_record(loss_fn),
+            "data": {**data, "n": samples, "test_n": test_samples, "augment": augment,
+                     "download": None, "block_size": block_size}}
     history = train_model(model, train_set, test_set, epochs=epochs, seed=seed,
                           checkpoint_dir=out, device=device, progress=progress,
-                          resume_from=resume, meta=meta, **options.drop_none(**tuning))
+                          resume_from=resume, meta=meta, loss_fn=loss_fn,
+                          **options.drop_none(**tuning))
     saved = sorted(p.name for p in out.glob("epoch_*.pt"))
     click.echo(f"checkpoints in {out}/: {', '.join(saved + ['final.pt'])}")
     if history["epoch"]:
-        click.echo(f"final: {out / 'final.pt'} (epoch {history['epoch'][-1]}, train acc "
-                   f"{history['train_acc'][-1]:.1f}%, test acc {history['test_acc'][-1]:.1f}%)")
+        click.echo(f"final: {out / 'final.pt'} (epoch {history['epoch'][-1]}, train loss "
+                   f"{history['train_loss'][-1]:.4g}, acc {history['train_acc'][-1]:.1f}%, test "
+                   f"loss {history['test_loss'][-1]:.4g}, acc {history['test_acc'][-1]:.1f}%)")
+
+
+def _factory_set(path: str, split: str, n: int | None, seed: int, block_size: int | None
+                 ) -> Any:
+    """A split of the user's data factory as a TensorDataset."""
+    from torch.utils.data import TensorDataset
+
+    data = sources.call_factory(path, split=split, samples=n, seed=seed, block_size=block_size)
+    if isinstance(data, tuple):
+        return TensorDataset(*data)
+    raise ValueError(f"--data {path!r} gave an iterable of batches for {split}; training "
+                     f"needs (inputs, targets) tensors or a Dataset")
 
 
 def _resumed(path: str, model_name: str, epochs: int) -> Any:

@@ -8,6 +8,7 @@
 Names:
     resnet18/34/50/101/152      ImageNet ResNets (num_classes=1000), `models/resnet.py`
     resnet20/32/44/56/110       CIFAR ResNets (num_classes=10), `models/cifar.py`
+    gpt-mini                    a small pre-LN causal transformer over tokens, `models/gpt.py`
     <name>-noskip               the same with `skip=False` (no shortcuts at all)
     wrn<depth>-<k>              CIFAR ResNet of depth 6n+2 with width multiplier k, e.g. wrn56-2
     torchvision:<name>          any torchvision classification model, weights=None
@@ -23,7 +24,6 @@ arguments that fit the builder's signature.
 from __future__ import annotations
 
 import collections.abc
-import importlib
 import inspect
 import re
 import types
@@ -34,7 +34,8 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from . import cifar, resnet
+from . import cifar, gpt, resnet
+from .imports import import_object
 
 __all__ = ["NOSKIP_SUFFIX", "check_record", "create_model", "list_models", "rebuild_model",
            "register_model"]
@@ -76,6 +77,7 @@ for _builder in (resnet.resnet18, resnet.resnet34, resnet.resnet50, resnet.resne
                  resnet.resnet152, cifar.resnet20, cifar.resnet32, cifar.resnet44,
                  cifar.resnet56, cifar.resnet110):
     register_model(_builder)
+register_model(gpt.gpt_mini, name="gpt-mini")
 
 
 def list_models() -> list[str]:
@@ -165,11 +167,7 @@ def _resolve_path(name: str, kwargs: dict[str, Any], *, allow_import: bool, chec
     if not allow_import:
         raise ValueError(f"the model {_shown(name)} is an import path: building it would "
                          f"import and run code that the file chose")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"cannot import {module_name!r} for model {name!r}: {err}") from err
-    factory = getattr(module, attr, None)
+    factory = import_object(name, "model")
     if not callable(factory):
         raise ValueError(f"module {module_name!r} has no callable {attr!r} (model {name!r})")
     if check:

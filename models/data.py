@@ -1,5 +1,6 @@
 """Data sets that produce θ* and the evaluation batches: an embedded default generated in code,
-CIFAR-10/100 (torchvision's on-disk format, downloaded only on request) and ImageFolder.
+CIFAR-10/100 (torchvision's on-disk format, downloaded only on request), ImageFolder, and token
+sequences for language models (`models/tokens.py`: an embedded corpus and nanoGPT's files).
 
 Every loader takes `n` and `seed`: the `n` items are nested as `n` grows (the first `n` of a
 seeded permutation for files on disk; the first `n` of the generated stream for the embedded set),
@@ -32,6 +33,7 @@ __all__ = [
     "EMBEDDED_SIZES",
     "NORMALIZATIONS",
     "REFERENCE_CIFAR10_STATS",
+    "TOKEN_DATASETS",
     "cifar_stats",
     "embedded_dataset",
     "evaluation_tensors",
@@ -39,7 +41,8 @@ __all__ = [
     "max_samples",
 ]
 
-DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder")
+DATASETS = ("embedded", "cifar10", "cifar100", "imagefolder", "tokens", "nanogpt")
+TOKEN_DATASETS = ("tokens", "nanogpt")
 Split = Literal["train", "test"]
 
 EMBEDDED_CLASSES = (
@@ -415,14 +418,16 @@ def _image_folder(split: str, root: Path, augment: bool, n: int | None, seed: in
 
 def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str] | None = None,
                  download: bool = False, augment: bool = False, n: int | None = None,
-                 seed: int = 0, image_size: int = 32, normalize: Normalization | None = None
-                 ) -> Dataset:
+                 seed: int = 0, image_size: int = 32, normalize: Normalization | None = None,
+                 block_size: int | None = None) -> Dataset:
     """A data set by name.
 
     Args:
         name: "embedded" (generated, no files), "cifar10", "cifar100" (torchvision's on-disk
-            format under `root`, default "./data"), or "imagefolder" (`root` = a folder with one
-            subfolder per class, or with `train/` and `test/` (or `val/`) folders of those).
+            format under `root`, default "./data"), "imagefolder" (`root` = a folder with one
+            subfolder per class, or with `train/` and `test/` (or `val/`) folders of those),
+            "tokens" (the embedded token corpus) or "nanogpt" (`root` = a folder with
+            `train.bin` and `val.bin`): see `models.tokens`.
         split: "train" or "test".
         root: where the files are.
         download: fetch CIFAR through torchvision if it is absent (never done otherwise).
@@ -433,6 +438,7 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
         image_size: ImageFolder only: images are resized and centre-cropped to this size.
         normalize: CIFAR only: "torchvision" (default) or "reference" constants (see
             `cifar_stats`); other data sets refuse a value.
+        block_size: token data only: tokens per sequence (default 32); others refuse a value.
 
     Returns:
         Without augmentation, CIFAR and embedded data come as a `TensorDataset` (images
@@ -451,6 +457,21 @@ def load_dataset(name: str, split: str = "train", *, root: str | os.PathLike[str
     if normalize is not None and name not in ("cifar10", "cifar100"):
         raise ValueError(f"normalize (--normalize) chooses CIFAR's constants; the {name} data "
                          f"set has its own, so leave it out")
+    if block_size is not None and name not in TOKEN_DATASETS:
+        raise ValueError(f"block_size (--block-size) sets the length of token sequences; the "
+                         f"{name} data set holds images, so leave it out")
+    if name in TOKEN_DATASETS:
+        from models.tokens import token_corpus, token_files
+
+        if augment:
+            raise ValueError(f"the {name} data set has no augmentation; use augment=False")
+        size = 32 if block_size is None else block_size
+        if name == "tokens":
+            return token_corpus(split, n, seed=seed, block_size=size)
+        if root is None:
+            raise ValueError("the nanogpt data set needs root= (--data-root): the folder holding "
+                             "train.bin and val.bin")
+        return token_files(root, split, n, seed=seed, block_size=size)
     if name == "embedded":
         if augment:
             raise ValueError("the embedded data set has no augmentation: flips would change its "
@@ -477,6 +498,10 @@ def max_samples(name: str, split: str) -> int | None:
     a CIFAR split's size; None for an image folder (known once its files are listed)."""
     if name == "embedded":
         return EMBEDDED_LIMITS.get(split)
+    if name == "tokens":
+        from models.tokens import TOKEN_LIMITS
+
+        return TOKEN_LIMITS.get(split)
     if name in ("cifar10", "cifar100"):
         return _CIFAR_SIZES.get(split)
     return None
@@ -485,7 +510,8 @@ def max_samples(name: str, split: str) -> int | None:
 def evaluation_tensors(name: str = "embedded", split: str = "train", *,
                        samples: int | None = None, seed: int = 0,
                        root: str | os.PathLike[str] | None = None, download: bool = False,
-                       normalize: Normalization | None = None) -> tuple[Tensor, Tensor]:
+                       normalize: Normalization | None = None, block_size: int | None = None
+                       ) -> tuple[Tensor, Tensor]:
     """A seeded evaluation subset as two stacked CPU tensors, without augmentation.
 
     The items are exactly those of `load_dataset(name, split, n=samples, seed=seed)`, so with the
@@ -493,14 +519,18 @@ def evaluation_tensors(name: str = "embedded", split: str = "train", *,
     CIFAR's constants (see `cifar_stats`).
 
     Returns:
-        inputs float32 (N, 3, H, W) and targets int64 (N,).
+        inputs float32 (N, 3, H, W) and targets int64 (N,); for token data, inputs and
+        targets int64 (N, T).
 
     Raises:
         ValueError: as `load_dataset`: more samples than the data set holds (the message gives
             its size) or than the memory available (the message gives both figures).
     """
     dataset = load_dataset(name, split, root=root, download=download, augment=False,
-                           n=samples, seed=seed, normalize=normalize)
+                           n=samples, seed=seed, normalize=normalize, block_size=block_size)
+    if name in TOKEN_DATASETS:
+        inputs, targets = dataset.tensors  # type: ignore[attr-defined]
+        return inputs.long().contiguous(), targets.long().contiguous()
     if isinstance(dataset, TensorDataset):
         inputs, targets = dataset.tensors[0], dataset.tensors[1]
     else:

@@ -1,5 +1,6 @@
-"""The training loop that produces θ*: SGD with momentum, a learning-rate schedule, checkpoints
-every few epochs (the snapshots of a trajectory) and a history of loss and accuracy per epoch.
+"""The training loop that produces θ*: SGD with momentum (or AdamW, for transformers), a
+learning-rate schedule, checkpoints every few epochs (the snapshots of a trajectory) and a
+history of loss and accuracy per epoch, for any per-sample loss.
 """
 
 from __future__ import annotations
@@ -12,16 +13,19 @@ from pathlib import Path
 from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from toolkit.losses import LossFn, accuracy, cross_entropy
+
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
-__all__ = ["SCHEDULES", "evaluate", "learning_rate", "train_model"]
+__all__ = ["OPTIMIZERS", "SCHEDULES", "evaluate", "learning_rate", "train_model"]
 
 SCHEDULES = ("cosine", "step", "constant")
 Schedule = Literal["cosine", "step", "constant"]
+OPTIMIZERS = ("sgd", "adamw")
+Optimizer = Literal["sgd", "adamw"]
 _EVAL_BATCH = 500
 
 
@@ -83,20 +87,35 @@ def _resident(dataset: Dataset | None, device: torch.device) -> tuple[Tensor, Te
     return None
 
 
+def _sample_losses(loss_fn: LossFn, logits: Tensor, y: Tensor) -> Tensor:
+    losses = loss_fn(logits, y)
+    return losses if losses.dim() == 1 else losses.expand(len(y))  # a batch mean: per sample
+
+
+def _correct(logits: Tensor, y: Tensor) -> Tensor:
+    """Samples right (a sequence counts as its fraction of tokens right), 0 if no labels."""
+    hits = accuracy(logits, y)
+    return hits.sum() if hits is not None else torch.zeros((), dtype=torch.float64,
+                                                           device=logits.device)
+
+
 def evaluate(model: nn.Module, dataset: Dataset, *, batch_size: int = _EVAL_BATCH,
-             device: str | torch.device | None = None) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy (percent) of `model` in eval mode on `dataset`."""
+             device: str | torch.device | None = None, loss_fn: LossFn | None = None
+             ) -> tuple[float, float]:
+    """Mean loss (default: cross-entropy) and accuracy (percent; of tokens for sequences) of
+    `model` in eval mode on `dataset`."""
+    loss_fn = loss_fn or cross_entropy
     dev = _device(device)
     was_training = model.training
     model.eval()
     loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-    correct = torch.zeros((), device=dev, dtype=torch.int64)
+    correct = torch.zeros((), device=dev, dtype=torch.float64)
     count = 0
     with torch.inference_mode():
         for x, y in _batches(dataset, _resident(dataset, dev), batch_size, None, dev):
             logits = model(x)
-            loss_sum += F.cross_entropy(logits, y, reduction="sum").double()
-            correct += (logits.argmax(1) == y).sum()
+            loss_sum += _sample_losses(loss_fn, logits, y).double().sum()
+            correct += _correct(logits, y)
             count += len(y)
     model.train(was_training)
     if count == 0:
@@ -125,11 +144,12 @@ def _check(epochs: int, lr: float, batch_size: int, save_every: int, schedule: s
 def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None, *,
                 epochs: int, lr: float = 0.1, momentum: float = 0.9, nesterov: bool = False,
                 weight_decay: float = 5e-4, batch_size: int = 128, schedule: Schedule = "cosine",
-                seed: int = 0, checkpoint_dir: str | Path | None = None, save_every: int = 1,
+                optimizer: Optimizer = "sgd", loss_fn: LossFn | None = None, seed: int = 0,
+                checkpoint_dir: str | Path | None = None, save_every: int = 1,
                 device: str | torch.device | None = None, progress: bool = True,
                 resume_from: str | Path | None = None, meta: dict[str, Any] | None = None
                 ) -> dict[str, list[Any]]:
-    """Train `model` in place with SGD + momentum and return the per-epoch history.
+    """Train `model` in place with SGD + momentum (or AdamW) and return the per-epoch history.
 
     A `TensorDataset` is moved to the device once and batched by indexing (no per-sample
     Python work, no DataLoader); other data sets go through a DataLoader. The shuffling order,
@@ -142,9 +162,13 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
         train_set: yields (image, label) pairs.
         test_set: evaluated after every epoch, if given.
         epochs: total number of epochs (with `resume_from`, training continues up to it).
-        lr, momentum, nesterov, weight_decay: SGD settings.
+        lr, momentum, nesterov, weight_decay: SGD settings; AdamW takes `lr` and
+            `weight_decay`, with betas (`momentum`, 0.95).
         batch_size: mini-batch size.
         schedule: "cosine" (per step), "step" (÷10 at 50% and 75% of epochs) or "constant".
+        optimizer: "sgd" or "adamw" (Loshchilov & Hutter 2019; what transformers train with).
+        loss_fn: per-sample loss `(outputs, targets) -> (B,)` (a batch mean is taken as every
+            sample's); default cross-entropy, which scores sequences token by token.
         seed: shuffling seed.
         checkpoint_dir: if given, writes `epoch_000.pt` (the initial weights), `epoch_XXX.pt`
             every `save_every` epochs and `final.pt`; each carries the metadata, the history so
@@ -165,10 +189,17 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
         ValueError: bad settings, or a `resume_from` checkpoint that does not fit the model.
     """
     _check(epochs, lr, batch_size, save_every, schedule)
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}, got {optimizer!r}")
+    loss_fn = loss_fn or cross_entropy
     dev = _device(device)
     model.to(dev)
-    optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
-                                weight_decay=weight_decay)
+    if optimizer == "adamw":
+        opt: torch.optim.Optimizer = torch.optim.AdamW(
+            model.parameters(), lr=lr, weight_decay=weight_decay, betas=(momentum, 0.95))
+    else:
+        opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum, nesterov=nesterov,
+                              weight_decay=weight_decay)
     history = _new_history()
     start = 0
     if resume_from is not None:
@@ -176,19 +207,19 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
         blob = read_checkpoint(resume_from, map_location="cpu")
         stored = blob.get("meta", {}) if isinstance(blob, dict) else {}
         if isinstance(blob, dict) and blob.get("optimizer"):
-            optimizer.load_state_dict(blob["optimizer"])
+            opt.load_state_dict(blob["optimizer"])
         history = {**_new_history(), **copy.deepcopy(stored.get("history") or {})}
         start = int(stored.get("epoch") or 0)
     settings = {"epochs": epochs, "lr": lr, "momentum": momentum, "nesterov": nesterov,
                 "weight_decay": weight_decay, "batch_size": batch_size, "schedule": schedule,
-                "seed": seed}
+                "seed": seed, "optimizer": optimizer}
     out = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
     def save(name: str, epoch: int) -> None:
         if out is not None:
             info = {"dataset": None, **(meta or {}), "epoch": epoch,
                     "history": copy.deepcopy(history), "train": settings}
-            save_checkpoint(out / name, model, meta=info, optimizer=optimizer)
+            save_checkpoint(out / name, model, meta=info, optimizer=opt)
 
     if start == 0:
         save("epoch_000.pt", 0)
@@ -207,7 +238,7 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
             tick = time.perf_counter()
             model.train()
             loss_sum = torch.zeros((), device=dev, dtype=torch.float64)
-            correct = torch.zeros((), device=dev, dtype=torch.int64)
+            correct = torch.zeros((), device=dev, dtype=torch.float64)
             count, step = 0, epoch * steps_per_epoch
             current_lr = lr
             with torch.random.fork_rng(devices=rng_devices):
@@ -215,22 +246,22 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
                 for x, y in _batches(train_set, resident, batch_size, _epoch_seed(seed, epoch),
                                      dev):
                     current_lr = learning_rate(schedule, lr, step, total_steps, epoch, epochs)
-                    for group in optimizer.param_groups:
+                    for group in opt.param_groups:
                         group["lr"] = current_lr
                     logits = model(x)
-                    loss = F.cross_entropy(logits, y)
-                    optimizer.zero_grad(set_to_none=True)
+                    loss = _sample_losses(loss_fn, logits, y).mean()
+                    opt.zero_grad(set_to_none=True)
                     loss.backward()
-                    optimizer.step()
+                    opt.step()
                     loss_sum += loss.detach().double() * len(y)
-                    correct += (logits.detach().argmax(1) == y).sum()
+                    correct += _correct(logits.detach(), y)
                     count += len(y)
                     step += 1
                     bar.update(1)
             train_loss, train_acc = loss_sum.item() / count, 100.0 * correct.item() / count
             test_loss = test_acc = None
             if test_set is not None:
-                test_loss, test_acc = evaluate(model, test_set, device=dev)
+                test_loss, test_acc = evaluate(model, test_set, device=dev, loss_fn=loss_fn)
             for key, value in (("epoch", epoch + 1), ("lr", current_lr),
                                ("train_loss", train_loss), ("train_acc", train_acc),
                                ("test_loss", test_loss), ("test_acc", test_acc),

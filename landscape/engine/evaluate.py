@@ -31,7 +31,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
@@ -48,6 +47,7 @@ from landscape.engine.sums import (
     stop_mask,
 )
 from landscape.engine.types import Params
+from toolkit.losses import cross_entropy
 
 if TYPE_CHECKING:
     from landscape.engine.fold import FusedConvs
@@ -66,8 +66,9 @@ Data = tuple[Tensor, Tensor] | Iterable[tuple[Tensor, Tensor]]
 
 
 def default_loss(outputs: Tensor, targets: Tensor) -> Tensor:
-    """Per-sample cross-entropy (no reduction): the classification loss of Li et al."""
-    return F.cross_entropy(outputs, targets, reduction="none")
+    """Per-sample cross-entropy (no reduction): the classification loss of Li et al.; for a
+    language model's logits (B, T, V) and tokens (B, T), the mean over each sequence's tokens."""
+    return cross_entropy(outputs, targets)
 
 
 @contextlib.contextmanager

@@ -128,9 +128,14 @@ def data_sha256(inputs: torch.Tensor, targets: torch.Tensor) -> str:
 
 
 def loss_name(loss_fn: Callable[..., Any] | None) -> str:
-    """A stable name for the loss function (`cross_entropy` for the default)."""
+    """A stable name for the loss function: `cross_entropy` for the default, a built-in's own
+    name (`token-cross-entropy`, `mse`), the `loss_name` attribute a caller gave it (the import
+    path a user typed), else its module and qualified name."""
     if loss_fn is None:
         return "cross_entropy"
+    given = getattr(loss_fn, "loss_name", None)
+    if isinstance(given, str) and given:
+        return "cross_entropy" if given == "cross-entropy" else given
     module = getattr(loss_fn, "__module__", None) or type(loss_fn).__module__
     name = getattr(loss_fn, "__qualname__", None) or type(loss_fn).__qualname__
     return f"{module}.{name}"

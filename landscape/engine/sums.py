@@ -24,8 +24,10 @@ class PointStats:
 
     loss: np.ndarray            # (P,) mean loss
     loss_se: np.ndarray         # (P,) standard error of the mean loss (NaN: loss_fn reduced)
-    acc: np.ndarray | None      # (P,) accuracy in percent, None when not a classification
-    acc_se: np.ndarray | None   # (P,) standard error of the accuracy, percent
+    acc: np.ndarray | None      # (P,) accuracy in percent, None when not a classification;
+                                # for sequences, of tokens (each sequence's fraction, averaged)
+    acc_se: np.ndarray | None   # (P,) standard error of the accuracy, percent (binomial; for
+                                # token accuracy an upper bound, as var <= p(1 - p) on [0, 1])
     samples: int                # N, the samples the data holds
     n: np.ndarray | None = None  # (P,) samples each point is averaged over (N without a stop)
     block_loss: np.ndarray | None = None     # (P, B) sum of the losses in each sample block
@@ -173,10 +175,13 @@ class Sums:
                 self.block_sums[0].index_add_(1, ids, losses)
         if ids is not None:
             self.block_n.index_add_(0, ids, torch.ones_like(ids, dtype=torch.float64))
-        use_acc = (not y.is_floating_point() and out.dim() == 3) if accuracy is None else accuracy
-        if use_acc:
+        use_acc = ((not y.is_floating_point() and out.dim() == y.dim() + 2)
+                   if accuracy is None else accuracy)
+        if use_acc:  # per sample: 0 or 1, or for a sequence the fraction of its tokens
             self.has_acc = True
             hits = (out.argmax(-1) == y).double()
+            if hits.dim() > 2:
+                hits = hits.flatten(2).mean(2)
             self.correct += hits.sum(1)
             if ids is not None:
                 self.block_sums[1].index_add_(1, ids, hits)
