@@ -53,14 +53,15 @@ def write_curvature(net: Any, data: Any, out: Path, result: dict[str, Any], *, s
                     batch_size: int | None, trace_samples: int, progress: bool,
                     spectrum: bool = False, runs: int = 10, steps: int = 50,
                     sigma: float | None = None, per_layer: bool = False,
-                    layer_steps: int = 20) -> None:
-    """Compute what the options ask for, write its files and add its summary to `result`."""
+                    layer_steps: int = 20, loss_fn: Any = None) -> None:
+    """Compute what the options ask for, write its files and add its summary to `result`
+    (`loss_fn`: the per-sample loss, None for cross-entropy)."""
     if spectrum:
         from landscape.analysis.spectrum import spectral_density, spectrum_record
         from landscape.pictures.spectrum import spectrum_figure
 
         spec = spectral_density(net, data, runs=runs, steps=steps, seed=seed, progress=progress,
-                                **drop_none(batch_size=batch_size))
+                                **drop_none(batch_size=batch_size, loss_fn=loss_fn))
         record = spectrum_record(spec, sigma=sigma)
         label = str(result.get("arch") or "")
         record = {"checkpoint": result.get("checkpoint"), "arch": result.get("arch"),
@@ -80,7 +81,8 @@ def write_curvature(net: Any, data: Any, out: Path, result: dict[str, Any], *, s
         groups = {f"{level}:{name}": tensors for level in LEVELS
                   for name, tensors in parameter_groups(names, level).items()}
         rows = block_curvature(net, data, groups, steps=layer_steps, probes=trace_samples,
-                               seed=seed, progress=progress, **drop_none(batch_size=batch_size))
+                               seed=seed, progress=progress,
+                               **drop_none(batch_size=batch_size, loss_fn=loss_fn))
         for level in LEVELS:
             result[f"{level}s"] = [{**r.record(), "name": r.name.split(":", 1)[1]}
                                    for r in rows if r.name.startswith(level + ":")]

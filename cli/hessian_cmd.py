@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from cli import sources
 from cli.curvature import check_curvature, curvature_opts, write_curvature
 from cli.options import (
     device_opt,
@@ -44,6 +45,10 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
 @click.option("--dataset", default="embedded", show_default=True)
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding the data set (CIFAR, an ImageFolder, or nanoGPT's "
+                   "train.bin and val.bin).")
+@sources.source_opts
 @click.option("--split", type=click.Choice(["train", "test"]), default="train",
               show_default=True)
 @click.option("--samples", type=int, default=512, show_default=True,
@@ -81,7 +86,9 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
             x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
             resume: bool, overwrite: bool, batch_size: int | None, seed: int,
-            device: str | None, output: str, progress: bool, **curvature: Any) -> None:
+            device: str | None, output: str, progress: bool, data_root: str | None,
+            block_size: int | None, data_factory: str | None, loss: str | None,
+            **curvature: Any) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
 
@@ -98,17 +105,20 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     refuse_existing(output, ("hessian.json", "eigen_ratio.png", "hessian_directions.h5"),
                     overwrite=overwrite or resume)
     # a folder this run made goes again on failure, unless it holds an eigenvalue map to resume
+    source = {"data_root": data_root, "block_size": block_size, "data_factory": data_factory,
+              "loss": loss}
     with output_folder(output, keep="eigen.h5") as out:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
              x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
-             batch_size, seed, device, out, progress, curvature)
+             batch_size, seed, device, out, progress, curvature, source)
 
 
 def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
          method: str | None, iters: int | None, tol: float | None, trace_samples: int, x: Any,
          y: Any, save_directions: bool, ratio_max: float | None, resume: bool, overwrite: bool,
          batch_size: int | None, seed: int, device: str | None, out: Path,
-         progress: bool = True, curvature: dict[str, Any] | None = None) -> None:
+         progress: bool = True, curvature: dict[str, Any] | None = None,
+         source: dict[str, Any] | None = None) -> None:
     from tqdm.auto import tqdm
 
     from landscape.analysis.hessian import (
@@ -121,15 +131,21 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
     from landscape.engine.placement import as_data, resolve_device
     from landscape.pictures.hessian import eigen_map_figure
     from models.checkpoint import load_checkpoint
-    from models.data import evaluation_tensors
 
+    source = dict(source or {})
+    loss_fn = sources.resolve_loss(source.pop("loss", None))
+    root = source.pop("data_root", None)
     dev = resolve_device(device)
     net, meta = load_checkpoint(checkpoint, model, map_location=dev)
-    data = as_data(evaluation_tensors(dataset, split, samples=samples, seed=seed), dev)
-    solver = drop_none(method=method, iters=iters, tol=tol, batch_size=batch_size)
+    tensors, data_meta = sources.load_source(dataset, root, False, split, samples, seed,
+                                             **source)
+    data = as_data(tensors, dev)
+    solver = drop_none(method=method, iters=iters, tol=tol, batch_size=batch_size,
+                       loss_fn=loss_fn)
     result: dict[str, Any] = {"checkpoint": str(checkpoint), "arch": meta.get("arch"),
-                              "dataset": dataset, "split": split, "samples": samples,
-                              "seed": seed}
+                              "dataset": data_meta["dataset"], "split": split,
+                              "samples": samples, "seed": seed,
+                              "loss": sources.loss_record(loss_fn)}
     steps = ["top", "min"] + (["trace"] if trace_samples > 0 else [])
     with tqdm(total=len(steps), desc="hessian", unit="step", disable=not progress) as bar:
         top = top_eigenvalues(net, data, k, seed=seed, **solver)
@@ -143,22 +159,24 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
         bar.update(1)
         if trace_samples > 0:
             est = hutchinson_trace(net, data, samples=trace_samples, seed=seed,
-                                   **drop_none(batch_size=batch_size))
+                                   **drop_none(batch_size=batch_size, loss_fn=loss_fn))
             result["trace"], result["trace_stderr"] = est.trace, est.stderr
             bar.update(1)
     write_curvature(net, data, out, result, seed=seed, batch_size=batch_size,
-                    trace_samples=trace_samples, progress=progress, **(curvature or {}))
+                    trace_samples=trace_samples, progress=progress, loss_fn=loss_fn,
+                    **(curvature or {}))
     if save_directions:
-        _save_directions(net, data, top, out / "hessian_directions.h5", result)
+        _save_directions(net, data, top, out / "hessian_directions.h5", result, loss_fn)
         result["directions"] = str(out / "hessian_directions.h5")
     if x is not None:
         grid = Grid(x, y)
         surface = eigen_map(net, data, grid, path=out / "eigen.h5", resume=resume,
                             overwrite=overwrite, seed=seed, device=dev, split=split,
                             progress=progress,
-                            meta={"checkpoint": str(checkpoint), "dataset": dataset,
+                            meta={"checkpoint": str(checkpoint), **data_meta,
                                   "sha256": meta.get("sha256")},
-                            **drop_none(iters=iters, tol=tol, batch_size=batch_size))
+                            **drop_none(iters=iters, tol=tol, batch_size=batch_size,
+                                        loss_fn=loss_fn))
         save_figure(eigen_map_figure(surface, vmax=ratio_max), out / "eigen_ratio.png",
                     dpi=120)
         result["eigen_map"] = str(out / "eigen.h5")
@@ -176,7 +194,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
                + f"  -> {out / 'hessian.json'}")
 
 
-def _save_directions(net: Any, data: Any, top: Any, path: Path, info: dict[str, Any]) -> None:
+def _save_directions(net: Any, data: Any, top: Any, path: Path, info: dict[str, Any],
+                     loss_fn: Any = None) -> None:
     """The top-2 eigenvectors in a surface file of one (empty) point: a direction file."""
     import numpy as np
 
@@ -184,7 +203,7 @@ def _save_directions(net: Any, data: Any, top: Any, path: Path, info: dict[str, 
     from landscape.engine.store import save_surface
     from landscape.engine.types import Surface
 
-    dirs = hessian_directions(net, data, eigen=top)
+    dirs = hessian_directions(net, data, eigen=top, loss_fn=loss_fn)
     empty = Surface(x=np.zeros(1), y=None, loss=np.full(1, np.nan), accuracy=None,
                     done=np.zeros(1, dtype=bool),
                     meta={"dir_type": "hessian", "eigenvalues": info["top_eigenvalues"][:2],

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from cli import options
+from cli import options, sources
 from cli.outputs import prepare_output
 
 
@@ -65,6 +65,7 @@ def _star_alpha(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> float | None:
               help="states also interpolates BN running statistics (a variance extrapolated "
                    "below 0 is read as 0, and the picture shades where).")
 @options.data_opts
+@sources.source_opts
 @options.speed_opts
 @options.progress_opt
 @click.option("--target-se", type=click.FloatRange(min=0, min_open=True), default=None,
@@ -78,6 +79,7 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
            model_name: str | None, x_axis, y_axis, dir_type: str,  # noqa: ANN001
            dataset: str, data_root: str | None, download: bool, split: str,
            samples: int | None, data_seed: int, normalize: str | None, device: str | None,
+           block_size: int | None, data_factory: str | None, loss: str | None,
            **tuning: object) -> None:
     """Loss and accuracy at θ_A + α(θ_B − θ_A) for α on --x (beyond [0, 1] allowed).
 
@@ -92,7 +94,9 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
 
     prepare_output(output, resume=bool(tuning.get("resume")),
                            overwrite=bool(tuning.get("overwrite")))
-    options.check_samples(dataset, split, samples, "--samples")
+    if data_factory is None:
+        options.check_samples(dataset, split, samples, "--samples")
+    loss_fn = sources.resolve_loss(loss)
     if checkpoint_c and y_axis is None:
         y_axis = Axis(-0.5, 1.5, x_axis.num)
     if not checkpoint_c and y_axis is not None:
@@ -128,12 +132,14 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
                        f"BN running variance is negative; it is read as 0 there"
                        + (f" (α outside [{valid[0]:.3g}, {valid[1]:.3g}])"
                           if valid is not None else ""), err=True)
-    data, data_meta = options.load_data(dataset, data_root, download, split, samples, data_seed,
-                                        normalize)
+    data, data_meta = sources.load_source(dataset, data_root, download, split, samples,
+                                          data_seed, normalize, block_size=block_size,
+                                          data_factory=data_factory)
     star = _star_alpha(meta, metas[1]) if len(paths) == 2 else None
     result = compute_surface(
         model, data, grid, base=base, directions=directions,
         dir_type=dir_type, path=output, split=split, data_info=data_meta,  # type: ignore[arg-type]
+        loss_fn=loss_fn,
         device=device, meta={**options.checkpoint_meta(meta), **data_meta,
                              "kind": "interpolation", "checkpoint_b": checkpoint_b,
                              "checkpoint_c": checkpoint_c, "epoch_b": metas[1].get("epoch"),

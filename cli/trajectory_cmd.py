@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from cli import sources
 from cli.options import (
     DATASETS,
     MODEL_HELP,
@@ -56,6 +57,10 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--log", is_flag=True, help="Logarithmic contour levels (losses spanning decades).")
 @click.option("--html/--no-html", default=True, show_default=True,
               help="Also write the interactive viewer.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Folder holding the data set (CIFAR, an ImageFolder, or nanoGPT's "
+                   "train.bin and val.bin).")
+@sources.source_opts
 @click.option("--resume", is_flag=True, help="Continue an interrupted OUTPUT/trajectory.h5.")
 @click.option("--overwrite", is_flag=True,
               help="Replace the files of an earlier run (refused without it).")
@@ -66,8 +71,9 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
                samples: int, num: int | None, margin: float | None, ignore: str | None,
                batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
-               overwrite: bool,
-               device: str | None, output: str, progress: bool) -> None:
+               overwrite: bool, data_root: str | None, block_size: int | None,
+               data_factory: str | None, loss: str | None, device: str | None,
+               output: str, progress: bool) -> None:
     """Training path through CHECKPOINTS (in order, the final one last, 4 or more; a folder
     stands for its epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
 
@@ -78,7 +84,9 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     prepare_output(out / "trajectory.h5", resume=resume, overwrite=overwrite)
     refuse_existing(out, ("trajectory.json", "trajectory.png", "trajectory.html"),
                     overwrite=overwrite or resume)
-    check_samples(dataset, split, samples, "--samples")
+    if data_factory is None:
+        check_samples(dataset, split, samples, "--samples")
+    loss_fn = sources.resolve_loss(loss)
     files = _expand(checkpoints)
     if len(files) < 4:
         raise click.BadParameter(f"need at least 4 checkpoints for a PCA plane (the final one "
@@ -88,7 +96,6 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     from landscape.engine.placement import resolve_device
     from landscape.pictures.trajectory import trajectory_figure, trajectory_view
     from models.checkpoint import load_checkpoint, state_dict_sha256
-    from models.data import evaluation_tensors
 
     dev = resolve_device(device)
     path, labels = [], []
@@ -108,11 +115,12 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                          f"more (the same file given twice, or epochs saved without training?)")
     out.mkdir(parents=True, exist_ok=True)
     net.to(dev)  # the final checkpoint's model: θ_n and its BN statistics
-    data = evaluation_tensors(dataset, split, samples=samples, seed=seed)
+    data, data_meta = sources.load_source(dataset, data_root, False, split, samples, seed,
+                                          block_size=block_size, data_factory=data_factory)
     traj = trajectory_surface(
         net, path, data, device=dev, out=out / "trajectory.h5", resume=resume,
-        overwrite=overwrite, progress=progress,
-        meta={"checkpoint": str(files[-1]), "dataset": dataset, "samples": samples},
+        overwrite=overwrite, progress=progress, loss_fn=loss_fn,
+        meta={"checkpoint": str(files[-1]), **data_meta},
         **drop_none(num=num, margin=margin, ignore=ignore, batch_size=batch_size))
     summary = {"checkpoints": [str(f) for f in files], "labels": labels,
                "explained_variance": traj.explained.tolist(), "coords": traj.coords.tolist(),
