@@ -23,7 +23,7 @@ from torch import nn
 from landscape.engine.directions import IGNORES, Ignore
 from landscape.engine.evaluate import LossFn, evaluate_points
 from landscape.engine.grid import Axis, Grid
-from landscape.engine.params import dot, get_params
+from landscape.engine.params import dot, get_params, state_tensors
 from landscape.engine.placement import as_data, resolve_device
 from landscape.engine.surface import compute_surface
 from landscape.engine.types import Params, Surface
@@ -176,7 +176,7 @@ def trajectory_surface(model: nn.Module, path: Sequence[Params], data: Any, *,
                               loss_fn=loss_fn, batch_size=batch_size, device=dev,
                               path=out, resume=resume, overwrite=overwrite, meta=info,
                               progress=progress)
-    static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
+    static = {k: t.to(dev) for k, t in state_tensors(model).items() if k not in base}
     stats = evaluate_points(model, base, [{k: t.to(dev) for k, t in d.items()}
                                           for d in directions], coords, as_data(data, dev),
                             static=static, loss_fn=loss_fn, batch_size=batch_size)

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, vmap
 
+from landscape.engine.params import state_tensors
 from landscape.engine.sums import (
     DEFAULT_BLOCKS,
     SAMPLE_ORDER_SEED,
@@ -218,8 +219,7 @@ class Evaluator:
             warnings.warn(f"{self.device} has no native {precision}: it is emulated and will be "
                           f"slower than fp32 (see docs/how-to/speed.md)", stacklevel=3)
         if self.dtype is not None:  # every floating tensor in the low dtype, the model's own too
-            own = {k: t.detach().to(self.device) for k, t in
-                   self.net.state_dict(keep_vars=True).items()
+            own = {k: t.to(self.device) for k, t in state_tensors(self.net).items()
                    if k not in static and k not in base}
             static = {k: t.to(self.dtype) if t.is_floating_point() else t
                       for k, t in {**own, **static}.items()}

@@ -10,8 +10,8 @@ from torch import nn
 from landscape.engine.types import Params
 from toolkit import tensors_sha256
 
-__all__ = ["Params", "DirType", "get_params", "dot", "norm", "combine", "cosine", "clone",
-           "tensors_on", "tensors_sha256"]
+__all__ = ["Params", "DirType", "get_params", "state_tensors", "dot", "norm", "combine",
+           "cosine", "clone", "tensors_on", "tensors_sha256"]
 
 DirType = Literal["weights", "states"]
 DIR_TYPES = ("weights", "states")
@@ -26,9 +26,22 @@ def get_params(model: nn.Module, dir_type: DirType = "weights") -> Params:
     if dir_type == "weights":
         return {k: p.detach() for k, p in model.named_parameters()}
     if dir_type == "states":
-        return {k: t.detach() for k, t in model.state_dict(keep_vars=True).items()
-                if t.is_floating_point()}
+        return {k: t for k, t in state_tensors(model).items() if t.is_floating_point()}
     raise ValueError(f"dir_type must be one of {DIR_TYPES}, got {dir_type!r}")
+
+
+def state_tensors(model: nn.Module) -> Params:
+    """Every tensor of `state_dict()` once, detached: a tensor tied under two names (a language
+    model's head that is its token embedding) keeps only its first name, as in
+    `named_parameters()`. `functional_call` ties the other names to it, and a direction or a
+    norm counts it once."""
+    seen: set[int] = set()
+    out: Params = {}
+    for k, t in model.state_dict(keep_vars=True).items():
+        if id(t) not in seen:
+            seen.add(id(t))
+            out[k] = t.detach()
+    return out
 
 
 def clone(params: Params) -> Params:

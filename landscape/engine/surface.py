@@ -39,7 +39,7 @@ from landscape.engine.evaluate import (
     sample_tensors,
 )
 from landscape.engine.grid import Grid
-from landscape.engine.params import DIR_TYPES, DirType, cosine, get_params
+from landscape.engine.params import DIR_TYPES, DirType, cosine, get_params, state_tensors
 from landscape.engine.placement import (
     HostBatches,
     as_data,
@@ -290,7 +290,7 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
     dev = opts.device
     params = get_params(model, request.dir_type)
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
-    static = {k: t.detach().to(dev) for k, t in model.state_dict().items() if k not in base}
+    static = {k: t.to(dev) for k, t in state_tensors(model).items() if k not in base}
     data = as_data(data, dev, budget=resident_budget(dev), batch_size=opts.batch_size or 128)
     _check_labels(model, {**static, **base}, data, request.loss_fn)
     samples_hash = data_hash(data)  # of the samples as given, before any reordering
