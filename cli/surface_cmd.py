@@ -14,8 +14,11 @@ from cli.outputs import prepare_output
               help="The HDF5 surface file to write.")
 @options.model_opt
 @options.grid_opts()
-@click.option("--norm", type=click.Choice(["filter", "layer", "model", "none"]), default=None,
-              help="Direction normalization [default: filter].")
+@click.option("--norm", type=click.Choice(["filter", "head", "layer", "model", "none"]),
+              default=None, help="Direction normalization: filter (a Linear layer's output "
+              "row, an embedding's token row), head (filter, but one attention head's block of "
+              "a q/k/v or output projection as the unit), layer, model, none [default: filter; "
+              "docs/concepts/normalization.md].")
 @click.option("--ignore", type=click.Choice(["biasbn", "none"]), default=None,
               help="biasbn: biases and BN parameters do not move [default: biasbn].")
 @click.option("--dir-type", type=click.Choice(["weights", "states"]), default=None,

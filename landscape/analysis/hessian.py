@@ -41,6 +41,7 @@ from landscape.engine.directions import (
     create_directions,
     match_directions,
     normalize_direction,
+    parameter_units,
 )
 from landscape.engine.evaluate import Data, LossFn, default_loss, eval_mode
 from landscape.engine.grid import Grid
@@ -495,7 +496,8 @@ def hessian_directions(model: nn.Module, data: Data, *, params: Params | None = 
         d = {k: (sign * vec[k]).to(t) if k in vec else torch.zeros_like(t)
              for k, t in full.items()}
         if norm != "none" or ignore != "none":
-            d = normalize_direction(d, full, norm, ignore)
+            d = normalize_direction(d, full, norm, ignore,
+                                    units=parameter_units(model, full, per_head=norm == "head"))
         out.append(d)
     return out
 
@@ -537,8 +539,9 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
     if resuming:
         directions = store.load_directions(path)  # type: ignore[arg-type]
     elif directions is None:
-        directions, _ = create_directions(origin, ndim=grid.ndim, seed=seed, norm=norm,
-                                          ignore=ignore)
+        directions, _ = create_directions(
+            origin, ndim=grid.ndim, seed=seed, norm=norm, ignore=ignore,
+            units=parameter_units(model, origin, per_head=norm == "head"))
         recipe = {"directions_drawn": {"seed": seed, "norm": norm, "ignore": ignore}}
     surface = compute_surface(model, data, grid, directions=directions, base=origin,
                               loss_fn=loss_fn, batch_size=batch_size, device=dev, path=path,

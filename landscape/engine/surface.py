@@ -23,6 +23,7 @@ from landscape.engine.directions import (
     Norm,
     create_directions,
     match_directions,
+    parameter_units,
 )
 from landscape.engine.distributed import broadcast, gather, init_distributed
 from landscape.engine.evaluate import (
@@ -308,8 +309,9 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
     info: dict[str, float] = {}
     if drawn:
         seed, norm, ignore = (0 if seed is None else seed, norm or "filter", ignore or "biasbn")
-        directions, info = create_directions(base, ndim=grid.ndim, seed=seed, norm=norm,
-                                             ignore=ignore)
+        directions, info = create_directions(
+            base, ndim=grid.ndim, seed=seed, norm=norm, ignore=ignore,
+            units=parameter_units(model, base, per_head=norm == "head"))
     else:
         chosen = request.directions if request.directions is not None else file_directions
         if chosen is None or len(chosen) < grid.ndim:
