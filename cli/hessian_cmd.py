@@ -42,7 +42,7 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
 @click.option("--dataset", default="embedded", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,

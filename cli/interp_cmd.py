@@ -53,9 +53,9 @@ def _star_alpha(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> float | None:
 
 
 @click.command()
-@click.argument("checkpoint_a", type=click.Path(exists=True, dir_okay=False))
-@click.argument("checkpoint_b", type=click.Path(exists=True, dir_okay=False))
-@click.argument("checkpoint_c", type=click.Path(exists=True, dir_okay=False), required=False)
+@click.argument("checkpoint_a", type=click.Path(exists=True))
+@click.argument("checkpoint_b", type=click.Path(exists=True))
+@click.argument("checkpoint_c", type=click.Path(exists=True), required=False)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The HDF5 file to write.")
 @options.model_opt

@@ -9,7 +9,7 @@ from cli.outputs import prepare_output
 
 
 @click.command()
-@click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
+@click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
               help="The HDF5 surface file to write.")
 @options.model_opt

@@ -11,6 +11,8 @@ Accepted on load:
     - keys prefixed `module.` (DataParallel / DistributedDataParallel) or `model.` (Lightning)
     - keys in another naming scheme listed in `KEY_MAPS` (torchvision ResNets: `downsample` is our
       `shortcut`). The reference code's CIFAR ResNets use our names already, no map needed.
+    - a folder written by a Hugging Face causal LM's `save_pretrained` (safetensors only, never
+      remote code; needs the `hf` extra): see `models/hf.py`.
 """
 
 from __future__ import annotations
@@ -333,6 +335,20 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
     from . import check_record, create_model
 
     path = Path(path)
+    if path.is_dir():
+        from .hf import is_pretrained_folder, load_pretrained
+
+        if not is_pretrained_folder(path):
+            raise ValueError(f"{str(path)!r} is a folder, not a checkpoint file; a folder is read "
+                             f"only as a Hugging Face model written by save_pretrained (with a "
+                             f"config.json and *.safetensors)")
+        if model is not None and not (isinstance(model, str) and model.startswith("transformers:")):
+            raise ValueError(f"{str(path)!r} is a Hugging Face model folder: its config.json "
+                             f"names the architecture; leave --model out (model=None)")
+        net, meta = load_pretrained(path)
+        if isinstance(map_location, (str, torch.device)):
+            net.to(map_location)
+        return net, meta
     state_dict, stored, fmt = _unpack(read_checkpoint(path, map_location=map_location), path)
     stored_arch = stored.get("arch") if fmt == "toolkit" else None
     arch_kwargs = (stored.get("arch_kwargs") or {}) if stored_arch else {}
