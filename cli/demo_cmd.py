@@ -65,6 +65,10 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
         {'name', 'train': {loss, accuracy, test_accuracy, epochs, reused}, 'surface' (path),
         'pictures' (paths), 'seconds': {train, surface, pictures}}.
     """
+    if job.get("task") == "lm":
+        from cli.demo_lm import run_lm_model
+
+        return run_lm_model(job, report)
     import torch
 
     from cli.plot_cmd import write_pictures
@@ -370,15 +374,25 @@ def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float)
 @click.option("--progress/--no-progress", default=True,
               help="Progress lines of each model's training and surface, with the time left "
                    "(on stderr).")
+@click.option("--task", type=click.Choice(["resnet", "lm"]), default="resnet",
+              show_default=True,
+              help="lm: gpt-mini and its no-skip twin on the embedded tokens instead (AdamW; "
+                   "options left at their defaults take the LM's: 4 epochs, --lr 3e-3, "
+                   "--batch-size 64, 3,000 training and 256 evaluation sequences).")
+@click.option("--blocks", type=click.IntRange(min=1), default=None,
+              help="--task lm: transformer blocks of both twins [default: 2].")
+@click.pass_context
 @options.errors_as_click
-def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int | None,
-         batch_size: int, lr: float,
+def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
+         noskip_epochs: int | None, batch_size: int, lr: float,
          train_samples: int, eval_samples: int, points: int, extent: float,
          refine: float | None, seed: int, processes: int, threads: int, device: str | None,
-         resume: bool, overwrite: bool, progress: bool) -> None:
+         resume: bool, overwrite: bool, progress: bool, task: str = "resnet",
+         blocks: int | None = None) -> None:
     """Train ResNet-DEPTH with and without skip connections on the embedded data, compute both
     loss surfaces, draw and compare them, write the interactive viewer, and say how long each
-    stage took.
+    stage took. With --task lm, the same for gpt-mini and its no-skip twin on the embedded
+    tokens.
     """
     if points % 2 == 0:
         raise click.BadParameter(f"use an odd number of points, so that θ* is a grid point; got "
@@ -389,6 +403,13 @@ def demo(output: str, depth: str, width: float, epochs: int, noskip_epochs: int 
     if out.exists() and not (resume or overwrite) and any(out.iterdir()):
         raise click.ClickException(f"{output} is not empty; pass --resume to reuse what is "
                                    f"there, --overwrite to replace it, or choose another -o")
+    if task == "lm":
+        from cli.demo_lm import lm_demo
+
+        return lm_demo(ctx, dict(ctx.params))
+    if blocks is not None:
+        raise click.BadParameter("--blocks sets the depth of the language models of --task lm; "
+                                 "the ResNet pair takes --depth", param_hint="--blocks")
     load_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     settings = {"depth": int(depth), "width": width, "epochs": epochs, "lr": lr,
                 "batch_size": batch_size, "train_samples": train_samples,
