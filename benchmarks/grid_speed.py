@@ -2,6 +2,9 @@
 
     python benchmarks/grid_speed.py --model resnet56 --samples 512 --grid 5x5 --json out.json
 
+For a language model (`--model gpt-mini`) it runs benchmarks/lm_speed.py: ours against the
+fixed-weight forward limit on token sequences.
+
 One process, one model, the same N images, the same grid and the same two direction tensors for
 every method:
 
@@ -40,6 +43,8 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from lm_speed import is_language_model  # noqa: E402
+from lm_speed import run as run_lm  # noqa: E402
 from record import json_name  # noqa: E402
 from reference_method import eval_loss, normalize_batch, reference_loader, set_weights  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
@@ -61,6 +66,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     nx, ny = (int(v) for v in args.grid.lower().split("x"))
     grid = Grid(Axis(-1.0, 1.0, nx), Axis(-1.0, 1.0, ny))
     coords = grid.coordinates()
+    if is_language_model(args.model):  # tokens: ours against the limit (benchmarks/lm_speed.py)
+        out = run_lm(args, _say, _timed, _paired, _config(args, dev, grid))
+        if args.json:
+            Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        return out
 
     model = create_model(args.model, seed=args.seed)
     _trained_like_bn_(model, args.seed)
@@ -210,7 +220,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", default="resnet56", help="a models.create_model name")
-    ap.add_argument("--samples", type=int, default=512, help="N evaluation images per point")
+    ap.add_argument("--samples", type=int, default=512,
+                    help="N evaluation images (sequences, for gpt-mini) per point")
+    ap.add_argument("--block-size", type=int, default=32,
+                    help="tokens per sequence, for a language model (gpt-mini)")
     ap.add_argument("--grid", default="5x5", help="NXxNY points over [-1, 1]^2")
     ap.add_argument("--batch-size", type=int, default=None,
                     help="ours (default: the engine's: probed on a CPU, planned on CUDA)")

@@ -142,7 +142,8 @@ def lm_demo(ctx: click.Context, params: dict[str, Any]) -> None:
     entropy = corpus_entropies(s["seed"])
     step = 2 * s["extent"] / (s["points"] - 1)
     surfaces = [load_surface(r["surface"]) for r in records]
-    labels = [f"gpt-mini, {s['blocks']} blocks", f"gpt-mini, {s['blocks']} blocks, no skip"]
+    blocks = f"{s['blocks']} block" + ("" if s["blocks"] == 1 else "s")
+    labels = [f"gpt-mini, {blocks}", f"gpt-mini, {blocks}, no skip"]
     untrained = [f"{label} did not learn (train loss {r['train']['loss']:.2f} nats/token, the "
                  f"corpus's unigram entropy is {entropy['unigram']:.2f}): its θ* is a plateau "
                  f"of token frequencies, not a minimum comparable with the other"

@@ -90,3 +90,26 @@ def test_hessian_with_eigen_map_and_trajectory(runs, tmp_path):
         tmp_path / "t")
     traj = json.loads((tmp_path / "t" / "trajectory.json").read_text())
     assert len(traj["coords"]) == 5 and np.isfinite(traj["path_loss"]).all()
+
+
+def test_train_and_surface_on_nanogpt_files(tmp_path):
+    """nanoGPT's layout: train.bin and val.bin of uint16 token ids, written here."""
+    stream = np.random.default_rng(0).integers(0, 100, 4000).astype(np.uint16)
+    stream.tofile(tmp_path / "train.bin")
+    stream[:1000].tofile(tmp_path / "val.bin")
+    data = ["--dataset", "nanogpt", "--data-root", tmp_path, "--block-size", "16"]
+    run("train", "gpt-mini", "-o", tmp_path / "run", *data, "--samples", "32",
+        "--test-samples", "8", "--epochs", "1", "--optimizer", "adamw", "--lr", "1e-3",
+        "--batch-size", "16", "--no-progress")
+    from models.checkpoint import load_checkpoint
+
+    net, meta = load_checkpoint(tmp_path / "run" / "final.pt")
+    assert net.vocab_size == 100 and meta["dataset"] == "nanogpt"   # ids 0..99 in the files
+    run("surface", tmp_path / "run" / "final.pt", "-o", tmp_path / "s.h5", "--x", "-1:1:3",
+        "--samples", "8", "--split", "test", *data, "--no-progress")
+    s = load_surface(tmp_path / "s.h5")
+    assert s.meta["dataset"] == "nanogpt" and s.meta["block_size"] == 16
+    assert np.isfinite(s.loss).all()
+    r = CliRunner().invoke(cli, ["surface", str(tmp_path / "run" / "final.pt"), "-o",
+                                 str(tmp_path / "x.h5"), "--block-size", "8"])
+    assert r.exit_code == 1 and "holds images" in r.output
