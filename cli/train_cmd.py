@@ -105,7 +105,8 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
 
     # the model before the data where its head size is known, so a bad name costs nothing
     classes = None if data_factory else options.known_classes(dataset)
-    model = (_resumed(resume, model_name, epochs) if resume else
+    model = (_resumed(resume, model_name, epochs, sources.loss_record(loss_fn), data_factory)
+             if resume else
              build(classes) if classes or user_factory else None)
     if data_factory is not None:
         train_set, test_set = (_factory_set(data_factory, split, n, data_seed, block_size)
@@ -150,9 +151,10 @@ def _factory_set(path: str, split: str, n: int | None, seed: int, block_size: in
                      f"needs (inputs, targets) tensors or a Dataset")
 
 
-def _resumed(path: str, model_name: str, epochs: int) -> Any:
-    """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's
-    and has epochs left to train."""
+def _resumed(path: str, model_name: str, epochs: int, loss: str, factory: str | None) -> Any:
+    """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's,
+    was trained with the same loss and data factory, and has epochs left to train. The names
+    the file records are compared, never imported."""
     from models.checkpoint import load_checkpoint, read_checkpoint
 
     blob = read_checkpoint(path)
@@ -166,6 +168,16 @@ def _resumed(path: str, model_name: str, epochs: int) -> Any:
         raise ValueError(f"--resume {path!r} was refused: it holds a checkpoint of "
                          f"{stored.get('arch')!r:.80}, not of {model_name!r}; resume it with the "
                          f"MODEL it was trained as, or start a new run without --resume")
+    recorded_loss = stored.get("loss") or "cross_entropy"  # checkpoints before --loss
+    if recorded_loss != loss:
+        raise ValueError(f"--resume {path!r} was refused: it was trained with the loss "
+                         f"{recorded_loss!r:.80}, not {loss!r}; pass the same --loss, or start "
+                         f"a new run without --resume")
+    data = stored.get("data") if isinstance(stored.get("data"), dict) else {}
+    if data.get("factory") != factory:
+        raise ValueError(f"--resume {path!r} was refused: it was trained on --data "
+                         f"{data.get('factory')!r:.80}, not {factory!r}; pass the same --data, "
+                         f"or start a new run without --resume")
     epoch = stored.get("epoch")
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= epochs:
         raise ValueError(f"--resume {path!r} is at epoch {epoch} already; pass --epochs "

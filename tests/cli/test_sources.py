@@ -127,3 +127,13 @@ def test_train_with_own_data_and_loss(here):
     assert blob["meta"]["loss"] == f"{mod}:halved" and blob["meta"]["dataset"] == f"{mod}:data"
     assert blob["meta"]["train"]["optimizer"] == "adamw"
     assert sys.modules[mod].CALLS == [("train", 16, 0), ("test", 8, 0)]
+
+
+def test_train_resume_refuses_another_loss(here):
+    folder, mod = here
+    args = ["train", "gpt-mini", "-o", "run", "--dataset", "tokens", "--block-size", "8",
+            "--samples", "16", "--test-samples", "8", "--batch-size", "8", "--no-progress"]
+    assert run(*args, "--epochs", "1", "--loss", "mse").exit_code == 0
+    r = CliRunner().invoke(cli, [*args, "--epochs", "2", "--resume", "run/final.pt"])
+    assert r.exit_code == 1 and "'mse'" in r.output and "same --loss" in r.output
+    assert run(*args, "--epochs", "2", "--resume", "run/final.pt", "--loss", "mse").exit_code == 0
