@@ -73,9 +73,8 @@ def load_pretrained(path: str | os.PathLike[str]) -> tuple[nn.Module, dict[str, 
                          f"extra: pip install '.[hf]' (transformers and safetensors); {err}"
                          ) from None
     model = transformers.AutoModelForCausalLM.from_pretrained(
-        str(folder), use_safetensors=True, trust_remote_code=False, local_files_only=True,
-        dtype=torch.float32)
-    net = CausalLM(model).eval()
+        str(folder), use_safetensors=True, trust_remote_code=False, local_files_only=True)
+    net = CausalLM(model).to(torch.float32).eval()
     kind = str(config_record.get("model_type") or type(model).__name__)
     from .checkpoint import state_dict_sha256
 
