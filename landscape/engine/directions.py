@@ -168,7 +168,8 @@ def parameter_units(model: nn.Module, params: Params, *, per_head: bool = False
 
     A Hugging Face `Conv1D` (GPT-2's linear layers) stores its weight as (in, out): its filters
     are slices along dim 1. With `per_head`, in every module that states its number of heads
-    (`heads`, `num_heads`, `n_head`, ...), the weight of a query/key/value projection (`qkv`,
+    (`heads`, `num_heads`, `n_head`, ...) or its `head_dim` (which then decides), the weight of
+    a query/key/value projection (`qkv`,
     `c_attn`, `q_proj`, ...) is cut into blocks of head_dim output rows, one per head (of q,
     k and v each), and the weight of the output projection (`proj`, `c_proj`, `out_proj`,
     `o_proj`, ...) into blocks of head_dim input columns, the part that reads one head;
@@ -193,12 +194,14 @@ def parameter_units(model: nn.Module, params: Params, *, per_head: bool = False
     for prefix, module in model.named_modules():
         heads = next((getattr(module, a) for a in _HEAD_COUNTS
                       if isinstance(getattr(module, a, None), int)), None)
-        if not heads or isinstance(module, nn.Linear):
+        head_dim = getattr(module, "head_dim", None)
+        head_dim = head_dim if isinstance(head_dim, int) and head_dim > 0 else None
+        if not (heads or head_dim) or isinstance(module, nn.Linear):
             continue
         dot = f"{prefix}." if prefix else ""
         inner = getattr(module, "in_proj_weight", None)
         if isinstance(inner, Tensor) and f"{dot}in_proj_weight" in params:
-            units[f"{dot}in_proj_weight"] = (0, inner.shape[1] // heads)
+            units[f"{dot}in_proj_weight"] = (0, head_dim or inner.shape[1] // heads)
         for child_name, child in module.named_children():
             axes = _weight_axes(child)
             name = f"{dot}{child_name}.weight"
@@ -206,11 +209,11 @@ def parameter_units(model: nn.Module, params: Params, *, per_head: bool = False
                 continue
             out_axis, in_axis = axes
             if child_name in _IN_PROJECTIONS:
-                width = child.weight.shape[in_axis]
-                units[name] = (out_axis, width // heads)
+                size = head_dim or child.weight.shape[in_axis] // heads
+                units[name] = (out_axis, size)
             elif child_name in _OUT_PROJECTIONS:
-                width = child.weight.shape[in_axis]
-                units[name] = (in_axis, width // heads)
+                size = head_dim or child.weight.shape[in_axis] // heads
+                units[name] = (in_axis, size)
     return units
 
 

@@ -83,3 +83,19 @@ def test_pickled_weights_and_remote_code_are_refused(gpt2_folder):
 def test_a_plain_folder_is_not_a_checkpoint(tmp_path):
     with pytest.raises(ValueError, match="save_pretrained"):
         load_checkpoint(tmp_path)
+
+
+def test_llama_heads_by_head_dim_with_grouped_keys():
+    """Llama's attention states only head_dim; its k/v projections have fewer heads than q."""
+    from landscape.engine.directions import parameter_units
+    from landscape.engine.params import get_params
+
+    config = transformers.LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64,
+                                      num_hidden_layers=1, num_attention_heads=4,
+                                      num_key_value_heads=2)
+    model = transformers.LlamaForCausalLM(config)
+    units = parameter_units(model, get_params(model), per_head=True)
+    attn = "model.layers.0.self_attn"
+    assert units[f"{attn}.q_proj.weight"] == (0, 8) and units[f"{attn}.k_proj.weight"] == (0, 8)
+    assert units[f"{attn}.o_proj.weight"] == (1, 8)
+    assert get_params(model)[f"{attn}.k_proj.weight"].shape[0] // 8 == 2   # two key heads
