@@ -543,17 +543,28 @@ def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:
 
 def _check_labels(model: nn.Module, tensors: Params, data: Data, loss_fn: LossFn | None) -> None:
     """Refuse, before the first point, class labels the model's head cannot score (the
-    cross-entropy would fail at every point, and on a GPU with a device-side assert)."""
+    cross-entropy would fail at every point, and on a GPU with a device-side assert), and
+    token ids beyond a language model's vocabulary (its embedding would fail likewise)."""
     samples = sample_tensors(data)
     if loss_fn is not None or samples is None:  # streamed: its labels are seen batch by batch
         return
     x, y = samples
-    if y.is_floating_point() or y.dim() != 1 or len(y) == 0:
+    tokens = not x.is_floating_point() and y.dim() == 2 and x.shape == y.shape
+    if y.is_floating_point() or len(y) == 0 or not (y.dim() == 1 or tokens):
         return
     dev = next(iter(tensors.values())).device if tensors else x.device
+    probe = torch.zeros_like(x[:1]) if tokens else x[:1]  # token 0 exists in any vocabulary
     with eval_mode(model), torch.inference_mode():
-        out = functional_call(model, tensors, (x[:1].to(dev),))
-    if out.dim() != 2:
+        out = functional_call(model, tensors, (probe.to(dev),))
+    if tokens and out.dim() == 3:
+        vocab = out.shape[-1]
+        low, high = min(int(x.min()), int(y.min())), max(int(x.max()), int(y.max()))
+        if low < 0 or high >= vocab:
+            raise ValueError(f"the data has token ids {low}..{high}, but the model scores "
+                             f"{vocab} tokens (0..{vocab - 1}): evaluate it on tokens of its "
+                             f"own vocabulary, or use a model built with vocab_size={high + 1}")
+        return
+    if out.dim() != 2 or y.dim() != 1:
         return
     classes, low, high = out.shape[1], int(y.min()), int(y.max())
     if low < 0 or high >= classes:

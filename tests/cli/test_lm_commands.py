@@ -113,3 +113,19 @@ def test_train_and_surface_on_nanogpt_files(tmp_path):
     r = CliRunner().invoke(cli, ["surface", str(tmp_path / "run" / "final.pt"), "-o",
                                  str(tmp_path / "x.h5"), "--block-size", "8"])
     assert r.exit_code == 1 and "holds images" in r.output
+
+
+def test_token_ids_beyond_the_vocabulary_are_refused_before_the_first_point(tmp_path):
+    import torch
+
+    from models import create_model
+    from models.checkpoint import save_checkpoint
+
+    net = create_model("gpt-mini", seed=0, depth=1, width=16, heads=2, vocab_size=32)
+    save_checkpoint(tmp_path / "g.pt", net)
+    r = CliRunner().invoke(cli, ["surface", str(tmp_path / "g.pt"), "-o", str(tmp_path / "s.h5"),
+                                 "--x", "-1:1:3", "--samples", "8", *TOKENS])
+    assert r.exit_code == 1 and "the model scores 32 tokens (0..31)" in r.output
+    assert "vocab_size=" in r.output
+    assert not (tmp_path / "s.h5").exists()
+    del torch
