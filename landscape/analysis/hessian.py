@@ -33,6 +33,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 from torch.func import functional_call
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from landscape.engine import store
 from landscape.engine.directions import (
@@ -104,15 +105,6 @@ def _loss_sum(model: nn.Module, weights: Params, x: Tensor, y: Tensor, loss_fn: 
     return losses * len(y) if losses.dim() == 0 else losses.sum()
 
 
-def _twice_differentiable() -> contextlib.AbstractContextManager[Any]:
-    """Attention through `F.scaled_dot_product_attention` on its math kernel: the fused kernels
-    (flash, memory-efficient, the CPU one) have no double backward, which a Hessian-vector
-    product takes. Models without attention are unaffected."""
-    from torch.nn.attention import SDPBackend, sdpa_kernel
-
-    return sdpa_kernel([SDPBackend.MATH])
-
-
 def hessian_rows(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | None,
                  batch_size: int) -> tuple[Products, list[str]]:
     """Products of many vectors with H, or with its diagonal blocks, sharing one gradient graph.
@@ -142,7 +134,8 @@ def hessian_rows(model: nn.Module, point: Params, data: Data, loss_fn: LossFn | 
                  for v, idx in zip(vectors, where, strict=True)]
         out = [torch.zeros_like(v) for v in vectors]
         n = 0
-        with eval_mode(model), torch.enable_grad(), _twice_differentiable():
+        # attention on its math kernel: the fused ones have no double backward
+        with eval_mode(model), torch.enable_grad(), sdpa_kernel([SDPBackend.MATH]):
             for x, y in _batches(data, batch_size):
                 ps = [p.clone().requires_grad_(True) for p in base]
                 loss = _loss_sum(model, dict(zip(keys, ps, strict=True)), x, y, loss_fn)
