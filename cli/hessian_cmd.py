@@ -14,6 +14,7 @@ from cli.options import (
     device_opt,
     drop_none,
     errors_as_click,
+    nonfinite_opt,
     output_dir_opt,
     progress_opt,
 )
@@ -74,6 +75,7 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--seed", type=int, default=0, show_default=True)
 @curvature_opts
 @device_opt
+@nonfinite_opt
 @output_dir_opt
 @progress_opt
 @errors_as_click
@@ -81,7 +83,8 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
             x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
             resume: bool, overwrite: bool, batch_size: int | None, seed: int,
-            device: str | None, output: str, progress: bool, **curvature: Any) -> None:
+            device: str | None, allow_nonfinite: bool, output: str, progress: bool,
+            **curvature: Any) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
 
@@ -101,14 +104,15 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     with output_folder(output, keep="eigen.h5") as out:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
              x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
-             batch_size, seed, device, out, progress, curvature)
+             batch_size, seed, device, out, progress, curvature, allow_nonfinite)
 
 
 def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
          method: str | None, iters: int | None, tol: float | None, trace_samples: int, x: Any,
          y: Any, save_directions: bool, ratio_max: float | None, resume: bool, overwrite: bool,
          batch_size: int | None, seed: int, device: str | None, out: Path,
-         progress: bool = True, curvature: dict[str, Any] | None = None) -> None:
+         progress: bool = True, curvature: dict[str, Any] | None = None,
+         allow_nonfinite: bool = False) -> None:
     from tqdm.auto import tqdm
 
     from landscape.analysis.hessian import (
@@ -124,7 +128,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
     from models.data import evaluation_tensors
 
     dev = resolve_device(device)
-    net, meta = load_checkpoint(checkpoint, model, map_location=dev)
+    net, meta = load_checkpoint(checkpoint, model, map_location=dev,
+                                allow_nonfinite=allow_nonfinite)
     data = as_data(evaluation_tensors(dataset, split, samples=samples, seed=seed), dev)
     solver = drop_none(method=method, iters=iters, tol=tol, batch_size=batch_size)
     result: dict[str, Any] = {"checkpoint": str(checkpoint), "arch": meta.get("arch"),
