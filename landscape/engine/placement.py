@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -17,7 +18,8 @@ from landscape.engine.sums import SAMPLE_ORDER_SEED, sample_order
 from toolkit import available_memory
 
 __all__ = ["resolve_device", "HostBatches", "resident_budget", "as_data", "sample_count",
-           "head_samples", "in_sample_order", "SAMPLE_ORDER_SEED", "check_grid_memory"]
+           "head_samples", "in_sample_order", "SAMPLE_ORDER_SEED", "check_grid_memory",
+           "check_shape_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +132,17 @@ def check_grid_memory(grid: Grid, available: int | None = None) -> None:
     Raises:
         ValueError: with the estimate, what is available, and a grid that would fit.
     """
+    check_shape_memory(grid.shape, available)
+
+
+def check_shape_memory(shape: tuple[int, ...], available: int | None = None) -> None:
+    """`check_grid_memory` for a grid of this shape (e.g. the one a file declares)."""
     available = available_memory() if available is None else available
-    need = grid.size * _BYTES_PER_POINT
+    size = math.prod(int(n) for n in shape)
+    need = size * _BYTES_PER_POINT
     if available is None or need <= available // 2:
         return
-    fits = int((available // 2 // _BYTES_PER_POINT) ** (1 / grid.ndim))
-    raise ValueError(f"a grid of {grid.size:,} points needs about {need / 2**30:,.1f} GB for its "
+    fits = int((available // 2 // _BYTES_PER_POINT) ** (1 / max(len(shape), 1)))
+    raise ValueError(f"a grid of {size:,} points needs about {need / 2**30:,.1f} GB for its "
                      f"results alone, and {available / 2**30:,.1f} GB of memory is available: "
                      f"use fewer points per axis (at most about {fits:,} here)")

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import math
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,7 +75,7 @@ def _open(path: str | os.PathLike[str], mode: str) -> Any:
     try:
         # Our own lock file guards writers (see writer_lock); HDF5's lock would make a reader
         # (`landscape info` during a run, a notebook) break the writer.
-        return h5py.File(path, mode, locking=False)
+        f = h5py.File(path, mode, locking=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such surface file: {path}") from None
     except OSError as err:
@@ -85,6 +86,53 @@ def _open(path: str | os.PathLike[str], mode: str) -> Any:
         raise ValueError(f"cannot open {path} as an HDF5 surface file: it is not HDF5, or it is "
                          f"truncated or damaged ({err}); recompute it (rerun the command that "
                          f"wrote it with --overwrite)") from None
+    try:
+        _refuse_outside_data(f, path)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+_MOST_OBJECTS = 100_000  # a surface file holds a few hundred (one per direction tensor)
+
+
+def _refuse_outside_data(f: Any, path: Any) -> None:
+    """Refuse a file that would make a reader read other files: an external link, a dataset
+    stored in external files or a virtual dataset (mapped from other files). Soft links are
+    not followed (they could loop)."""
+    h5py = _h5py()
+    groups, seen = [("", f)], 0
+    while groups:
+        prefix, group = groups.pop()
+        for name in group:
+            seen += 1
+            if seen > _MOST_OBJECTS:
+                raise ValueError(f"{path} holds more than {_MOST_OBJECTS:,} objects; it is not a "
+                                 f"surface file: recompute it")
+            where = f"{prefix}/{name}".lstrip("/")
+            link = group.get(name, getlink=True)
+            if isinstance(link, h5py.ExternalLink):
+                raise _outside(path, where, f"is a link to {link.filename!r}")
+            if isinstance(link, h5py.SoftLink):
+                continue
+            item = group[name]
+            if isinstance(item, h5py.Group):
+                groups.append((where, item))
+            elif isinstance(item, h5py.Dataset):
+                if item.external:
+                    raise _outside(path, where, "keeps its values in external files "
+                                   f"({', '.join(repr(str(e[0])) for e in item.external[:3])})")
+                if item.is_virtual:
+                    raise _outside(path, where, "is a virtual dataset (its values are mapped "
+                                   "from other files)")
+
+
+def _outside(path: Any, where: str, what: str) -> ValueError:
+    shown = where if where.isprintable() else ascii(where)
+    return ValueError(f"{path} was refused: '{shown[:120]}' {what}, so reading it would read "
+                      f"files other than this one; a surface file holds its values itself: "
+                      f"recompute it, or copy the values in with h5py if you trust the file")
 
 
 @contextlib.contextmanager
@@ -419,11 +467,24 @@ def _coordinates(f: Any, name: str, path: Any) -> np.ndarray:
     return values
 
 
+def _check_declared(f: Any, path: Any) -> None:
+    """Refuse, before reading, coordinates declaring a grid larger than memory allows."""
+    from landscape.engine.placement import check_shape_memory
+
+    shape = tuple(_dataset(f, name, path).shape for name in ("xcoordinates", "ycoordinates")
+                  if name in f)
+    try:
+        check_shape_memory(tuple(math.prod(s) for s in shape))
+    except ValueError as err:
+        raise ValueError(f"cannot read {path}: {err}") from None
+
+
 def _read_surface(f: Any, path: Any) -> Surface:
     layout = _layout(f, path)
     if "xcoordinates" not in f:
         raise ValueError(f"{path} is HDF5 but holds no surface (no 'xcoordinates'); is it a "
                          f"direction file or another kind of file?")
+    _check_declared(f, path)
     x = _coordinates(f, "xcoordinates", path)
     y = _coordinates(f, "ycoordinates", path) if "ycoordinates" in f else None
     nx, ny = len(x), None if y is None else len(y)
@@ -535,6 +596,7 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
         if "directions" in f:
             root = f["directions"]
             groups = [root[axis] for axis in ("x", "y") if axis in root]
+            _check_direction_size(groups, path)
             order = _names(root["order"]) if "order" in root else []
             out = []
             for g in groups:
@@ -543,6 +605,7 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
             return out
         if "xdirection" in f:
             groups = [f[name] for name in ("xdirection", "ydirection") if name in f]
+            _check_direction_size(groups, path)
             names = _names(f["names"]) if "names" in f else None
             if names is not None and all(len(g) == len(names) for g in groups):
                 return [{n: torch.from_numpy(np.asarray(g[str(i)][()]))
@@ -552,6 +615,20 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
         raise ValueError(f"{path} holds no directions (neither 'directions/x' nor "
                          f"'xdirection'); pass a surface file written by `landscape surface` "
                          f"or a reference direction file")
+
+
+def _check_direction_size(groups: list[Any], path: Any) -> None:
+    """Refuse, before reading, directions declaring more bytes than half the memory."""
+    from toolkit import available_memory
+
+    h5py = _h5py()
+    size = sum(math.prod(item.shape) * item.dtype.itemsize for g in groups
+               for item in g.values() if isinstance(item, h5py.Dataset))
+    available = available_memory()
+    if available is not None and size > available // 2:
+        raise ValueError(f"cannot read the directions in {path}: they declare "
+                         f"{size / 2**30:,.1f} GB, and {available / 2**30:,.1f} GB of memory is "
+                         f"available; is it the direction file you meant?")
 
 
 def direction_order(path: str | os.PathLike[str]) -> list[str] | None:
