@@ -140,10 +140,17 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *,
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(blob, f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a checkpoint is not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _refusal_reason(err: Exception) -> str:

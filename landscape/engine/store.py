@@ -32,6 +32,7 @@ import fcntl
 import json
 import math
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -141,9 +142,9 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
     The lock is a `flock` on `<path>.lock`, so the kernel releases it if the process dies.
     """
-    lock_path = f"{os.fspath(path)}.lock"
+    lock_path = f"{os.fspath(_written(path))}.lock"
     Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_side_file(lock_path, path, exclusive=False)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -160,6 +161,37 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                 os.unlink(lock_path)
     finally:
         os.close(fd)
+
+
+def _written(path: str | os.PathLike[str]) -> Path:
+    """The file a write to `path` goes to: a symbolic link's target (the link stays a link)."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def _open_side_file(side: str | os.PathLike[str], path: Any, *, exclusive: bool) -> int:
+    """Open (create) a side file of `path` (`.lock`, `.partial`) for writing, never through a
+    symbolic link and never a device or FIFO; with `exclusive`, only a file created here."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    if exclusive:
+        flags |= os.O_EXCL
+    try:
+        fd = os.open(side, flags, 0o666)
+    except OSError as err:
+        if Path(side).is_symlink():
+            raise ValueError(f"cannot write {path}: {side} is a symbolic link, and a side file "
+                             f"is never written through one; remove the link (or choose "
+                             f"another -o)") from None
+        if exclusive and isinstance(err, FileExistsError):
+            raise ValueError(f"cannot write {path}: {side} exists; remove it (another run "
+                             f"may be writing it), or choose another -o") from None
+        raise ValueError(f"cannot write {path}: {err.strerror or err} ({side}); choose another "
+                         f"-o") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise ValueError(f"cannot write {path}: {side} is not a regular file; remove it (or "
+                         f"choose another -o)")
+    return fd
 
 
 def create_file(path: str | os.PathLike[str]) -> Any:
@@ -309,12 +341,18 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
     Raises:
         FileExistsError: when `path` exists and `overwrite` is False.
     """
-    path = Path(path)
+    shown, path = path, _written(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it or --resume to "
+        raise FileExistsError(f"{shown} exists; pass --overwrite to replace it or --resume to "
                               f"continue it")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"cannot write {shown}: it is not a regular file (a surface file is "
+                         f"written point by point); choose another -o")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
+    if tmp.is_file() and not tmp.is_symlink():
+        tmp.unlink()  # left by a run killed while it wrote the file
+    os.close(_open_side_file(tmp, shown, exclusive=True))
     with create_file(tmp) as f:
         f.attrs["schema"] = SCHEMA
         for key, value in surface.meta.items():
