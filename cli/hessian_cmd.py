@@ -11,6 +11,8 @@ import click
 
 from cli.curvature import check_curvature, curvature_opts, write_curvature
 from cli.options import (
+    DATASETS,
+    check_samples,
     device_opt,
     drop_none,
     errors_as_click,
@@ -38,23 +40,26 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     try:
         return Axis.parse(value)
     except ValueError as err:
-        raise click.BadParameter(str(err)) from err
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True, dir_okay=False))
 @click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
-@click.option("--dataset", default="embedded", show_default=True)
+@click.option("--dataset", type=click.Choice(DATASETS),
+              default="embedded", show_default=True)
 @click.option("--split", type=click.Choice(["train", "test"]), default="train",
               show_default=True)
-@click.option("--samples", type=int, default=512, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=512, show_default=True,
               help="Samples the loss (and so the Hessian) is averaged over.")
-@click.option("--k", "k", type=int, default=3, show_default=True,
+@click.option("--k", "k", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many of the largest eigenvalues.")
 @click.option("--method", type=click.Choice(["lanczos", "power"]), default=None)
-@click.option("--iters", type=int, default=None, help="Lanczos steps (or power steps) at most.")
-@click.option("--tol", type=float, default=None, help="Relative tolerance.")
-@click.option("--trace-samples", type=int, default=20, show_default=True,
+@click.option("--iters", type=click.IntRange(min=1), default=None,
+              help="Lanczos steps (or power steps) at most.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Relative tolerance.")
+@click.option("--trace-samples", type=click.IntRange(min=0), default=20, show_default=True,
               help="Hutchinson probes for the trace (0: skip).")
 @click.option("--x", "x", callback=_axis, default=None,
               help="MIN:MAX:NUM: also map λ_min, λ_max over this grid (e.g. -1:1:11).")
@@ -71,7 +76,7 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
 @click.option("--overwrite", is_flag=True,
               help="Replace the files of an earlier run (refused without it).")
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @curvature_opts
 @device_opt
@@ -96,7 +101,15 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     if save_directions and k < 2:
         raise click.BadParameter("--save-directions needs --k 2 or more", param_hint="--k")
     check_curvature(trace_samples, **curvature)
+    if y is not None and x is None:
+        raise click.BadParameter("--y is the second axis of the eigenvalue map; give --x too",
+                                 param_hint="--y")
+    check_samples(dataset, split, samples, "--samples")
     if x is not None:
+        from landscape.engine.grid import Grid
+        from landscape.engine.placement import check_grid_memory
+
+        check_grid_memory(Grid(x, y))  # before the spectrum, not after it
         prepare_output(Path(output) / "eigen.h5", resume=resume, overwrite=overwrite)
     refuse_existing(output, ("hessian.json", "eigen_ratio.png", "hessian_directions.h5"),
                     overwrite=overwrite or resume)

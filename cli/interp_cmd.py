@@ -98,6 +98,9 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
         y_axis = Axis(-0.5, 1.5, x_axis.num)
     if not checkpoint_c and y_axis is not None:
         raise click.BadParameter("--y needs a third checkpoint (the plane through A, B, C)")
+    from landscape.engine.placement import check_grid_memory
+
+    check_grid_memory(Grid(x_axis, y_axis))  # before the weights and the grid's coordinates
     paths = [p for p in (checkpoint_a, checkpoint_b, checkpoint_c) if p]
     model, meta = load_checkpoint(checkpoint_a, model_name, allow_nonfinite=allow_nonfinite)
     arch = meta.get("arch") or model_name

@@ -72,7 +72,7 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
       landscape train resnet20 -o runs/r20 --epochs 10
       landscape train resnet56-noskip --dataset cifar10 --download --epochs 100
     """
-    from models import create_model
+    from models import check_model_memory, create_model
     from models.data import load_dataset
     from models.train import train_model
 
@@ -92,8 +92,10 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
     user_factory = ":" in model_name and not model_name.startswith("torchvision:")
 
     def build(classes: int | None) -> Any:
-        return create_model(model_name, seed=seed, **options.drop_none(
-            width=width, num_classes=None if user_factory else num_classes or classes))
+        kwargs = options.drop_none(width=width,
+                                   num_classes=None if user_factory else num_classes or classes)
+        check_model_memory(model_name, **kwargs)  # on the meta device: nothing allocated
+        return create_model(model_name, seed=seed, **kwargs)
 
     # the model before the data where its head size is known, so a bad name costs nothing
     classes = options.known_classes(dataset)

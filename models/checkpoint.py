@@ -350,12 +350,16 @@ def _rebuild(path: Path, name: Any, kwargs: Any, state_dict: dict[str, Tensor], 
     """
     from . import rebuild_model
 
+    fix = "name the architecture yourself: --model NAME (model= in Python)"
     try:
         with torch.device("meta"):
             shell = rebuild_model(name, kwargs, allow_import=allow_import)
     except ValueError as err:
-        raise _refused(path, err, "name the architecture yourself: --model NAME (model= in "
-                                  "Python)") from None
+        if str(err).startswith("arch"):  # the record itself is not one a file may hold
+            raise _refused(path, err, fix) from None
+        raise _unbuildable(path, name, kwargs, err, fix) from None
+    except (RuntimeError, OverflowError, TypeError) as err:  # sizes torch cannot hold
+        raise _unbuildable(path, name, kwargs, err, fix) from None
     _fit_or_raise(shell, _match_keys(state_dict, set(shell.state_dict())), path, name)
     _check_model_size(path, name, shell)
     return rebuild_model(name, kwargs, allow_import=allow_import)
@@ -389,6 +393,18 @@ def _check_finite(path: Path, state_dict: Mapping[str, Tensor]) -> None:
                              f"diverged run?), so every loss computed from it would be NaN; "
                              f"load an earlier checkpoint, or pass --allow-nonfinite to go on "
                              f"anyway (allow_nonfinite=True in Python)")
+
+
+def _unbuildable(path: Path, name: Any, kwargs: Any, err: Exception, fix: str) -> ValueError:
+    text = str(err).strip()
+    why = text.splitlines()[0][:120] if text else type(err).__name__
+    if "overflow" in text.lower():
+        why = "its sizes overflow"
+    shown = ", ".join(f"{k}={str(v)[:40]}" for k, v in dict(kwargs).items())
+    return ValueError(f"checkpoint {str(path)!r} was refused: the model its metadata records "
+                      f"({str(name)[:80]!r} with {shown or 'no keyword arguments'}) cannot be "
+                      f"built ({why}); the file is damaged or was edited; if you know what it "
+                      f"holds, {fix}")
 
 
 def _refused(path: Path, err: ValueError, fix: str) -> ValueError:

@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 __all__ = ["Eigen", "TraceEstimate", "Method", "METHODS", "hvp", "hessian_rows",
            "top_eigenvalues",
            "min_eigenvalue", "hutchinson_trace", "hessian_directions", "eigen_map",
-           "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX"]
+           "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX", "check_basis_memory"]
 
 Method = Literal["lanczos", "power"]
 METHODS = ("lanczos", "power")
@@ -212,6 +212,25 @@ def _random_unit(n: int, like: Tensor, generator: torch.Generator) -> Tensor:
     return v / v.norm()
 
 
+def check_basis_memory(steps: int, n: int, like: Tensor, available: int | None = None) -> None:
+    """Refuse (ValueError) before it is allocated a Lanczos basis of `steps` vectors of `n`
+    weights taking over half the memory available (on a CUDA device, its free memory)."""
+    from toolkit import available_memory
+
+    if available is None:
+        available = (torch.cuda.mem_get_info(like.device)[0] if like.device.type == "cuda"
+                     else available_memory())
+    need = steps * n * like.element_size()
+    if available is None or need <= available // 2:
+        return
+    fits = max(1, available // 2 // max(1, n * like.element_size()))
+    size = [f"{b / 2**30:,.1f} GB" if b >= 2**30 else f"{b / 2**20:,.1f} MB"
+            for b in (need, available)]
+    raise ValueError(f"{steps:,} Lanczos steps keep as many vectors of {n:,} weights "
+                     f"({size[0]}), and {size[1]} of memory is available: pass fewer --iters "
+                     f"(at most about {fits:,} here; iters= in Python)")
+
+
 def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters: int,
              tol: float, generator: torch.Generator
              ) -> tuple[np.ndarray, np.ndarray, Tensor, int, bool]:
@@ -225,6 +244,7 @@ def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters:
     value inside the bulk has a small residual long before the most negative eigenvalue shows.
     """
     m_max = min(iters, n)
+    check_basis_memory(m_max, n, like)
     basis = torch.zeros(m_max, n, dtype=like.dtype, device=like.device)
     alphas: list[float] = []
     betas: list[float] = []   # betas[j] couples q_j and q_{j+1}; 0 marks a restart
@@ -525,7 +545,14 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
     origin = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     resuming = path is not None and resume and Path(path).exists()
     recipe: dict[str, Any] = {}
-    if resuming:
+    if resuming:  # the eigenvalues already there were computed with the budget recorded
+        was = store.load_surface(path).meta  # type: ignore[arg-type]
+        changed = [f"{k} {was[f'eig_{k}']!r} in the file, {v!r} now" for k, v in
+                   (("iters", iters), ("tol", tol)) if was.get(f"eig_{k}", v) != v]
+        if changed:
+            raise ValueError(f"cannot resume {path}: its eigenvalues were computed with another "
+                             f"Lanczos budget ({'; '.join(changed)}); rerun with the file's, "
+                             f"or --overwrite to start anew")
         directions = store.load_directions(path)  # type: ignore[arg-type]
     elif directions is None:
         directions, _ = create_directions(origin, ndim=grid.ndim, seed=seed, norm=norm,

@@ -19,7 +19,7 @@ from models import create_model
 from models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 from tests.cli.test_bad_inputs import GRID, Workspace
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = pytest.mark.usefixtures("one_thread", "memory_ceiling")
 
 # command -> its arguments given the checkpoint BAD (and a good one where it needs two)
 COMMANDS = {
