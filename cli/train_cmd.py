@@ -78,6 +78,10 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
 
     out = Path(output or Path("runs") / model_name)
     prepare_output(out, folder=True, keep="*.pt")  # a failed run keeps its checkpoints
+    from landscape.engine.store import writer_lock
+
+    # one run at a time in a folder (released when the command ends, however it ends)
+    click.get_current_context().with_resource(writer_lock(out))
     if not resume:  # a new run's epochs must not mix with an earlier run's
         refuse_existing(out, ("epoch_*.pt", "final.pt"), overwrite=overwrite,
                                 fix="pass --resume CHECKPOINT to continue it, --overwrite to "
@@ -99,7 +103,8 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
 
     # the model before the data where its head size is known, so a bad name costs nothing
     classes = options.known_classes(dataset)
-    model = (_resumed(resume, model_name, epochs) if resume else
+    model = (_resumed(resume, model_name, epochs, width=width, num_classes=num_classes)
+             if resume else
              build(classes) if classes or user_factory else None)
     augment = dataset != "embedded" if augment is None else augment
     data = {"root": data_root, "download": download, "seed": data_seed}
@@ -120,9 +125,9 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
                    f"{history['train_acc'][-1]:.1f}%, test acc {history['test_acc'][-1]:.1f}%)")
 
 
-def _resumed(path: str, model_name: str, epochs: int) -> Any:
+def _resumed(path: str, model_name: str, epochs: int, **arch: Any) -> Any:
     """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's
-    and has epochs left to train."""
+    (with the --width and --num-classes given, if any) and has epochs left to train."""
     from models.checkpoint import load_checkpoint, read_checkpoint
 
     blob = read_checkpoint(path)
@@ -136,6 +141,13 @@ def _resumed(path: str, model_name: str, epochs: int) -> Any:
         raise ValueError(f"--resume {path!r} was refused: it holds a checkpoint of "
                          f"{stored.get('arch')!r:.80}, not of {model_name!r}; resume it with the "
                          f"MODEL it was trained as, or start a new run without --resume")
+    kwargs = stored.get("arch_kwargs") if isinstance(stored.get("arch_kwargs"), dict) else {}
+    changed = [f"--{k.replace('_', '-')} {kwargs.get(k)!r} in the checkpoint, {v!r} now"
+               for k, v in arch.items() if v is not None and kwargs.get(k) != v]
+    if changed:
+        raise ValueError(f"--resume {path!r} was refused: it holds another network "
+                         f"({'; '.join(changed)}); leave those options out to continue it, or "
+                         f"start a new run without --resume")
     epoch = stored.get("epoch")
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= epochs:
         raise ValueError(f"--resume {path!r} is at epoch {epoch} already; pass --epochs "
