@@ -197,3 +197,32 @@ def test_compare_refuses_a_file_with_no_computed_point(ws: Workspace) -> None:
     _surface(ws, "empty.h5", done=False)
     ws.refused(["compare", "a.h5", "empty.h5", "-o", "cmp"], "empty.h5 has no computed point "
                "(0 of 9); finish it first", codes=(1,))
+
+
+# ---------------------------------------------------------------- the demo
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--eval-samples", "1000000000"], "'--eval-samples': 1,000,000,000 is more than the "
+                                       "50,000 train images of the embedded data set"),
+    (["--train-samples", "60000"], "'--train-samples': 60,000 is more than the 50,000"),
+    (["--grid", "100001"], "'--grid': a grid of 10,000,200,001 points needs about"),
+])
+def test_demo_checks_every_option_before_training(ws: Workspace, args: list[str],
+                                                  fragment: str) -> None:
+    ws.refused(["demo", "-o", "d", *args], fragment, codes=(2,))
+
+
+def test_a_demo_refusal_is_one_line_that_fits_the_demo(ws: Workspace, capfd) -> None:  # noqa: ANN001
+    from cli.demo_cmd import demo
+
+    depth = next(p.default for p in demo.params if p.name == "depth")
+    for name in (f"resnet{depth}", f"resnet{depth}-noskip"):
+        ws.checkpoint(f"d/{name}/final.pt", meta={"arch": "os:system", "arch_kwargs": {}})
+    result = ws.run(["demo", "-o", "d", "--resume"])
+    assert result.exit_code == 1
+    printed = result.output + "".join(capfd.readouterr())  # the processes' own stderr too
+    assert [ln for ln in printed.splitlines() if ln.strip()] == [
+        ln for ln in printed.splitlines() if ln.startswith("Error: ")], printed
+    assert "the demo cannot reuse it: delete d/resnet20" in printed
+    assert "--model" not in printed and "--resume" not in printed
+    assert "Exception ignored" not in printed and "Traceback" not in printed
