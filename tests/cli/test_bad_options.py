@@ -9,6 +9,7 @@ allocate are checked not to have run).
 from __future__ import annotations
 
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -226,3 +227,49 @@ def test_a_demo_refusal_is_one_line_that_fits_the_demo(ws: Workspace, capfd) -> 
     assert "the demo cannot reuse it: delete d/resnet20" in printed
     assert "--model" not in printed and "--resume" not in printed
     assert "Exception ignored" not in printed and "Traceback" not in printed
+
+
+# ---------------------------------------------------------------- warnings that leak
+
+def test_known_warnings_are_said_once_under_verbose(caplog) -> None:  # noqa: ANN001
+    import logging
+    import warnings
+
+    from cli.main import _known_warnings_logged
+
+    shown: list[str] = []
+    with warnings.catch_warnings():
+        warnings.showwarning = lambda message, *a, **k: shown.append(str(message))
+        with _known_warnings_logged(), caplog.at_level(logging.INFO, logger="landscape"):
+            for _ in range(3):
+                warnings.warn("There is a performance drop because we have not yet "
+                              "implemented the batching rule for aten::as_strided_.",
+                              UserWarning, stacklevel=1)
+            warnings.warn("Glyph 19990 (\\N{CJK UNIFIED IDEOGRAPH-4E16}) missing from font(s) "
+                          "DejaVu Sans.", UserWarning, stacklevel=1)
+            warnings.warn("something else", UserWarning, stacklevel=1)
+    assert shown == ["something else"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "landscape"]
+    assert len(notes) == 2 and "values are right, only slower" in notes[0]
+    assert "they show as boxes" in notes[1]
+
+
+@pytest.mark.slow  # a process of its own: pytest records warnings, a user sees them printed
+def test_a_batched_surface_prints_no_torch_warning(ws: Workspace) -> None:
+    import os
+    import subprocess
+    import sys
+
+    ws.checkpoint()
+    args = [sys.executable, "-m", "cli", "surface", "good.pt", "-o", "s.h5", "--x", "-1:1:3",
+            "--samples", "8", "--points-per-batch", "3", "--no-progress"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
+           "OMP_NUM_THREADS": "1"}
+    quiet = subprocess.run(args, cwd=ws.path, env=env, capture_output=True, text=True,
+                           timeout=120)
+    assert quiet.returncode == 0, quiet.stderr
+    assert "performance drop" not in quiet.stderr and "Warning" not in quiet.stderr
+    loud = subprocess.run([*args[:3], "-v", *args[3:5], "-o", "t.h5", *args[7:]], cwd=ws.path,
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert loud.returncode == 0, loud.stderr
+    assert loud.stderr.count("note: torch evaluates some layers") == 1, loud.stderr
