@@ -45,7 +45,8 @@ from landscape.engine.directions import (
 from landscape.engine.evaluate import Data, LossFn, default_loss, eval_mode
 from landscape.engine.grid import Grid
 from landscape.engine.params import combine, get_params
-from landscape.engine.placement import as_data, resolve_device
+from landscape.engine.placement import as_data, check_basis_memory, resolve_device
+from landscape.engine.provenance import check_recorded
 from landscape.engine.surface import compute_surface
 from landscape.engine.types import Params, Surface
 
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
 __all__ = ["Eigen", "TraceEstimate", "Method", "METHODS", "hvp", "hessian_rows",
            "top_eigenvalues",
            "min_eigenvalue", "hutchinson_trace", "hessian_directions", "eigen_map",
-           "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX", "check_basis_memory"]
+           "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX"]
 
 Method = Literal["lanczos", "power"]
 METHODS = ("lanczos", "power")
@@ -210,25 +211,6 @@ def hvp(model: nn.Module, params: Params | None, data: Data, v: Params,
 def _random_unit(n: int, like: Tensor, generator: torch.Generator) -> Tensor:
     v = torch.randn(n, generator=generator, dtype=torch.float64).to(like)
     return v / v.norm()
-
-
-def check_basis_memory(steps: int, n: int, like: Tensor, available: int | None = None) -> None:
-    """Refuse (ValueError) before it is allocated a Lanczos basis of `steps` vectors of `n`
-    weights taking over half the memory available (on a CUDA device, its free memory)."""
-    from toolkit import available_memory
-
-    if available is None:
-        available = (torch.cuda.mem_get_info(like.device)[0] if like.device.type == "cuda"
-                     else available_memory())
-    need = steps * n * like.element_size()
-    if available is None or need <= available // 2:
-        return
-    fits = max(1, available // 2 // max(1, n * like.element_size()))
-    size = [f"{b / 2**30:,.1f} GB" if b >= 2**30 else f"{b / 2**20:,.1f} MB"
-            for b in (need, available)]
-    raise ValueError(f"{steps:,} Lanczos steps keep as many vectors of {n:,} weights "
-                     f"({size[0]}), and {size[1]} of memory is available: pass fewer --iters "
-                     f"(at most about {fits:,} here; iters= in Python)")
 
 
 def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters: int,
@@ -545,14 +527,9 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
     origin = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     resuming = path is not None and resume and Path(path).exists()
     recipe: dict[str, Any] = {}
-    if resuming:  # the eigenvalues already there were computed with the budget recorded
-        was = store.load_surface(path).meta  # type: ignore[arg-type]
-        changed = [f"{k} {was[f'eig_{k}']!r} in the file, {v!r} now" for k, v in
-                   (("iters", iters), ("tol", tol)) if was.get(f"eig_{k}", v) != v]
-        if changed:
-            raise ValueError(f"cannot resume {path}: its eigenvalues were computed with another "
-                             f"Lanczos budget ({'; '.join(changed)}); rerun with the file's, "
-                             f"or --overwrite to start anew")
+    if resuming:  # the eigenvalues there were computed with the budget the file records
+        check_recorded(store.load_surface(path).meta,  # type: ignore[arg-type]
+                       {"eig_iters": iters, "eig_tol": tol}, path, "Lanczos budget")
         directions = store.load_directions(path)  # type: ignore[arg-type]
     elif directions is None:
         directions, _ = create_directions(origin, ndim=grid.ndim, seed=seed, norm=norm,

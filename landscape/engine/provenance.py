@@ -19,7 +19,7 @@ from landscape.engine.plan import ForwardPlan
 from landscape.engine.spec import RunOptions, SurfaceSpec, data_sha256
 from landscape.engine.types import Surface
 
-__all__ = ["provenance", "check_same_grid", "check_same_spec", "recorded_spec",
+__all__ = ["provenance", "check_same_grid", "check_same_spec", "check_recorded", "recorded_spec",
            "early_stop_fields", "model_name", "model_kwargs", "data_hash", "package_version"]
 
 
@@ -71,6 +71,18 @@ def check_same_spec(existing: Surface, spec: SurfaceSpec, request: Any,
                          f"file holds ({listed}). Rerun with what the file was made with, or "
                          f"--overwrite to start anew")
     return spec
+
+
+def check_recorded(meta: dict[str, Any], wanted: dict[str, Any], path: Any, what: str) -> None:
+    """Refuse to resume a file whose metadata records other values of `wanted` (a setting
+    beside the spec that decided the values, e.g. an eigen map's Lanczos budget); a value
+    the file does not record is not compared."""
+    changed = [f"{k} {meta[k]!r} in the file, {v!r} now" for k, v in wanted.items()
+               if meta.get(k, v) != v]
+    if changed:
+        raise ValueError(f"cannot resume {path}: its values were computed with another {what} "
+                         f"({'; '.join(changed)}); rerun with the file's, or --overwrite to "
+                         f"start anew")
 
 
 def recorded_spec(existing: Surface, path: Any) -> SurfaceSpec:

@@ -30,9 +30,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
-import math
 import os
-import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -40,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from landscape.engine import guards
 from landscape.engine.types import Blocks, Params, Surface
 
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
@@ -88,52 +87,11 @@ def _open(path: str | os.PathLike[str], mode: str) -> Any:
                          f"truncated or damaged ({err}); recompute it (rerun the command that "
                          f"wrote it with --overwrite)") from None
     try:
-        _refuse_outside_data(f, path)
+        guards.refuse_outside_data(f, path, h5py)
     except BaseException:
         f.close()
         raise
     return f
-
-
-_MOST_OBJECTS = 100_000  # a surface file holds a few hundred (one per direction tensor)
-
-
-def _refuse_outside_data(f: Any, path: Any) -> None:
-    """Refuse a file that would make a reader read other files: an external link, a dataset
-    stored in external files or a virtual dataset (mapped from other files). Soft links are
-    not followed (they could loop)."""
-    h5py = _h5py()
-    groups, seen = [("", f)], 0
-    while groups:
-        prefix, group = groups.pop()
-        for name in group:
-            seen += 1
-            if seen > _MOST_OBJECTS:
-                raise ValueError(f"{path} holds more than {_MOST_OBJECTS:,} objects; it is not a "
-                                 f"surface file: recompute it")
-            where = f"{prefix}/{name}".lstrip("/")
-            link = group.get(name, getlink=True)
-            if isinstance(link, h5py.ExternalLink):
-                raise _outside(path, where, f"is a link to {link.filename!r}")
-            if isinstance(link, h5py.SoftLink):
-                continue
-            item = group[name]
-            if isinstance(item, h5py.Group):
-                groups.append((where, item))
-            elif isinstance(item, h5py.Dataset):
-                if item.external:
-                    raise _outside(path, where, "keeps its values in external files "
-                                   f"({', '.join(repr(str(e[0])) for e in item.external[:3])})")
-                if item.is_virtual:
-                    raise _outside(path, where, "is a virtual dataset (its values are mapped "
-                                   "from other files)")
-
-
-def _outside(path: Any, where: str, what: str) -> ValueError:
-    shown = where if where.isprintable() else ascii(where)
-    return ValueError(f"{path} was refused: '{shown[:120]}' {what}, so reading it would read "
-                      f"files other than this one; a surface file holds its values itself: "
-                      f"recompute it, or copy the values in with h5py if you trust the file")
 
 
 @contextlib.contextmanager
@@ -142,9 +100,9 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
     The lock is a `flock` on `<path>.lock`, so the kernel releases it if the process dies.
     """
-    lock_path = f"{os.fspath(_written(path))}.lock"
+    lock_path = f"{os.fspath(guards.written(path))}.lock"
     Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
-    fd = _open_side_file(lock_path, path, exclusive=False)
+    fd = guards.open_side_file(lock_path, path, exclusive=False)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -161,37 +119,6 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
                 os.unlink(lock_path)
     finally:
         os.close(fd)
-
-
-def _written(path: str | os.PathLike[str]) -> Path:
-    """The file a write to `path` goes to: a symbolic link's target (the link stays a link)."""
-    path = Path(path)
-    return Path(os.path.realpath(path)) if path.is_symlink() else path
-
-
-def _open_side_file(side: str | os.PathLike[str], path: Any, *, exclusive: bool) -> int:
-    """Open (create) a side file of `path` (`.lock`, `.partial`) for writing, never through a
-    symbolic link and never a device or FIFO; with `exclusive`, only a file created here."""
-    flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-    if exclusive:
-        flags |= os.O_EXCL
-    try:
-        fd = os.open(side, flags, 0o666)
-    except OSError as err:
-        if Path(side).is_symlink():
-            raise ValueError(f"cannot write {path}: {side} is a symbolic link, and a side file "
-                             f"is never written through one; remove the link (or choose "
-                             f"another -o)") from None
-        if exclusive and isinstance(err, FileExistsError):
-            raise ValueError(f"cannot write {path}: {side} exists; remove it (another run "
-                             f"may be writing it), or choose another -o") from None
-        raise ValueError(f"cannot write {path}: {err.strerror or err} ({side}); choose another "
-                         f"-o") from None
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise ValueError(f"cannot write {path}: {side} is not a regular file; remove it (or "
-                         f"choose another -o)")
-    return fd
 
 
 def create_file(path: str | os.PathLike[str]) -> Any:
@@ -341,7 +268,7 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
     Raises:
         FileExistsError: when `path` exists and `overwrite` is False.
     """
-    shown, path = path, _written(path)
+    shown, path = path, guards.written(path)
     if path.exists() and not overwrite:
         raise FileExistsError(f"{shown} exists; pass --overwrite to replace it or --resume to "
                               f"continue it")
@@ -352,7 +279,7 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
     tmp = path.with_name(path.name + ".partial")
     if tmp.is_file() and not tmp.is_symlink():
         tmp.unlink()  # left by a run killed while it wrote the file
-    os.close(_open_side_file(tmp, shown, exclusive=True))
+    os.close(guards.open_side_file(tmp, shown, exclusive=True))
     with create_file(tmp) as f:
         f.attrs["schema"] = SCHEMA
         for key, value in surface.meta.items():
@@ -505,24 +432,13 @@ def _coordinates(f: Any, name: str, path: Any) -> np.ndarray:
     return values
 
 
-def _check_declared(f: Any, path: Any) -> None:
-    """Refuse, before reading, coordinates declaring a grid larger than memory allows."""
-    from landscape.engine.placement import check_shape_memory
-
-    shape = tuple(_dataset(f, name, path).shape for name in ("xcoordinates", "ycoordinates")
-                  if name in f)
-    try:
-        check_shape_memory(tuple(math.prod(s) for s in shape))
-    except ValueError as err:
-        raise ValueError(f"cannot read {path}: {err}") from None
-
-
 def _read_surface(f: Any, path: Any) -> Surface:
     layout = _layout(f, path)
     if "xcoordinates" not in f:
         raise ValueError(f"{path} is HDF5 but holds no surface (no 'xcoordinates'); is it a "
                          f"direction file or another kind of file?")
-    _check_declared(f, path)
+    guards.check_declared_grid([_dataset(f, n, path).shape for n in ("xcoordinates",
+                                "ycoordinates") if n in f], path)
     x = _coordinates(f, "xcoordinates", path)
     y = _coordinates(f, "ycoordinates", path) if "ycoordinates" in f else None
     nx, ny = len(x), None if y is None else len(y)
@@ -634,7 +550,8 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
         if "directions" in f:
             root = f["directions"]
             groups = [root[axis] for axis in ("x", "y") if axis in root]
-            _check_direction_size(groups, path)
+            guards.check_declared_size([i for g in groups for i in g.values()
+                                        if isinstance(i, _h5py().Dataset)], path)
             order = _names(root["order"]) if "order" in root else []
             out = []
             for g in groups:
@@ -643,7 +560,8 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
             return out
         if "xdirection" in f:
             groups = [f[name] for name in ("xdirection", "ydirection") if name in f]
-            _check_direction_size(groups, path)
+            guards.check_declared_size([i for g in groups for i in g.values()
+                                        if isinstance(i, _h5py().Dataset)], path)
             names = _names(f["names"]) if "names" in f else None
             if names is not None and all(len(g) == len(names) for g in groups):
                 return [{n: torch.from_numpy(np.asarray(g[str(i)][()]))
@@ -653,20 +571,6 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
         raise ValueError(f"{path} holds no directions (neither 'directions/x' nor "
                          f"'xdirection'); pass a surface file written by `landscape surface` "
                          f"or a reference direction file")
-
-
-def _check_direction_size(groups: list[Any], path: Any) -> None:
-    """Refuse, before reading, directions declaring more bytes than half the memory."""
-    from toolkit import available_memory
-
-    h5py = _h5py()
-    size = sum(math.prod(item.shape) * item.dtype.itemsize for g in groups
-               for item in g.values() if isinstance(item, h5py.Dataset))
-    available = available_memory()
-    if available is not None and size > available // 2:
-        raise ValueError(f"cannot read the directions in {path}: they declare "
-                         f"{size / 2**30:,.1f} GB, and {available / 2**30:,.1f} GB of memory is "
-                         f"available; is it the direction file you meant?")
 
 
 def direction_order(path: str | os.PathLike[str]) -> list[str] | None:

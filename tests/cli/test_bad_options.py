@@ -165,9 +165,9 @@ def test_the_eigen_map_resumes_only_with_its_budget(ws: Workspace) -> None:
     result = ws.run([*args, "--iters", "4", "--tol", "0.1"])
     assert result.exit_code == 0, result.output
     before = (ws.path / "h/eigen.h5").read_bytes()
-    for change, named in ((["--iters", "5", "--tol", "0.1"], "iters 4 in the file, 5 now"),
-                          (["--iters", "4", "--tol", "0.2"], "tol 0.1 in the file, 0.2 now")):
-        ws.refused([*args, *change, "--resume"], f"its eigenvalues were computed with another "
+    for change, named in ((["--iters", "5", "--tol", "0.1"], "eig_iters 4 in the file, 5 now"),
+                          (["--iters", "4", "--tol", "0.2"], "eig_tol 0.1 in the file, 0.2 now")):
+        ws.refused([*args, *change, "--resume"], f"its values were computed with another "
                    f"Lanczos budget ({named})", codes=(1,), data_built=True)
     assert (ws.path / "h/eigen.h5").read_bytes() == before
 
