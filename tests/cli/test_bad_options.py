@@ -41,8 +41,7 @@ def small_memory(monkeypatch: pytest.MonkeyPatch) -> None:
 OPTIONS = [  # (what, arguments, fragment, exit code, the data may be built first)
     ("interp --x of 1e9 points", ["interp", "good.pt", "b.pt", "-o", "i.h5", "--x",
                                   "-1:1:1000000000"],
-     "a grid of 1,000,000,000 points needs about 119.2 GB for its results alone, and 1.0 GB "
-     "of memory is available", 1, False),
+     "a grid of 1,000,000,000 points needs about", 1, False),
     ("hessian grid of 1e10 points", ["hessian", "good.pt", "-o", "h", "--x", "-1:1:100000",
                                      "--y", "-1:1:100000"],
      "a grid of 10,000,000,000 points", 1, False),
