@@ -196,7 +196,7 @@ def test_compare_refuses_a_file_with_no_computed_point(ws: Workspace) -> None:
     _surface(ws, "a.h5")
     _surface(ws, "empty.h5", done=False)
     ws.refused(["compare", "a.h5", "empty.h5", "-o", "cmp"], "empty.h5 has no computed point "
-               "(0 of 9); finish it first", codes=(1,))
+               "(0 of 9): nothing to draw or compare; finish it first", codes=(1,))
 
 
 # ---------------------------------------------------------------- the demo
