@@ -43,7 +43,7 @@ WRITERS = {
     "export csv": (lambda s, o: ["export", s, "-o", o, "--format", "csv"], b"i,j,x,y,"),
     "export vtk": (lambda s, o: ["export", s, "-o", o, "--format", "vtk"], b"# vtk"),
     "export-directions": (lambda s, o: ["export-directions", s, "-o", o], b"\x89HDF"),
-    "view": (lambda s, o: ["view", s, "-o", o, "--overwrite"], b"<!doctype html>"),
+    "view": (lambda s, o: ["view", s, "-o", o], b"<!doctype html>"),
 }
 
 
@@ -57,7 +57,10 @@ def test_a_symbolic_link_is_written_through(tmp_path: Path, command: str) -> Non
     link = tmp_path / "link.out"
     link.symlink_to(victim)
     args, head = WRITERS[command]
-    r = _run(args(source, link))
+    refused = _run(args(source, link))  # the link's target exists: replaced only when asked
+    assert refused.exit_code == 1 and "exists; pass --overwrite" in refused.output
+    assert victim.read_text() == "old contents"
+    r = _run([*args(source, link), "--overwrite"])
     assert r.exit_code == 0, r.output
     assert link.is_symlink() and os.readlink(link) == str(victim)
     assert victim.read_bytes().startswith(head)
