@@ -79,6 +79,11 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: f
     refuse_existing(output, COMPARE_FILES, overwrite=overwrite)
 
     surfaces = [load_surface(file_a), load_surface(file_b)]
+    for path, surface in zip((file_a, file_b), surfaces, strict=True):
+        if not surface.done.any():  # no number to compare: no verdict either
+            raise ValueError(f"{path} has no computed point (0 of {surface.done.size}): "
+                             f"nothing to draw or compare; finish it first (rerun the command "
+                             f"that wrote it with --resume)")
     names = labels_for(surfaces, [file_a, file_b], labels)
     metric_args = options.drop_none(radii=radii, factor=factor, window=window)
     scale = options.drop_none(vmin=vmin, vmax=vmax, levels=levels, zmax=zmax, log=log)

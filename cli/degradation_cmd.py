@@ -29,6 +29,12 @@ def _depths(ctx: click.Context, param: click.Parameter, value: str) -> list[int]
     if not depths or wrong:
         raise click.BadParameter(f"each depth must be 6n + 2 with n >= 1 (8, 14, 20, 32, 44, "
                                  f"56, 110, ...), got {value!r}")
+    from models.cifar import DEEPEST
+
+    if max(depths) > DEEPEST:
+        raise click.BadParameter(f"depth {max(depths):,} is more than the {DEEPEST:,} layers "
+                                 f"built here (He et al.'s deepest has 1,202); pass depths of "
+                                 f"at most {DEEPEST:,}")
     return depths
 
 

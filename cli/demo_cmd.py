@@ -87,7 +87,7 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
 
     tick = time.perf_counter()
     if job["resume"] and final.exists():
-        model, meta = load_checkpoint(final)
+        model, meta = _reused(final)
         history = meta.get("history") or {}
         loss, acc = evaluate(model, train_set, device=job["device"])
         info = {"loss": loss, "accuracy": acc,
@@ -135,6 +135,20 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
             "pictures": [str(p) for p in pictures], "seconds": seconds}
 
 
+def _reused(final: Path) -> Any:
+    """`load_checkpoint(final)`, its refusal worded for the demo (which has no --model)."""
+    from models.checkpoint import load_checkpoint
+
+    try:
+        return load_checkpoint(final)
+    except ValueError as err:
+        text = str(err)
+        for advice in ("; if you trust the file", "; pass the architecture", "; name the "):
+            text = text.split(advice)[0]
+        raise ValueError(f"{text}; the demo cannot reuse it: delete {final} to train that "
+                         f"model again, or choose another -o") from None
+
+
 def _child(job: dict[str, Any], pipe: Any, parent: int) -> None:
     """The body of a model's process: run it, and send its lines, result or error home.
 
@@ -151,9 +165,13 @@ def _child(job: dict[str, Any], pipe: Any, parent: int) -> None:
     try:
         result = run_model(job, report=lambda line: send(("log", line)))
     except BaseException as err:  # noqa: BLE001 - everything goes home as one line
+        # from here on a stop ends the process at once: raised inside the interpreter's exit
+        # (atexit), SystemExit would print a traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         with contextlib.suppress(OSError):  # the parent may be gone already
             send(("error", options.error_line(err)))
         raise SystemExit(1) from None
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     send(("done", result))
 
 
@@ -321,6 +339,20 @@ def _stop(procs: list[Any]) -> None:
 
 # --------------------------------------------------------------------------- the command
 
+def _check_sizes(train_samples: int, eval_samples: int, points: int) -> None:
+    """Refuse, before anything is trained, sample counts and a grid the demo cannot have."""
+    from landscape.engine.grid import Axis, Grid
+    from landscape.engine.placement import check_grid_memory
+
+    options.check_samples("embedded", "train", train_samples, "--train-samples")
+    options.check_samples("embedded", "train", eval_samples, "--eval-samples")
+    axis = Axis(-1.0, 1.0, points)
+    try:
+        check_grid_memory(Grid(axis, axis))
+    except ValueError as err:
+        raise click.BadParameter(str(err), param_hint="'--grid'") from None
+
+
 def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float) -> str:
     names = [r["name"] for r in records]
     width = max(12, *(len(n) for n in names))
@@ -397,6 +429,7 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
     if points % 2 == 0:
         raise click.BadParameter(f"use an odd number of points, so that θ* is a grid point; got "
                                  f"{points}", param_hint="--grid")
+    _check_sizes(train_samples, eval_samples, points)
     started = time.monotonic()
     check_writable(output, folder=True)
     out = Path(output)
@@ -424,8 +457,11 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
     try:
         with output_folder(out, keep="**/*.pt"):  # checkpoints are kept for --resume
             records = run_jobs(jobs, processes)
-    except BaseException:
-        if out.exists():
+    except BaseException as err:
+        # a run stopped (Ctrl-C, a process killed) can go on; a refusal would only come again
+        stopped = (not isinstance(err, (click.ClickException, ValueError))
+                   or "without finishing" in str(err))
+        if stopped and out.is_dir() and any(out.glob("**/*.pt")):
             click.echo(f"(what is finished is kept in {output}; rerun with --resume to "
                        f"continue)", err=True)
         raise

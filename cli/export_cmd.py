@@ -42,7 +42,7 @@ def _check_output(source: str, output: str, overwrite: bool) -> None:
 @click.command()
 @click.argument("surface_file", type=click.Path(exists=True, dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), required=True,
-              help="The file to write.")
+              help="The file to write (- for standard output).")
 @click.option("--format", "fmt", type=click.Choice(list(FORMATS)), default=None,
               help="vtk/vtp: ParaView polygon data; csv: one row per point; npz: numpy arrays "
                    "as in the HDF5 file; reference: the 2018 code's surface layout "
@@ -68,7 +68,7 @@ def export(surface_file: str, output: str, fmt: str | None, quantity: str | None
       landscape export r56.h5 -o r56.vtp --log
       landscape export r56.h5 -o r56_ref.h5 --format reference
     """
-    from cli.outputs import atomic_path
+    from cli.outputs import atomic_path, is_stream
     from landscape.engine import exports, store
 
     fmt = _format_of(fmt, output)
@@ -93,7 +93,7 @@ def export(surface_file: str, output: str, fmt: str | None, quantity: str | None
         else:
             exports.export_reference(surface, tmp)
             what = "the 2018 reference code's layout, -1 where no value is known"
-    click.echo(f"wrote {output}: {what}")
+    click.echo(f"wrote {output}: {what}", err=is_stream(output))  # stdout may be the export
 
 
 def _model_order(meta: dict[str, Any], model_name: str | None, dir_type: str
@@ -147,7 +147,7 @@ def export_directions(surface_file: str, output: str, model_name: str | None,
     Example:
       landscape export-directions r56.h5 -o r56_dirs.h5
     """
-    from cli.outputs import atomic_path
+    from cli.outputs import atomic_path, is_stream
     from landscape.engine import exports, store
 
     _check_output(surface_file, output, overwrite)
@@ -169,4 +169,5 @@ def export_directions(surface_file: str, output: str, model_name: str | None,
         exports.export_reference_directions(tmp, directions, order, shapes=shapes)
     axes = "x and y directions" if len(directions) > 1 else "an x direction"
     click.echo(f"wrote {output}: {axes}, {len(order)} tensors each in "
-               f"{'state_dict()' if dir_type == 'states' else 'parameters()'} order")
+               f"{'state_dict()' if dir_type == 'states' else 'parameters()'} order",
+               err=is_stream(output))

@@ -12,9 +12,12 @@ import click
 from cli import sources
 from cli.curvature import check_curvature, curvature_opts, write_curvature
 from cli.options import (
+    DATASETS,
+    check_samples,
     device_opt,
     drop_none,
     errors_as_click,
+    nonfinite_opt,
     output_dir_opt,
     progress_opt,
 )
@@ -38,27 +41,30 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
     try:
         return Axis.parse(value)
     except ValueError as err:
-        raise click.BadParameter(str(err)) from err
+        raise click.BadParameter(str(err), ctx=ctx, param=param) from None
 
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True))
 @click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
-@click.option("--dataset", default="embedded", show_default=True)
+@click.option("--dataset", type=click.Choice(DATASETS),
+              default="embedded", show_default=True)
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Folder holding the data set (CIFAR, an ImageFolder, or nanoGPT's "
                    "train.bin and val.bin).")
 @sources.source_opts
 @click.option("--split", type=click.Choice(["train", "test"]), default="train",
               show_default=True)
-@click.option("--samples", type=int, default=512, show_default=True,
+@click.option("--samples", type=click.IntRange(min=1), default=512, show_default=True,
               help="Samples the loss (and so the Hessian) is averaged over.")
-@click.option("--k", "k", type=int, default=3, show_default=True,
+@click.option("--k", "k", type=click.IntRange(min=1), default=3, show_default=True,
               help="How many of the largest eigenvalues.")
 @click.option("--method", type=click.Choice(["lanczos", "power"]), default=None)
-@click.option("--iters", type=int, default=None, help="Lanczos steps (or power steps) at most.")
-@click.option("--tol", type=float, default=None, help="Relative tolerance.")
-@click.option("--trace-samples", type=int, default=20, show_default=True,
+@click.option("--iters", type=click.IntRange(min=1), default=None,
+              help="Lanczos steps (or power steps) at most.")
+@click.option("--tol", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="Relative tolerance.")
+@click.option("--trace-samples", type=click.IntRange(min=0), default=20, show_default=True,
               help="Hutchinson probes for the trace (0: skip).")
 @click.option("--x", "x", callback=_axis, default=None,
               help="MIN:MAX:NUM: also map λ_min, λ_max over this grid (e.g. -1:1:11).")
@@ -75,10 +81,11 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
 @click.option("--overwrite", is_flag=True,
               help="Replace the files of an earlier run (refused without it).")
-@click.option("--batch-size", type=int, default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @curvature_opts
 @device_opt
+@nonfinite_opt
 @output_dir_opt
 @progress_opt
 @errors_as_click
@@ -86,8 +93,9 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
             x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
             resume: bool, overwrite: bool, batch_size: int | None, seed: int,
-            device: str | None, output: str, progress: bool, data_root: str | None,
-            block_size: int | None, data_factory: str | None, loss: str | None,
+            device: str | None, allow_nonfinite: bool, output: str, progress: bool,
+            data_root: str | None, block_size: int | None, data_factory: str | None,
+            loss: str | None,
             **curvature: Any) -> None:
     """Hessian spectrum of CHECKPOINT: top-K and most negative eigenvalue, trace; with --x
     (and --y), λ_min/λ_max at every grid point and the |λ_min/λ_max| map (Li et al. Sec. 6).
@@ -100,7 +108,16 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     if save_directions and k < 2:
         raise click.BadParameter("--save-directions needs --k 2 or more", param_hint="--k")
     check_curvature(trace_samples, **curvature)
+    if y is not None and x is None:
+        raise click.BadParameter("--y is the second axis of the eigenvalue map; give --x too",
+                                 param_hint="--y")
+    if data_factory is None:
+        check_samples(dataset, split, samples, "--samples")
     if x is not None:
+        from landscape.engine.grid import Grid
+        from landscape.engine.placement import check_grid_memory
+
+        check_grid_memory(Grid(x, y))  # before the spectrum, not after it
         prepare_output(Path(output) / "eigen.h5", resume=resume, overwrite=overwrite)
     refuse_existing(output, ("hessian.json", "eigen_ratio.png", "hessian_directions.h5"),
                     overwrite=overwrite or resume)
@@ -110,7 +127,7 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
     with output_folder(output, keep="eigen.h5") as out:
         _run(checkpoint, model, dataset, split, samples, k, method, iters, tol, trace_samples,
              x, y, save_directions, None if relative_ratio else ratio_max, resume, overwrite,
-             batch_size, seed, device, out, progress, curvature, source)
+             batch_size, seed, device, out, progress, curvature, allow_nonfinite, source)
 
 
 def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
@@ -118,7 +135,7 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
          y: Any, save_directions: bool, ratio_max: float | None, resume: bool, overwrite: bool,
          batch_size: int | None, seed: int, device: str | None, out: Path,
          progress: bool = True, curvature: dict[str, Any] | None = None,
-         source: dict[str, Any] | None = None) -> None:
+         allow_nonfinite: bool = False, source: dict[str, Any] | None = None) -> None:
     from tqdm.auto import tqdm
 
     from landscape.analysis.hessian import (
@@ -136,7 +153,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
     loss_fn = sources.resolve_loss(source.pop("loss", None))
     root = source.pop("data_root", None)
     dev = resolve_device(device)
-    net, meta = load_checkpoint(checkpoint, model, map_location=dev)
+    net, meta = load_checkpoint(checkpoint, model, map_location=dev,
+                                allow_nonfinite=allow_nonfinite)
     tensors, data_meta = sources.load_source(dataset, root, False, split, samples, seed,
                                              **source)
     data = as_data(tensors, dev)

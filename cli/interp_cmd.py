@@ -72,6 +72,7 @@ def _star_alpha(meta_a: dict[str, Any], meta_b: dict[str, Any]) -> float | None:
               metavar="REL", help="Stop averaging a point once the standard error of its mean "
               "loss is ≤ REL × the loss (see `landscape surface --help`).")
 @options.device_opt
+@options.nonfinite_opt
 @click.option("--resume", is_flag=True, help="Continue an interrupted run of OUTPUT.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @options.errors_as_click
@@ -80,7 +81,7 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
            dataset: str, data_root: str | None, download: bool, split: str,
            samples: int | None, data_seed: int, normalize: str | None, device: str | None,
            block_size: int | None, data_factory: str | None, loss: str | None,
-           **tuning: object) -> None:
+           allow_nonfinite: bool, **tuning: object) -> None:
     """Loss and accuracy at θ_A + α(θ_B − θ_A) for α on --x (beyond [0, 1] allowed).
 
     With a third checkpoint C, the plane θ_A + α(θ_B − θ_A) + β(θ_C − θ_A) on --x by --y
@@ -101,10 +102,13 @@ def interp(checkpoint_a: str, checkpoint_b: str, checkpoint_c: str | None, outpu
         y_axis = Axis(-0.5, 1.5, x_axis.num)
     if not checkpoint_c and y_axis is not None:
         raise click.BadParameter("--y needs a third checkpoint (the plane through A, B, C)")
+    from landscape.engine.placement import check_grid_memory
+
+    check_grid_memory(Grid(x_axis, y_axis))  # before the weights and the grid's coordinates
     paths = [p for p in (checkpoint_a, checkpoint_b, checkpoint_c) if p]
-    model, meta = load_checkpoint(checkpoint_a, model_name)
+    model, meta = load_checkpoint(checkpoint_a, model_name, allow_nonfinite=allow_nonfinite)
     arch = meta.get("arch") or model_name
-    loaded = [load_checkpoint(p, arch) for p in paths[1:]]
+    loaded = [load_checkpoint(p, arch, allow_nonfinite=allow_nonfinite) for p in paths[1:]]
     metas = [meta] + [m for _, m in loaded]
     options.note_reference_normalization(dataset, normalize, options.reference_sources(
         list(zip(paths, metas, strict=True))))

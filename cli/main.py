@@ -3,10 +3,13 @@ so `landscape --help` stays fast and one broken optional dependency does not bre
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
-import os
-import sys
+import re
+import warnings
+from collections.abc import Iterator
+from typing import Any
 
 import click
 
@@ -29,6 +32,44 @@ COMMANDS: dict[str, str] = {
     "export-directions": "cli.export_cmd:export_directions",
     "demo": "cli.demo_cmd:demo",
 }
+
+
+# Warnings of the libraries underneath that say nothing a user can act on: what each means.
+# They are logged at INFO (shown with -v), once per run, instead of printed.
+KNOWN_WARNINGS = {
+    r"There is a performance drop because we have not yet implemented the batching rule":
+        "torch evaluates some layers of the points of a pass one point at a time (it has no "
+        "batched form of them): the values are right, only slower",
+    r"Glyph \d+ .*missing from (current )?font":
+        "a label holds characters the font cannot draw; they show as boxes in the picture",
+}
+# Loggers of the libraries underneath that speak only under -v (torch.compile on a CPU-only
+# machine reports that it found no CUDA runtime: true, and harmless).
+QUIET_LOGGERS = ("torch.utils.cpp_extension",)
+
+log = logging.getLogger("landscape")
+
+
+@contextlib.contextmanager
+def _known_warnings_logged() -> Iterator[None]:
+    seen: set[str] = set()
+    show = warnings.showwarning
+
+    def route(message: Any, category: Any, filename: str, lineno: int, file: Any = None,
+              line: Any = None) -> None:
+        for pattern, meaning in KNOWN_WARNINGS.items():
+            if re.search(pattern, str(message)):
+                if pattern not in seen:
+                    seen.add(pattern)
+                    log.info("note: %s (%s)", meaning, str(message).splitlines()[0][:200])
+                return
+        show(message, category, filename, lineno, file, line)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = route
+        for pattern in KNOWN_WARNINGS:  # every occurrence reaches `route`, which says it once
+            warnings.filterwarnings("always", message=pattern)
+        yield
 
 
 class _LazyGroup(click.Group):
@@ -59,15 +100,14 @@ def cli(verbose: int) -> None:
     level = logging.WARNING - 10 * verbose
     logging.basicConfig(level=max(level, logging.DEBUG),
                         format="%(levelname)s %(name)s: %(message)s")
+    for name in QUIET_LOGGERS:
+        logging.getLogger(name).setLevel(logging.ERROR if verbose == 0 else logging.NOTSET)
+    click.get_current_context().with_resource(_known_warnings_logged())
 
 
 def main() -> None:
-    """The `landscape` command. Like `python -m`, it finds a module of the current folder that
-    an import path the user types names (`--model mynets:small_cnn`); the folder comes last on
-    the path, so it never hides an installed package."""
-    here = os.getcwd()
-    if not any(entry in ("", ".", here) for entry in sys.path):
-        sys.path.append(here)
+    """The `landscape` command. An import path the user types (`--model mynets:small_cnn`) is
+    found from the current folder too (`models.imports.import_object`)."""
     cli()
 
 

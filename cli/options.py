@@ -375,3 +375,8 @@ MODEL_HELP = ("Architecture of the checkpoint, e.g. resnet56 (see `landscape mod
               "is never imported.")
 
 model_opt = click.option("--model", "model_name", default=None, help=MODEL_HELP)
+
+nonfinite_opt = click.option(
+    "--allow-nonfinite", is_flag=True,
+    help="Load a checkpoint whose weights hold NaN or inf (refused otherwise: every loss "
+         "computed from them would be NaN).")

@@ -1,7 +1,9 @@
 """Writing what a command makes so that a failed command leaves nothing behind.
 
 Every file appears whole or not at all: it is written under a temporary name in the folder it
-goes to and renamed over the target when complete. A folder a command creates is removed again
+goes to and renamed over the target when complete. The target is the user's: a symbolic link
+is written through (its target is what is replaced), a device or FIFO is written into as a
+stream (never replaced), and `-` is standard output. A folder a command creates is removed again
 when the command fails, unless it holds what a `--resume` continues: one rule for every command
 (`claim_folders`, `remove_claimed_folders`).
 """
@@ -11,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +23,10 @@ from typing import Any
 import click
 
 __all__ = ["atomic_path", "check_writable", "output_folder", "save_figure", "write_text",
-           "claim_folders", "remove_claimed_folders", "prepare_output", "refuse_existing"]
+           "claim_folders", "remove_claimed_folders", "prepare_output", "refuse_existing",
+           "is_stream", "STDOUT"]
+
+STDOUT = "-"  # `-o -`: standard output
 
 
 def _umask() -> int:
@@ -28,24 +35,79 @@ def _umask() -> int:
     return mask
 
 
+def is_stream(path: str | os.PathLike[str]) -> bool:
+    """True for `-` (standard output) and for a path that is, or links to, a character or block
+    device or a FIFO: written into as it is, never replaced."""
+    if os.fspath(path) == STDOUT:
+        return True
+    try:
+        mode = os.stat(path).st_mode  # follows links
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISBLK(mode) or stat.S_ISFIFO(mode)
+
+
+def _target(path: Path) -> Path:
+    """The file a write to `path` goes to: `path`, or for a symbolic link the file it points at
+    (which must be absent or a regular file in an existing folder)."""
+    if not path.is_symlink():
+        return path
+    real = Path(os.path.realpath(path))
+    if real.exists() and not real.is_file() and not is_stream(real):
+        raise ValueError(f"cannot write {str(path)!r}: it is a link to {str(real)!r}, which is "
+                         f"not a file; choose another -o")
+    if not real.parent.is_dir():
+        raise ValueError(f"cannot write {str(path)!r}: it is a link to {str(real)!r}, whose "
+                         f"folder does not exist; choose another -o")
+    return real
+
+
+def _stream_into(source: Path, path: str) -> None:
+    """Copy `source` into standard output, a device or a FIFO, as it is (nothing replaced)."""
+    if path == STDOUT:
+        sys.stdout.flush()
+        out = sys.stdout.buffer
+        with open(source, "rb") as f:
+            shutil.copyfileobj(f, out)
+        out.flush()
+        return
+    with open(source, "rb") as f, open(path, "wb") as out:  # a device: no rename, no truncate
+        shutil.copyfileobj(f, out)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary file beside `path`, with the same suffix, renamed onto `path` when the block
-    ends without an error and removed when it raises.
+    """A temporary file with the suffix of `path`, moved onto `path` when the block ends
+    without an error and removed when it raises.
 
-    Parent folders are created. The temporary name starts with a dot, so that a folder listing
-    or a glob for `*.png` never shows a half-written file.
+    An absent or regular `path` is replaced by a rename (a file it replaces keeps its
+    permissions); a symbolic link is followed and its target replaced; a device or FIFO (and
+    `-`, standard output) is written into once the block has finished, from a temporary file in
+    a private folder. Parent folders are created. The temporary name beside the target starts
+    with a dot, so that a folder listing or a glob for `*.png` never shows a half-written file,
+    and is short, whatever the length of the target's name.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}",
-                                dir=path.parent)
+    text = os.fspath(path)
+    if is_stream(text):
+        with tempfile.TemporaryDirectory(prefix="landscape-") as folder:
+            tmp = Path(folder) / f"out{Path(text).suffix[:16]}"
+            yield tmp
+            _stream_into(tmp, text)
+        return
+    target = _target(Path(text))
+    if target.exists() and not target.is_file():
+        raise ValueError(f"cannot write {text!r}: it is not a regular file; choose another -o")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = (stat.S_IMODE(target.stat().st_mode) if target.is_file()
+            else 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
+    fd, name = tempfile.mkstemp(prefix=f".{target.stem[:32]}.",
+                                suffix=f".partial{target.suffix[:16]}", dir=target.parent)
     os.close(fd)
     tmp = Path(name)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; outputs are not
-        os.replace(tmp, path)
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -73,10 +135,19 @@ def check_writable(path: str | os.PathLike[str], *, folder: bool = False) -> Non
     nearest existing ancestor must be a writable folder, and `path` itself, when it exists, must
     be of the right kind.
 
+    A device or FIFO (or `-`) must be writable itself; a symbolic link is judged by its target.
+
     Raises:
         ValueError: with the reason and what to do instead.
     """
+    if not folder and is_stream(path):
+        if os.fspath(path) != STDOUT and not os.access(path, os.W_OK):
+            raise ValueError(f"cannot write {os.fspath(path)!r}: no permission to write it; "
+                             f"choose another -o")
+        return
     path = Path(path)
+    if not folder:
+        path = _target(path)
     if path.exists():
         if folder and not path.is_dir():
             raise ValueError(f"cannot write into {str(path)!r}: it is a file, not a folder; "
@@ -151,13 +222,41 @@ def prepare_output(path: str | os.PathLike[str], *, folder: bool = False,
         FileExistsError: `path` exists and neither --resume nor --overwrite was given.
     """
     check_writable(path, folder=folder)
-    if not folder and Path(path).exists() and not (resume or overwrite):
+    if not folder and resume is not None:
+        if is_stream(path):
+            raise ValueError(f"cannot write {os.fspath(path)!r}: it is "
+                             + ("standard output" if os.fspath(path) == STDOUT else
+                                "a device or FIFO")
+                             + "; this file is written point by point (to resume it), so it "
+                               "must be a regular file: choose another -o")
+        check_side_names(path)
+    if not folder and Path(path).exists() and not is_stream(path) and not (resume or overwrite):
         raise FileExistsError(f"{path} exists; pass "
                               + ("" if resume is None else "--resume to continue it or ")
                               + "--overwrite to replace it")
     if not folder and resume is not None:
         keep = Path(path).name
     claim_folders(path, folder=folder, keep=keep)
+
+
+_SIDE = ".partial"  # the longest suffix of a side file (`OUT.lock`, `OUT.partial`)
+
+
+def check_side_names(path: str | os.PathLike[str]) -> None:
+    """Refuse, before any work, a file name too long for the side files written beside it
+    (`OUT.lock`, `OUT.partial`) on its file system."""
+    path = Path(path)
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    try:
+        longest = os.pathconf(parent, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    if len(os.fsencode(path.name)) + len(_SIDE) > longest:
+        raise ValueError(f"the file name of -o is {len(os.fsencode(path.name))} bytes long; a "
+                         f"run also writes {_SIDE!r} and '.lock' files beside it, so it can be "
+                         f"at most {longest - len(_SIDE)} here: use a shorter name")
 
 
 def refuse_existing(folder: str | os.PathLike[str], patterns: tuple[str, ...], *,

@@ -18,13 +18,22 @@ def parse_levels(ctx: click.Context, param: click.Parameter, value: str | None) 
     if value is None:
         return None
     try:
-        if "," not in value:
-            return int(value)
-        return [float(v) for v in value.split(",") if v.strip()]
+        levels: Any = (int(value) if "," not in value
+                       else [float(v) for v in value.split(",") if v.strip()])
     except ValueError:
         raise click.BadParameter(f"expected a number of levels (e.g. 20) or levels separated "
                                  f"by commas (e.g. 0.5,1,2,5), got {value!r}", ctx=ctx,
                                  param=param) from None
+    count = levels if isinstance(levels, int) else len(levels)
+    if not 1 <= count <= MOST_LEVELS:
+        raise click.BadParameter(f"{count:,} levels: a contour plot takes 1 to {MOST_LEVELS} "
+                                 f"(each is a line drawn across the whole grid)", ctx=ctx,
+                                 param=param)
+    return levels
+
+
+MOST_LEVELS = 1000
+MOST_DPI = 1200  # a 6 x 5 inch figure at 1200 dpi is 7200 x 6000 pixels
 
 
 def parse_floats(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
@@ -106,7 +115,7 @@ def picture_paths(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
 @click.option("--kind", type=click.Choice(KIND_CHOICES), default="all", show_default=True,
               help="Which picture; a 1-D file always gives the loss/accuracy line.")
 @scale_opts
-@click.option("--dpi", type=click.IntRange(min=20), default=150, show_default=True,
+@click.option("--dpi", type=click.IntRange(min=20, max=MOST_DPI), default=150, show_default=True,
               help="Resolution of PNG files.")
 @options.overwrite_opt
 @options.errors_as_click

@@ -16,6 +16,7 @@ from cli.options import (
     device_opt,
     drop_none,
     errors_as_click,
+    nonfinite_opt,
     output_dir_opt,
     picture_text,
 )
@@ -49,11 +50,12 @@ def _label(meta: dict[str, Any], path: str) -> str:
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run.")
 @device_opt
+@nonfinite_opt
 @output_dir_opt
 @errors_as_click
 def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
               samples: int, reduce: str | None, batch_size: int | None, seed: int,
-              overwrite: bool, device: str | None, output: str) -> None:
+              overwrite: bool, device: str | None, allow_nonfinite: bool, output: str) -> None:
     """Std of each 3x3 layer's response (after BN, before the addition) for every checkpoint,
     e.g. plain and residual nets of the same depth (He et al. 2015, Fig. 7).
 
@@ -72,7 +74,8 @@ def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, spl
     dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     nets = {}  # every checkpoint is loaded (and checked) before any data is built
     for path in checkpoints:
-        net, meta = load_checkpoint(path, model, map_location=dev)
+        net, meta = load_checkpoint(path, model, map_location=dev,
+                                    allow_nonfinite=allow_nonfinite)
         label = _label(meta, path)
         while label in nets:
             label += "'"

@@ -47,6 +47,7 @@ from cli.outputs import prepare_output
 @click.option("--bn-samples", type=click.IntRange(min=1), default=512, show_default=True,
               help="Training samples for --bn recompute.")
 @options.device_opt
+@options.nonfinite_opt
 @click.option("--resume", is_flag=True,
               help="Continue an interrupted run of OUTPUT: only with the same checkpoint, data, "
                    "directions, loss, precision and BN mode (any difference is refused).")
@@ -56,7 +57,8 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
             directions_file: str | None, dataset: str, data_root: str | None, download: bool,
             split: str, samples: int | None, data_seed: int, normalize: str | None,
             device: str | None, bn: str, bn_samples: int, block_size: int | None,
-            data_factory: str | None, loss: str | None, **tuning: object) -> None:
+            data_factory: str | None, loss: str | None, allow_nonfinite: bool,
+            **tuning: object) -> None:
     """Evaluate L(θ* + αδ + βη) around CHECKPOINT and write it to OUTPUT (HDF5).
 
     \b
@@ -82,7 +84,7 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
                                    f"{' and '.join(drawn)} out")
     grid = Grid(x_axis, y_axis)
     check_grid_memory(grid)
-    model, meta = load_checkpoint(checkpoint, model_name)
+    model, meta = load_checkpoint(checkpoint, model_name, allow_nonfinite=allow_nonfinite)
     directions = load_directions(directions_file) if directions_file else None
     options.note_reference_normalization(dataset, normalize, options.reference_sources(
         [(checkpoint, meta)], directions, directions_file))

@@ -78,12 +78,16 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
       landscape train resnet56-noskip --dataset cifar10 --download --epochs 100
       landscape train gpt-mini --dataset tokens --optimizer adamw --lr 3e-3 --weight-decay 0.01
     """
-    from models import create_model
+    from models import check_model_memory, create_model
     from models.data import load_dataset
     from models.train import train_model
 
     out = Path(output or Path("runs") / model_name)
     prepare_output(out, folder=True, keep="*.pt")  # a failed run keeps its checkpoints
+    from landscape.engine.store import writer_lock
+
+    # one run at a time in a folder (released when the command ends, however it ends)
+    click.get_current_context().with_resource(writer_lock(out))
     if not resume:  # a new run's epochs must not mix with an earlier run's
         refuse_existing(out, ("epoch_*.pt", "final.pt"), overwrite=overwrite,
                                 fix="pass --resume CHECKPOINT to continue it, --overwrite to "
@@ -100,12 +104,14 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
     user_factory = ":" in model_name and not model_name.startswith("torchvision:")
 
     def build(classes: int | None) -> Any:
-        return create_model(model_name, seed=seed, **options.drop_none(
-            width=width, num_classes=None if user_factory else num_classes or classes))
+        kwargs = options.drop_none(width=width,
+                                   num_classes=None if user_factory else num_classes or classes)
+        check_model_memory(model_name, **kwargs)  # on the meta device: nothing allocated
+        return create_model(model_name, seed=seed, **kwargs)
 
     # the model before the data where its head size is known, so a bad name costs nothing
     classes = None if data_factory else options.known_classes(dataset)
-    model = (_resumed(resume, model_name, epochs, sources.loss_record(loss_fn), data_factory)
+    model = (_resumed(resume, model_name, epochs, width=width, num_classes=num_classes)
              if resume else
              build(classes) if classes or user_factory else None)
     if data_factory is not None:
@@ -151,10 +157,11 @@ def _factory_set(path: str, split: str, n: int | None, seed: int, block_size: in
                      f"needs (inputs, targets) tensors or a Dataset")
 
 
-def _resumed(path: str, model_name: str, epochs: int, loss: str, factory: str | None) -> Any:
-    """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's,
-    was trained with the same loss and data factory, and has epochs left to train. The names
-    the file records are compared, never imported."""
+def _resumed(path: str, model_name: str, epochs: int, **arch: Any) -> Any:
+    """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's
+    (with the --width and --num-classes given, if any) and has epochs left to train. Its loss,
+    data and optimizer settings are checked against this run's by `models.train.check_resume`;
+    the names the file records are compared, never imported."""
     from models.checkpoint import load_checkpoint, read_checkpoint
 
     blob = read_checkpoint(path)
@@ -168,16 +175,13 @@ def _resumed(path: str, model_name: str, epochs: int, loss: str, factory: str | 
         raise ValueError(f"--resume {path!r} was refused: it holds a checkpoint of "
                          f"{stored.get('arch')!r:.80}, not of {model_name!r}; resume it with the "
                          f"MODEL it was trained as, or start a new run without --resume")
-    recorded_loss = stored.get("loss") or "cross_entropy"  # checkpoints before --loss
-    if recorded_loss != loss:
-        raise ValueError(f"--resume {path!r} was refused: it was trained with the loss "
-                         f"{recorded_loss!r:.80}, not {loss!r}; pass the same --loss, or start "
-                         f"a new run without --resume")
-    data = stored.get("data") if isinstance(stored.get("data"), dict) else {}
-    if data.get("factory") != factory:
-        raise ValueError(f"--resume {path!r} was refused: it was trained on --data "
-                         f"{data.get('factory')!r:.80}, not {factory!r}; pass the same --data, "
-                         f"or start a new run without --resume")
+    kwargs = stored.get("arch_kwargs") if isinstance(stored.get("arch_kwargs"), dict) else {}
+    changed = [f"--{k.replace('_', '-')} {kwargs.get(k)!r} in the checkpoint, {v!r} now"
+               for k, v in arch.items() if v is not None and kwargs.get(k) != v]
+    if changed:
+        raise ValueError(f"--resume {path!r} was refused: it holds another network "
+                         f"({'; '.join(changed)}); leave those options out to continue it, or "
+                         f"start a new run without --resume")
     epoch = stored.get("epoch")
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= epochs:
         raise ValueError(f"--resume {path!r} is at epoch {epoch} already; pass --epochs "

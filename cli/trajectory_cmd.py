@@ -16,6 +16,7 @@ from cli.options import (
     device_opt,
     drop_none,
     errors_as_click,
+    nonfinite_opt,
     output_dir_opt,
     picture_text,
     progress_opt,
@@ -65,6 +66,7 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 @click.option("--overwrite", is_flag=True,
               help="Replace the files of an earlier run (refused without it).")
 @device_opt
+@nonfinite_opt
 @output_dir_opt
 @progress_opt
 @errors_as_click
@@ -73,6 +75,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
                overwrite: bool, data_root: str | None, block_size: int | None,
                data_factory: str | None, loss: str | None, device: str | None,
+               allow_nonfinite: bool,
                output: str, progress: bool) -> None:
     """Training path through CHECKPOINTS (in order, the final one last, 4 or more; a folder
     stands for its epoch_*.pt and final.pt) on its PCA plane (Li et al. Sec. 7).
@@ -100,7 +103,8 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     dev = resolve_device(device)
     path, labels = [], []
     for f in files:
-        net, meta = load_checkpoint(f, model, map_location="cpu")
+        net, meta = load_checkpoint(f, model, map_location="cpu",
+                                    allow_nonfinite=allow_nonfinite)
         path.append({k: t.clone() for k, t in get_params(net).items()})
         if len(path) > 1 and _shapes(path[-1]) != _shapes(path[0]):
             raise ValueError(f"{str(f)!r} is not the same network as {str(files[0])!r} (their "

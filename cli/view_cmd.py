@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cli import options
-from cli.outputs import atomic_path, output_folder, prepare_output
+from cli.outputs import atomic_path, is_stream, output_folder, prepare_output
 
 
 def _label(text: str) -> str:
@@ -52,7 +52,7 @@ def common_surfaces(surfaces: list) -> list:
 @click.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default="view.html",
-              show_default=True, help="HTML file to write.")
+              show_default=True, help="HTML file to write (- for standard output).")
 @click.option("--labels", default=None, metavar="A,B,...",
               help="A title per file (default: model and no skip from the files).")
 @click.option("--quantity", type=click.Choice(["loss", "accuracy"]), default="loss",
@@ -85,6 +85,6 @@ def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str,
     path = Path(output)
     with output_folder(path.parent), atomic_path(path) as tmp:
         viewer.write_html(fig, tmp)
-    click.echo(str(path))
+    click.echo(str(path), err=is_stream(output))  # stdout may be the page
     if open_page:
         click.launch(str(path.resolve()))

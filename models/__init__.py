@@ -37,8 +37,8 @@ from torch import nn
 from . import cifar, gpt, resnet
 from .imports import import_object
 
-__all__ = ["NOSKIP_SUFFIX", "check_record", "create_model", "list_models", "rebuild_model",
-           "register_model"]
+__all__ = ["NOSKIP_SUFFIX", "check_model_memory", "check_record", "create_model", "list_models",
+           "rebuild_model", "register_model"]
 
 NOSKIP_SUFFIX = "-noskip"
 _WIDE = re.compile(r"^wrn(\d+)-(\d+(?:\.\d+)?)$")
@@ -384,3 +384,37 @@ def _build(name: str, builder: Callable[..., nn.Module], kwargs: dict[str, Any],
                         f"not an nn.Module")
     model.arch = {"name": name, "kwargs": kwargs}
     return model
+
+
+def check_model_memory(name: str, *, copies: int = 4, **kwargs: Any) -> None:
+    """Refuse, before anything is allocated, a model whose weights in `copies` copies (training
+    holds the weights, their gradients and the momentum) take more memory than is available.
+
+    The model is built on the meta device, which allocates nothing. Sizes that overflow (a
+    width of 1e9, 10**400 classes) are refused in words, not with torch's message.
+
+    Raises:
+        ValueError: what the model would take, what is available, and what to change.
+    """
+    from toolkit import available_memory
+
+    try:
+        with torch.device("meta"):
+            shell = create_model(name, **kwargs)
+    except (RuntimeError, OverflowError, TypeError, ValueError) as err:
+        if isinstance(err, (TypeError, ValueError)) and "overflow" not in str(err).lower():
+            raise
+        shown = ", ".join(f"{k}={_shown(v, 40)}" for k, v in kwargs.items() if k != "seed")
+        why = str(err).strip().splitlines()[0][:80] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{name!r} ({shown or 'its defaults'}) cannot be built: its tensor "
+                         f"sizes overflow ({why}); use a smaller --width or --num-classes"
+                         ) from None
+    state = shell.state_dict()
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    available = available_memory()
+    if available is not None and size * copies > available:
+        count = sum(t.numel() for t in state.values())
+        raise ValueError(f"{name!r} has {count:,} weights ({size / 2**30:,.2f} GB); training "
+                         f"holds about {copies} copies ({size * copies / 2**30:,.1f} GB), more "
+                         f"than the {available / 2**30:,.1f} GB of memory available: use a "
+                         f"smaller --width or --num-classes, or a smaller model")

@@ -23,13 +23,15 @@ import os
 import pickle
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+import zipfile
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from toolkit import available_memory
 from toolkit import tensors_sha256 as state_dict_sha256
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
 FORMAT = "loss-landscape-toolkit/checkpoint-v1"
 _PREFIXES = ("module.", "model.")
 _STATE_KEYS = ("state_dict", "model_state_dict", "model", "net")
+_COPIES = 4  # a command holds about this many copies of the weights (θ*, directions, a point)
 
 
 def _rename(old: str, new: str) -> Callable[[str], str]:
@@ -139,10 +142,17 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *,
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(blob, f)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private; a checkpoint is not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _refusal_reason(err: Exception) -> str:
@@ -177,10 +187,12 @@ def read_checkpoint(path: str | os.PathLike[str], *,
                          f"zip archive torch.save writes nor a pickle (it starts with "
                          f"{head!r}); pass a file written by torch.save (e.g. a .pt of "
                          f"`landscape train`)")
+    if head.startswith(b"PK\x03\x04"):
+        _check_unpacked_size(path)
     try:
         with warnings.catch_warnings():  # torch's note on foreign pickle protocols is noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
-            return torch.load(path, map_location=map_location, weights_only=True)
+            obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         reason = _refusal_reason(err)
         why = ("loading it would construct objects other than tensors and plain containers, "
@@ -196,6 +208,58 @@ def read_checkpoint(path: str | os.PathLike[str], *,
         raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: torch.load failed "
                          f"with {type(err).__name__}: {_first_line(err)}; pass a file written "
                          f"by torch.save (e.g. a .pt of `landscape train`)") from err
+    for where, tensor in _tensors(obj):
+        _check_storage(path, where, tensor)
+    return obj
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:,.2f} GiB" if n >= 2**27 else f"{n / 2**20:,.1f} MiB"
+
+
+def _check_unpacked_size(path: Path) -> None:
+    """Refuse a zip checkpoint whose records would take more memory than there is, before
+    torch reads them (a small compressed file can unpack to gigabytes)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            size = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError):
+        return  # torch.load gives the reason
+    available = available_memory()
+    if available is not None and size > available // 2:
+        raise ValueError(f"{str(path)!r} was refused: its records unpack to {_gib(size)}, more "
+                         f"than half of the {_gib(available)} of memory available; it is not "
+                         f"a checkpoint this machine can load (free memory, or use a machine "
+                         f"with more)")
+
+
+def _tensors(obj: Any, where: str = "") -> Iterator[tuple[str, Tensor]]:
+    """Every tensor in a loaded object, with where it sits (`state_dict['fc.weight']`)."""
+    if isinstance(obj, Tensor):
+        yield where or "the file", obj
+    elif isinstance(obj, Mapping):
+        for key, value in obj.items():
+            yield from _tensors(value, f"{where}[{key!r}]" if where else repr(key))
+    elif isinstance(obj, (list, tuple)):
+        for i, value in enumerate(obj):
+            yield from _tensors(value, f"{where}[{i}]")
+
+
+def _check_storage(path: Path, where: str, tensor: Tensor) -> None:
+    """Refuse a tensor whose elements share memory (an expanded or overlapping view): it is
+    small in the file and its logical size, which every copy allocates, can be gigabytes."""
+    logical = tensor.numel() * tensor.element_size()
+    stored = tensor.untyped_storage().nbytes()
+    if logical > stored:
+        raise ValueError(f"{str(path)!r} was refused: the tensor {_shown_key(where)} of shape "
+                         f"{tuple(tensor.shape)} ({_gib(logical)}) is stored in "
+                         f"{stored:,} bytes, so its elements overlap (an expanded view); a "
+                         f"checkpoint holds each weight in full: save it again from "
+                         f"tensor.contiguous() (or clone()) if you made it")
+
+
+def _shown_key(where: str, limit: int = 120) -> str:
+    return where if len(where) <= limit else where[: limit - 3] + "..."
 
 
 def _first_line(err: BaseException) -> str:
@@ -288,14 +352,61 @@ def _rebuild(path: Path, name: Any, kwargs: Any, state_dict: dict[str, Tensor], 
     """
     from . import rebuild_model
 
+    fix = "name the architecture yourself: --model NAME (model= in Python)"
     try:
         with torch.device("meta"):
             shell = rebuild_model(name, kwargs, allow_import=allow_import)
     except ValueError as err:
-        raise _refused(path, err, "name the architecture yourself: --model NAME (model= in "
-                                  "Python)") from None
+        if str(err).startswith("arch"):  # the record itself is not one a file may hold
+            raise _refused(path, err, fix) from None
+        raise _unbuildable(path, name, kwargs, err, fix) from None
+    except (RuntimeError, OverflowError, TypeError) as err:  # sizes torch cannot hold
+        raise _unbuildable(path, name, kwargs, err, fix) from None
     _fit_or_raise(shell, _match_keys(state_dict, set(shell.state_dict())), path, name)
+    _check_model_size(path, name, shell)
     return rebuild_model(name, kwargs, allow_import=allow_import)
+
+
+def _check_model_size(path: Path, name: Any, shell: nn.Module) -> None:
+    """Refuse a recorded architecture whose weights alone, in the copies a command holds,
+    would take more memory than there is (checked on the meta device: nothing allocated)."""
+    state = shell.state_dict()
+    count = sum(t.numel() for t in state.values())
+    size = sum(t.numel() * t.element_size() for t in state.values())
+    available = available_memory()
+    if available is not None and size * _COPIES > available:
+        raise ValueError(f"checkpoint {str(path)!r} was refused: the model it records "
+                         f"({str(name)[:80]!r} with {count:,} weights, {_gib(size)}) would "
+                         f"take about {_gib(size * _COPIES)} in the {_COPIES} copies a command "
+                         f"holds, more than the {_gib(available)} of memory available; check "
+                         f"its arch_kwargs, or use a machine with more memory")
+
+
+def _check_finite(path: Path, state_dict: Mapping[str, Tensor]) -> None:
+    """Refuse weights holding NaN or inf: every value computed from them would be NaN."""
+    for key, tensor in state_dict.items():
+        if not (tensor.is_floating_point() or tensor.is_complex()):
+            continue
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            shown = key if key.isprintable() else repr(key)
+            raise ValueError(f"checkpoint {str(path)!r} holds NaN or inf weights: {shown[:120]} "
+                             f"has {bad:,} of {tensor.numel():,} values that are not finite (a "
+                             f"diverged run?), so every loss computed from it would be NaN; "
+                             f"load an earlier checkpoint, or pass --allow-nonfinite to go on "
+                             f"anyway (allow_nonfinite=True in Python)")
+
+
+def _unbuildable(path: Path, name: Any, kwargs: Any, err: Exception, fix: str) -> ValueError:
+    text = str(err).strip()
+    why = text.splitlines()[0][:120] if text else type(err).__name__
+    if "overflow" in text.lower():
+        why = "its sizes overflow"
+    shown = ", ".join(f"{k}={str(v)[:40]}" for k, v in dict(kwargs).items())
+    return ValueError(f"checkpoint {str(path)!r} was refused: the model its metadata records "
+                      f"({str(name)[:80]!r} with {shown or 'no keyword arguments'}) cannot be "
+                      f"built ({why}); the file is damaged or was edited; if you know what it "
+                      f"holds, {fix}")
 
 
 def _refused(path: Path, err: ValueError, fix: str) -> ValueError:
@@ -306,8 +417,8 @@ def _refused(path: Path, err: ValueError, fix: str) -> ValueError:
 
 
 def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None = None, *,
-                    map_location: str | torch.device | None = "cpu"
-                    ) -> tuple[nn.Module, dict[str, Any]]:
+                    map_location: str | torch.device | None = "cpu",
+                    allow_nonfinite: bool = False) -> tuple[nn.Module, dict[str, Any]]:
     """Load a checkpoint into a model, rebuilding the model from the file's metadata if needed.
 
     Args:
@@ -317,6 +428,7 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
             without metadata: bare state_dicts, the reference code's `.t7`; an import path
             given here is imported and run), or a model to load into.
         map_location: where the tensors go, and the model too when it is a device.
+        allow_nonfinite: load weights that hold NaN or inf (refused otherwise).
 
     Returns:
         (model in eval mode, meta). `meta` has "arch", "arch_kwargs", "skip", "dataset", "epoch",
@@ -330,7 +442,9 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
             fit the builder: see `models.rebuild_model`; refused even when `model` is a
             different name), no model name where the file has no metadata, a weights hash
             that does not match the recorded one, or a state_dict that does not fit the model
-            (missing/unexpected keys, shape mismatches).
+            (missing/unexpected keys, shape mismatches); a tensor stored in less memory than
+            its size (an expanded view), records or a recorded model too large for the memory
+            available, weights holding NaN or inf (unless `allow_nonfinite`).
     """
     from . import check_record, create_model
 
@@ -375,13 +489,16 @@ def load_checkpoint(path: str | os.PathLike[str], model: nn.Module | str | None 
     else:
         raise TypeError(f"model must be an nn.Module, a model name or None, "
                         f"got {type(model).__name__}")
-    digest = state_dict_sha256(state_dict)  # of the weights as stored, before any renaming
+    as_stored = state_dict  # hashed as stored, before any renaming, once the keys fit
+    state_dict = _match_keys(state_dict, set(net.state_dict()))
+    state_dict = _fit_or_raise(net, state_dict, path, arch)
+    digest = state_dict_sha256(as_stored)
     if stored.get("sha256") and fmt == "toolkit" and stored["sha256"] != digest:
         raise ValueError(f"checkpoint {str(path)!r}: its weights do not match the sha256 recorded "
                          f"when it was saved ({stored['sha256'][:12]}... vs {digest[:12]}...); "
                          f"the file is damaged or was edited")
-    state_dict = _match_keys(state_dict, set(net.state_dict()))
-    state_dict = _fit_or_raise(net, state_dict, path, arch)
+    if not allow_nonfinite:
+        _check_finite(path, state_dict)
     net.load_state_dict(state_dict)
     if isinstance(map_location, (str, torch.device)):
         net.to(map_location)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 from .resnet import BasicBlock, Block, NormLayer, add_stages, init_resnet_
 
 __all__ = [
+    "DEEPEST",
     "CifarResNet",
     "cifar_resnet",
     "resnet20",
@@ -79,11 +80,18 @@ class CifarResNet(nn.Module):
         return self.linear(torch.flatten(self.avgpool(x), 1))
 
 
+DEEPEST = 2000  # deeper nets take minutes just to build, and no study has used one
+
+
 def cifar_resnet(depth: int, **kwargs: Any) -> CifarResNet:
     """A CIFAR ResNet of any depth 6n + 2 (n BasicBlocks per stage); kwargs go to `CifarResNet`."""
     if depth < 8 or (depth - 2) % 6:
         raise ValueError(f"CIFAR ResNet depth must be 6n + 2 with n >= 1 (20, 32, 44, 56, 110, "
                          f"...), got {depth}")
+    if depth > DEEPEST:
+        raise ValueError(f"CIFAR ResNet depth {depth:,} is more than the {DEEPEST:,} layers built "
+                         f"here (He et al.'s deepest has 1,202): pass a depth of at most "
+                         f"{DEEPEST:,}")
     n = (depth - 2) // 6
     return CifarResNet(BasicBlock, (n, n, n), **kwargs)
 

@@ -286,6 +286,15 @@ def _read_batch(path: Path) -> dict[str, Any]:
     return entry
 
 
+def _not_a_batch(path: Path, entry: dict[str, Any], err: Exception) -> ValueError:
+    what = (f"it has no {err.args[0]!r} entry (it has: "
+            f"{', '.join(repr(k) for k in list(entry)[:8]) or 'nothing'})"
+            if isinstance(err, KeyError) else
+            f"its images or labels are not 32x32 RGB arrays and integers ({str(err)[:80]})")
+    return ValueError(f"{path} is not a CIFAR batch file: {what}. Replace it with the original "
+                      f"(e.g. delete the folder and pass --download)")
+
+
 def _cifar_tensors(name: str, split: str, root: Path, download: bool
                    ) -> tuple[Tensor, Tensor, list[str]]:
     """uint8 images (N, 3, 32, 32), int64 labels (N,) and class names of a CIFAR split."""
@@ -307,9 +316,16 @@ def _cifar_tensors(name: str, split: str, root: Path, download: bool
     images, labels = [], []
     for file_name in files:
         entry = _read_batch(folder / file_name)
-        images.append(torch.as_tensor(entry["data"], dtype=torch.uint8).reshape(-1, 3, 32, 32))
-        labels.append(torch.as_tensor(entry[labels_key], dtype=torch.int64))
-    classes = [str(c) for c in _read_batch(folder / meta_file)[names_key]]
+        try:
+            images.append(torch.as_tensor(entry["data"], dtype=torch.uint8)
+                          .reshape(-1, 3, 32, 32))
+            labels.append(torch.as_tensor(entry[labels_key], dtype=torch.int64))
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise _not_a_batch(folder / file_name, entry, err) from None
+    meta = _read_batch(folder / meta_file)
+    if names_key not in meta:
+        raise _not_a_batch(folder / meta_file, meta, KeyError(names_key))
+    classes = [str(c) for c in meta[names_key]]
     return torch.cat(images), torch.cat(labels), classes
 
 

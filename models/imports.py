@@ -1,7 +1,9 @@
 """User code named by an import path `package.module:name`, found the way `python -m` finds it.
 
-`python -m` puts the current folder first on `sys.path`; the `landscape` script does not, so
+The `landscape` script, unlike `python -m`, does not put the current folder on `sys.path`, so
 without this a user's `mymodel.py` next to their shell would be found only with `PYTHONPATH=.`.
+The folder goes last on the path: a user's own `models/` folder (common in ML projects) never
+hides this toolkit's `models` package or anything else installed.
 Only paths the user typed come here: a name read from a file is never imported.
 """
 
@@ -24,7 +26,8 @@ def is_import_path(text: str) -> bool:
 def import_object(path: str, what: str) -> Any:
     """The object `name` of module `package.module`, given as `package.module:name`.
 
-    The current folder is put on `sys.path` first (where it stays, as under `python -m`).
+    The current folder is put last on `sys.path` (where it stays), so that it is searched after
+    everything installed.
 
     Args:
         path: the import path the user typed.
@@ -38,8 +41,8 @@ def import_object(path: str, what: str) -> Any:
     if not module_name or not attr:
         raise ValueError(f"{what} {path!r} is not an import path package.module:name")
     here = os.getcwd()
-    if here not in sys.path and "" not in sys.path:
-        sys.path.insert(0, here)
+    if not any(entry in ("", ".", here) for entry in sys.path):
+        sys.path.append(here)
     try:
         module = importlib.import_module(module_name)
     except ImportError as err:

@@ -20,7 +20,8 @@ from toolkit.losses import LossFn, accuracy, cross_entropy
 
 from .checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "evaluate", "learning_rate", "train_model"]
+__all__ = ["OPTIMIZERS", "RESUMABLE", "SCHEDULES", "check_resume", "evaluate",
+           "learning_rate", "train_model"]
 
 SCHEDULES = ("cosine", "step", "constant")
 Schedule = Literal["cosine", "step", "constant"]
@@ -141,6 +142,49 @@ def _check(epochs: int, lr: float, batch_size: int, save_every: int, schedule: s
         raise ValueError(f"schedule must be one of {', '.join(SCHEDULES)}, got {schedule!r}")
 
 
+# Settings a resumed run may change (recorded in a checkpoint's "runs"), and what describes the
+# data without deciding it (where it is read from). Everything else is the run's fingerprint.
+RESUMABLE = ("epochs",)
+_DATA_PLACES = ("root", "download")
+
+
+def check_resume(path: str | Path, stored: dict[str, Any], settings: dict[str, Any],
+                 meta: dict[str, Any]) -> None:
+    """Refuse to continue the run recorded in a checkpoint's metadata `stored` with other
+    settings or data than it was trained with, naming every difference.
+
+    Compared: the optimizer's settings, schedule and seed (`settings`, less `RESUMABLE`), the
+    loss (`meta["loss"]`), and the data set and its recipe (`meta["dataset"]`, `meta["data"]`,
+    less where the files are). A
+    setting the checkpoint does not record (a file of an older version) is not compared.
+
+    Raises:
+        ValueError: one line naming each difference, the checkpoint's value and this run's.
+    """
+    recorded = stored.get("train") if isinstance(stored.get("train"), dict) else {}
+    pairs = [(k, recorded[k], v) for k, v in settings.items()
+             if k not in RESUMABLE and k in recorded]
+    for key in ("dataset", "loss"):
+        if key in meta and stored.get(key) is not None:
+            pairs.append((key, stored.get(key), meta[key]))
+    data_then, data_now = stored.get("data"), meta.get("data")
+    if isinstance(data_then, dict) and isinstance(data_now, dict):
+        pairs += [(f"data {k}", data_then.get(k), v) for k, v in data_now.items()
+                  if k not in _DATA_PLACES and k in data_then]
+    changed = [f"{name} {then!r} in the checkpoint, {now!r} now" for name, then, now in pairs
+               if then != now and not _same_number(then, now)]
+    if changed:
+        raise ValueError(f"cannot resume {str(path)!r}: this run would train differently from "
+                         f"the one it continues ({'; '.join(changed)}); rerun with the "
+                         f"checkpoint's settings, or start a new run without --resume")
+
+
+def _same_number(a: Any, b: Any) -> bool:
+    numbers = (int, float)
+    return (isinstance(a, numbers) and isinstance(b, numbers) and not isinstance(a, bool)
+            and not isinstance(b, bool) and float(a) == float(b))
+
+
 def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None = None, *,
                 epochs: int, lr: float = 0.1, momentum: float = 0.9, nesterov: bool = False,
                 weight_decay: float = 5e-4, batch_size: int = 128, schedule: Schedule = "cosine",
@@ -202,23 +246,28 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
                               weight_decay=weight_decay)
     history = _new_history()
     start = 0
+    settings = {"epochs": epochs, "lr": lr, "momentum": momentum, "nesterov": nesterov,
+                "weight_decay": weight_decay, "batch_size": batch_size, "schedule": schedule,
+                "seed": seed, "optimizer": optimizer}
+    runs: list[dict[str, Any]] = []
     if resume_from is not None:
-        load_checkpoint(resume_from, model, map_location=dev)
         blob = read_checkpoint(resume_from, map_location="cpu")
         stored = blob.get("meta", {}) if isinstance(blob, dict) else {}
+        check_resume(resume_from, stored, settings, meta or {})
+        load_checkpoint(resume_from, model, map_location=dev)
         if isinstance(blob, dict) and blob.get("optimizer"):
             opt.load_state_dict(blob["optimizer"])
         history = {**_new_history(), **copy.deepcopy(stored.get("history") or {})}
         start = int(stored.get("epoch") or 0)
-    settings = {"epochs": epochs, "lr": lr, "momentum": momentum, "nesterov": nesterov,
-                "weight_decay": weight_decay, "batch_size": batch_size, "schedule": schedule,
-                "seed": seed, "optimizer": optimizer}
+        runs = list(stored.get("runs") or [])
+    # what may change on resume, recorded with the epoch it took effect from
+    runs.append({"from_epoch": start, "epochs": epochs, "save_every": save_every})
     out = Path(checkpoint_dir) if checkpoint_dir is not None else None
 
     def save(name: str, epoch: int) -> None:
         if out is not None:
             info = {"dataset": None, **(meta or {}), "epoch": epoch,
-                    "history": copy.deepcopy(history), "train": settings}
+                    "history": copy.deepcopy(history), "train": settings, "runs": runs}
             save_checkpoint(out / name, model, meta=info, optimizer=opt)
 
     if start == 0:

@@ -27,7 +27,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -47,17 +47,14 @@ from landscape.engine.directions import (
 from landscape.engine.evaluate import Data, LossFn, default_loss, eval_mode
 from landscape.engine.grid import Grid
 from landscape.engine.params import combine, get_params
-from landscape.engine.placement import as_data, resolve_device
+from landscape.engine.placement import as_data, check_basis_memory, resolve_device
+from landscape.engine.provenance import check_recorded
 from landscape.engine.surface import compute_surface
 from landscape.engine.types import Params, Surface
 
-if TYPE_CHECKING:
-    pass
-
 __all__ = ["Eigen", "TraceEstimate", "Method", "METHODS", "hvp", "hessian_rows",
-           "top_eigenvalues",
-           "min_eigenvalue", "hutchinson_trace", "hessian_directions", "eigen_map",
-           "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX"]
+           "top_eigenvalues", "min_eigenvalue", "hutchinson_trace", "hessian_directions",
+           "eigen_map", "eigen_ratio", "EIGEN_DATASETS", "RATIO_MAX"]
 
 Method = Literal["lanczos", "power"]
 METHODS = ("lanczos", "power")
@@ -228,6 +225,7 @@ def _lanczos(matvec: MatVec, n: int, like: Tensor, k: int, which: _Which, iters:
     value inside the bulk has a small residual long before the most negative eigenvalue shows.
     """
     m_max = min(iters, n)
+    check_basis_memory(m_max, n, like)
     basis = torch.zeros(m_max, n, dtype=like.dtype, device=like.device)
     alphas: list[float] = []
     betas: list[float] = []   # betas[j] couples q_j and q_{j+1}; 0 marks a restart
@@ -529,7 +527,9 @@ def eigen_map(model: nn.Module, data: Any, grid: Grid, directions: list[Params] 
     origin = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     resuming = path is not None and resume and Path(path).exists()
     recipe: dict[str, Any] = {}
-    if resuming:
+    if resuming:  # the eigenvalues there were computed with the budget the file records
+        check_recorded(store.load_surface(path).meta,  # type: ignore[arg-type]
+                       {"eig_iters": iters, "eig_tol": tol}, path, "Lanczos budget")
         directions = store.load_directions(path)  # type: ignore[arg-type]
     elif directions is None:
         directions, _ = create_directions(

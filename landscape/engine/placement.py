@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -17,7 +18,8 @@ from landscape.engine.sums import SAMPLE_ORDER_SEED, sample_order
 from toolkit import available_memory
 
 __all__ = ["resolve_device", "HostBatches", "resident_budget", "as_data", "sample_count",
-           "head_samples", "in_sample_order", "SAMPLE_ORDER_SEED", "check_grid_memory"]
+           "head_samples", "in_sample_order", "SAMPLE_ORDER_SEED", "check_grid_memory",
+           "check_shape_memory", "check_basis_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -130,11 +132,37 @@ def check_grid_memory(grid: Grid, available: int | None = None) -> None:
     Raises:
         ValueError: with the estimate, what is available, and a grid that would fit.
     """
+    check_shape_memory(grid.shape, available)
+
+
+def check_shape_memory(shape: tuple[int, ...], available: int | None = None) -> None:
+    """`check_grid_memory` for a grid of this shape (e.g. the one a file declares)."""
     available = available_memory() if available is None else available
-    need = grid.size * _BYTES_PER_POINT
+    size = math.prod(int(n) for n in shape)
+    need = size * _BYTES_PER_POINT
     if available is None or need <= available // 2:
         return
-    fits = int((available // 2 // _BYTES_PER_POINT) ** (1 / grid.ndim))
-    raise ValueError(f"a grid of {grid.size:,} points needs about {need / 2**30:,.1f} GB for its "
+    fits = int((available // 2 // _BYTES_PER_POINT) ** (1 / max(len(shape), 1)))
+    raise ValueError(f"a grid of {size:,} points needs about {need / 2**30:,.1f} GB for its "
                      f"results alone, and {available / 2**30:,.1f} GB of memory is available: "
                      f"use fewer points per axis (at most about {fits:,} here)")
+
+
+def check_basis_memory(steps: int, n: int, like: torch.Tensor, available: int | None = None
+                       ) -> None:
+    """Refuse (ValueError) before it is allocated a Lanczos basis of `steps` vectors of `n`
+    weights taking over half the memory available (on a CUDA device, its free memory)."""
+    import toolkit
+
+    if available is None:
+        available = (torch.cuda.mem_get_info(like.device)[0] if like.device.type == "cuda"
+                     else toolkit.available_memory())
+    need = steps * n * like.element_size()
+    if available is None or need <= available // 2:
+        return
+    fits = max(1, available // 2 // max(1, n * like.element_size()))
+    size = [f"{b / 2**30:,.1f} GB" if b >= 2**30 else f"{b / 2**20:,.1f} MB"
+            for b in (need, available)]
+    raise ValueError(f"{steps:,} Lanczos steps keep as many vectors of {n:,} weights "
+                     f"({size[0]}), and {size[1]} of memory is available: pass fewer --iters "
+                     f"(at most about {fits:,} here; iters= in Python)")

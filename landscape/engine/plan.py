@@ -32,7 +32,8 @@ from landscape.engine.spec import RunOptions
 from landscape.engine.types import Params
 
 __all__ = ["build_evaluator", "plan_evaluation", "ForwardPlan", "should_probe", "probe_forward",
-           "PROBE_BATCH_SIZES", "PROBE_MIN_IMAGES", "PROBE_SECONDS", "PROBE_COMPILE_SECONDS"]
+           "PROBE_BATCH_SIZES", "PROBE_MIN_IMAGES", "PROBE_SECONDS", "PROBE_COMPILE_SECONDS",
+           "check_pass_memory"]
 
 log = logging.getLogger(__name__)
 
@@ -216,3 +217,54 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
     log.info("speed probe (%.1f s): %s; chosen: %s", probe["seconds"],
              ", ".join(f"{k} {v:.0f} images/s" for k, v in speeds.items()), probe["chosen"])
     return ForwardPlan(bs, 1, mode == "compiled", probe, fused=mode == "fused")
+
+
+def _largest_activation(model: nn.Module, tensors: Params, x: torch.Tensor) -> int | None:
+    """Elements of the largest output any module gives for the one image `x`, found by a
+    forward pass on the meta device (nothing allocated); None when the model cannot run there."""
+    largest = [0]
+
+    def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
+        if isinstance(output, torch.Tensor):
+            largest[0] = max(largest[0], output.numel())
+
+    hooks = [m.register_forward_hook(record) for m in model.modules()]
+    meta = {k: torch.empty_like(t, device="meta") for k, t in tensors.items()}
+    try:
+        with torch.inference_mode():
+            torch.func.functional_call(model, meta, (torch.empty_like(x, device="meta"),))
+    except Exception:  # noqa: BLE001 - a model that cannot run on meta: no estimate
+        return None
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return largest[0] or None
+
+
+def check_pass_memory(model: nn.Module, tensors: Params, data: Data, batch_size: int, k: int,
+                      dev: torch.device, available: int | None = None) -> None:
+    """Refuse, before a pass is run, batch and point counts whose pass cannot fit in the
+    memory available (a CPU's): `k` copies of the weights, and for `batch_size` images at `k`
+    points a few of the largest activation the model makes (measured on the meta device).
+
+    Raises:
+        ValueError: with the estimate, what is available, and the options to lower.
+    """
+    from toolkit import available_memory
+
+    if dev.type != "cpu":
+        return
+    available = available_memory() if available is None else available
+    pair = sample_tensors(data)
+    if available is None or pair is None or not len(pair[0]):
+        return
+    x = pair[0][:1]
+    images = min(batch_size, len(pair[0]))
+    weights = sum(t.numel() * t.element_size() for t in tensors.values())
+    largest = _largest_activation(model, tensors, x) or 0
+    need = k * 2 * weights + 3 * images * k * largest * x.element_size()
+    if need > available // 2:
+        raise ValueError(f"a forward pass of {images:,} images at {k:,} grid point(s) needs "
+                         f"about {need / 2**30:,.1f} GB, and {available / 2**30:,.1f} GB of "
+                         f"memory is available: pass a smaller --batch-size or "
+                         f"--points-per-batch (batch_size= / points_per_batch= in Python)")

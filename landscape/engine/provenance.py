@@ -19,20 +19,36 @@ from landscape.engine.plan import ForwardPlan
 from landscape.engine.spec import RunOptions, SurfaceSpec, data_sha256
 from landscape.engine.types import Surface
 
-__all__ = ["provenance", "check_same_grid", "check_same_spec", "recorded_spec",
+__all__ = ["provenance", "check_same_grid", "check_same_spec", "check_recorded", "recorded_spec",
            "early_stop_fields", "model_name", "model_kwargs", "data_hash", "package_version"]
 
 
+GRID_RTOL = 1e-12  # resumed coordinates equal the file's to this relative tolerance
+
+
+def _same_axis(stored: np.ndarray | None, values: np.ndarray | None) -> bool:
+    if stored is None or values is None:
+        return stored is None and values is None
+    scale = max(float(np.abs(values).max(initial=0.0)), 1.0)
+    return len(stored) == len(values) and bool(
+        np.all(np.abs(np.asarray(stored) - values) <= GRID_RTOL * scale))
+
+
+def _axis_text(values: np.ndarray | None) -> str:
+    if values is None:
+        return "none"
+    return f"{values[0]:.15g}:{values[-1]:.15g}:{len(values)}"
+
+
 def check_same_grid(existing: Surface, grid: Grid, split: str, path: Any) -> None:
-    same_x = np.allclose(existing.x, grid.x.values) if len(existing.x) == grid.x.num else False
-    same_y = (existing.y is None and grid.y is None) or (
-        existing.y is not None and grid.y is not None and len(existing.y) == grid.y.num
-        and np.allclose(existing.y, grid.y.values))
-    if not (same_x and same_y):
-        raise ValueError(f"cannot resume {path}: it holds another grid "
-                         f"(x {len(existing.x)} points, y "
-                         f"{'none' if existing.y is None else len(existing.y)}); pass the grid "
-                         f"it was started with, or --overwrite to start anew")
+    """Refuse to resume a file of another grid: coordinates must agree to `GRID_RTOL`."""
+    wanted = [grid.x.values, None if grid.y is None else grid.y.values]
+    stored = [np.asarray(existing.x), None if existing.y is None else np.asarray(existing.y)]
+    if not all(map(_same_axis, stored, wanted)):
+        raise ValueError(f"cannot resume {path}: it holds another grid (x {_axis_text(stored[0])}"
+                         f", y {_axis_text(stored[1])} in the file; x {_axis_text(wanted[0])}, "
+                         f"y {_axis_text(wanted[1])} now); pass the grid it was started with, "
+                         f"or --overwrite to start anew")
     if existing.split != split:
         raise ValueError(f"cannot resume {path}: it holds the {existing.split} split, not {split}")
 
@@ -55,6 +71,18 @@ def check_same_spec(existing: Surface, spec: SurfaceSpec, request: Any,
                          f"file holds ({listed}). Rerun with what the file was made with, or "
                          f"--overwrite to start anew")
     return spec
+
+
+def check_recorded(meta: dict[str, Any], wanted: dict[str, Any], path: Any, what: str) -> None:
+    """Refuse to resume a file whose metadata records other values of `wanted` (a setting
+    beside the spec that decided the values, e.g. an eigen map's Lanczos budget); a value
+    the file does not record is not compared."""
+    changed = [f"{k} {meta[k]!r} in the file, {v!r} now" for k, v in wanted.items()
+               if meta.get(k, v) != v]
+    if changed:
+        raise ValueError(f"cannot resume {path}: its values were computed with another {what} "
+                         f"({'; '.join(changed)}); rerun with the file's, or --overwrite to "
+                         f"start anew")
 
 
 def recorded_spec(existing: Surface, path: Any) -> SurfaceSpec:

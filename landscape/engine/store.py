@@ -38,6 +38,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
+from landscape.engine import guards
 from landscape.engine.types import Blocks, Params, Surface
 
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
@@ -74,7 +75,7 @@ def _open(path: str | os.PathLike[str], mode: str) -> Any:
     try:
         # Our own lock file guards writers (see writer_lock); HDF5's lock would make a reader
         # (`landscape info` during a run, a notebook) break the writer.
-        return h5py.File(path, mode, locking=False)
+        f = h5py.File(path, mode, locking=False)
     except FileNotFoundError:
         raise FileNotFoundError(f"no such surface file: {path}") from None
     except OSError as err:
@@ -85,6 +86,12 @@ def _open(path: str | os.PathLike[str], mode: str) -> Any:
         raise ValueError(f"cannot open {path} as an HDF5 surface file: it is not HDF5, or it is "
                          f"truncated or damaged ({err}); recompute it (rerun the command that "
                          f"wrote it with --overwrite)") from None
+    try:
+        guards.refuse_outside_data(f, path, h5py)
+    except BaseException:
+        f.close()
+        raise
+    return f
 
 
 @contextlib.contextmanager
@@ -93,9 +100,9 @@ def writer_lock(path: str | os.PathLike[str]) -> Iterator[None]:
 
     The lock is a `flock` on `<path>.lock`, so the kernel releases it if the process dies.
     """
-    lock_path = f"{os.fspath(path)}.lock"
+    lock_path = f"{os.fspath(guards.written(path))}.lock"
     Path(lock_path).parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    fd = guards.open_side_file(lock_path, path, exclusive=False)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -261,12 +268,18 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
     Raises:
         FileExistsError: when `path` exists and `overwrite` is False.
     """
-    path = Path(path)
+    shown, path = path, guards.written(path)
     if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass --overwrite to replace it or --resume to "
+        raise FileExistsError(f"{shown} exists; pass --overwrite to replace it or --resume to "
                               f"continue it")
+    if path.exists() and not path.is_file():
+        raise ValueError(f"cannot write {shown}: it is not a regular file (a surface file is "
+                         f"written point by point); choose another -o")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".partial")
+    if tmp.is_file() and not tmp.is_symlink():
+        tmp.unlink()  # left by a run killed while it wrote the file
+    os.close(guards.open_side_file(tmp, shown, exclusive=True))
     with create_file(tmp) as f:
         f.attrs["schema"] = SCHEMA
         for key, value in surface.meta.items():
@@ -424,6 +437,8 @@ def _read_surface(f: Any, path: Any) -> Surface:
     if "xcoordinates" not in f:
         raise ValueError(f"{path} is HDF5 but holds no surface (no 'xcoordinates'); is it a "
                          f"direction file or another kind of file?")
+    guards.check_declared_grid([_dataset(f, n, path).shape for n in ("xcoordinates",
+                                "ycoordinates") if n in f], path)
     x = _coordinates(f, "xcoordinates", path)
     y = _coordinates(f, "ycoordinates", path) if "ycoordinates" in f else None
     nx, ny = len(x), None if y is None else len(y)
@@ -535,6 +550,8 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
         if "directions" in f:
             root = f["directions"]
             groups = [root[axis] for axis in ("x", "y") if axis in root]
+            guards.check_declared_size([i for g in groups for i in g.values()
+                                        if isinstance(i, _h5py().Dataset)], path)
             order = _names(root["order"]) if "order" in root else []
             out = []
             for g in groups:
@@ -543,6 +560,8 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
             return out
         if "xdirection" in f:
             groups = [f[name] for name in ("xdirection", "ydirection") if name in f]
+            guards.check_declared_size([i for g in groups for i in g.values()
+                                        if isinstance(i, _h5py().Dataset)], path)
             names = _names(f["names"]) if "names" in f else None
             if names is not None and all(len(g) == len(names) for g in groups):
                 return [{n: torch.from_numpy(np.asarray(g[str(i)][()]))

@@ -53,6 +53,7 @@ from landscape.engine.placement import (
 from landscape.engine.plan import (
     ForwardPlan,
     build_evaluator,
+    check_pass_memory,
     plan_evaluation,
     probe_forward,
     should_probe,
@@ -373,6 +374,8 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
     if inputs.bn_data is not None:
         k = 1
     todo = int(existing.done.size - existing.done.sum()) if existing is not None else grid.size
+    k = max(1, min(k, todo))  # more points per pass than there are points changes nothing
+    check_pass_memory(model, {**inputs.static, **inputs.base}, data, batch_size, k, dev)
     compile = opts.compile if opts.compile is not None else dev.type == "cuda" and todo >= 64
     # The file keeps the directions as drawn; the hot loop may run on a folded, faster twin.
     evaluator, data = build_evaluator(

@@ -77,3 +77,78 @@ def test_the_good_file_itself_passes(tmp_path):
     path = _good(tmp_path / "s.h5")
     r = CliRunner().invoke(cli, ["info", str(path)])
     assert r.exit_code == 0 and "12 of 12 points" in r.output
+
+
+# ---------------------------------------------------------------- files that reach too far
+
+READERS = {  # command -> its arguments given the surface file F (output under OUT)
+    "info": lambda f, out: ["info", f],
+    "plot": lambda f, out: ["plot", f, "-o", str(out / "figs")],
+    "view": lambda f, out: ["view", f, "-o", str(out / "v.html")],
+    "export": lambda f, out: ["export", f, "-o", str(out / "e.csv")],
+    "compare": lambda f, out: ["compare", f, f, "-o", str(out / "cmp")],
+}
+
+
+def _refused(tmp_path: Path, path: Path, fragment: str) -> None:
+    out = tmp_path / "out"
+    for command, args in READERS.items():
+        r = CliRunner().invoke(cli, args(str(path), out))
+        assert r.exit_code == 1, (command, r.output)
+        lines = r.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("Error: "), (command, r.output)
+        assert fragment in lines[0], (command, lines[0])
+        assert not out.exists(), command
+
+
+def test_a_declared_grid_larger_than_memory_is_refused_before_reading(tmp_path, monkeypatch):
+    import landscape.engine.placement
+
+    monkeypatch.setattr(landscape.engine.placement, "available_memory", lambda: 100 * 2**20)
+    path = tmp_path / "huge.h5"
+    n = 3000  # 9 M points declared; about 100 kB on disk (compressed fill values)
+    with h5py.File(path, "w") as f:
+        f.attrs["schema"] = "loss-landscape-toolkit/2"
+        f["xcoordinates"] = np.linspace(-1, 1, n)
+        f["ycoordinates"] = np.linspace(-1, 1, n)
+        for name, dtype in (("train_loss", "f8"), ("done", "bool")):
+            f.create_dataset(name, shape=(n, n), dtype=dtype, chunks=(n, 100),
+                             compression="gzip")
+    assert path.stat().st_size < 200_000
+    _refused(tmp_path, path, f"cannot read {path}: a grid of 9,000,000 points needs about ")
+    _refused(tmp_path, path, "GB for its results alone, and 0.1 GB of memory is available")
+
+
+def _outside(path: Path, how: str, tmp_path: Path) -> None:
+    _good(path)
+    secret = tmp_path / "secret.txt"
+    secret.write_bytes(b"the user's secret" * 8)
+    with h5py.File(path, "r+") as f:
+        if how == "external storage":
+            values = f["train_loss"][()]
+            del f["train_loss"]
+            f.create_dataset("train_loss", shape=values.shape, dtype="f8",
+                             external=[(str(secret), 0, values.size * 8)])
+        elif how == "virtual dataset":
+            other = tmp_path / "other.h5"
+            with h5py.File(other, "w") as g:
+                g["x"] = np.linspace(-1, 1, 4)
+            del f["xcoordinates"]
+            layout = h5py.VirtualLayout(shape=(4,), dtype="f8")
+            layout[:] = h5py.VirtualSource(str(other), "x", shape=(4,))
+            f.create_virtual_dataset("xcoordinates", layout)
+        else:
+            f["directions/z"] = h5py.ExternalLink(str(secret), "/")
+
+
+@pytest.mark.parametrize(("how", "fragment"), [
+    ("external storage", "'train_loss' keeps its values in external files"),
+    ("virtual dataset", "'xcoordinates' is a virtual dataset"),
+    ("external link", "'directions/z' is a link to"),
+])
+def test_a_file_that_reads_other_files_is_refused(tmp_path, how, fragment):
+    path = tmp_path / "s.h5"
+    _outside(path, how, tmp_path)
+    _refused(tmp_path, path, fragment)
+    r = CliRunner().invoke(cli, ["export-directions", str(path), "-o", str(tmp_path / "d.h5")])
+    assert r.exit_code == 1 and fragment in r.output and not (tmp_path / "d.h5").exists()
