@@ -1,5 +1,6 @@
-"""The two helpers that `models` and `landscape` both need and neither owns: the hash of named
-tensors and the memory available to a new allocation.
+"""What `models` and `landscape` both need and neither owns: the hash of named tensors and the
+memory available to a new allocation (here), and the built-in per-sample losses
+(`toolkit.losses`), which training and evaluation must share.
 
 It imports only torch and the standard library, so either package may import it without tying
 the two together.
