@@ -38,8 +38,9 @@ install: $(BIN)/python
 
 # The browser test drives a Chromium: Debian's is installed where we may (root, apt-get);
 # elsewhere the test skips and says how to get one.
+# The hf extra too: the Hugging Face tests build a tiny model themselves (nothing downloaded).
 install-test: install
-	$(PIP) install -e ".[test]"
+	$(PIP) install -e ".[test,hf]"
 	@if [ -n "$$LANDSCAPE_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 \
 	    || command -v chromium-browser >/dev/null 2>&1; then \
 	  :; \
