@@ -28,6 +28,7 @@ from landscape.engine.directions import (
     plane_directions,
     random_direction,
 )
+from landscape.engine.ensemble import compute_ensemble, load_ensemble
 from landscape.engine.evaluate import evaluate_points
 from landscape.engine.grid import Axis, Grid
 from landscape.engine.params import get_params
@@ -36,7 +37,8 @@ from landscape.engine.surface import compute_surface
 from landscape.engine.types import Params, Surface
 
 __all__ = [
-    "Axis", "Grid", "Params", "Surface", "compute_surface", "create_directions",
+    "Axis", "Grid", "Params", "Surface", "compute_ensemble", "compute_surface",
+    "create_directions", "load_ensemble",
     "evaluate_points", "get_params", "interpolation_direction", "load_directions",
     "load_surface", "normalize_direction", "plane_directions", "random_direction",
     "save_surface",

@@ -67,6 +67,9 @@ class SurfaceSpec:
     se_block: int | None = None
     se_min_samples: int | None = None
     sample_order: str | None = None  # sha256 of the permutation the samples are read in
+    # An ensemble (`compute_ensemble`): the file holds this many direction pairs, drawn with
+    # seeds seed, seed + 1, ...; None: a surface of one pair.
+    ensemble: int | None = None
 
     @property
     def fingerprint(self) -> str:
@@ -112,6 +115,7 @@ class RunOptions:
     refine: float | None = None            # coarse-to-fine tolerance (landscape.engine.refine)
     refine_scale: str = "log"
     probe: bool | None = None              # time the forward pass before the grid (None: auto)
+    group: str = ""                        # where in the file: the root, or `ensemble/<k>`
 
 
 def directions_sha256(directions: list[Params]) -> str:

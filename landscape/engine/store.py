@@ -14,11 +14,14 @@ readers keep working):
     directions/x/<param>, directions/y/<param>     the directions, keyed by parameter name
     directions/order (strings)                     the parameter names in the model's order
     attrs: schema, provenance (model, skip, checkpoint, sha256, dataset, seed, norm, ...)
+    ensemble/<k>/...                               pair k > 0 of an ensemble, laid out as the
+                                                   root (pair 0, what the reference reads)
 
 Every 2-D dataset holds the value at (x[i], y[j]) at `[j, i]`: row = y, column = x, the order of
 `meshgrid(x, y)` in numpy, matplotlib and plotly, and of the reference's square files, so their
 readers draw our files without a transpose. In memory a `Surface` keeps `loss[i, j]` at
-(x[i], y[j]), shape (nx, ny); this module translates, flat indices of `write_points` included.
+(x[i], y[j]), shape (nx, ny); `landscape.engine.orientation` translates, flat indices of
+`write_points` included.
 
 Also read: schema-1 files (2-D datasets stored (nx, ny) with `[i, j]` at (x[i], y[j])) and the
 reference's own files, which hold their values in meshgrid order (x fastest) whatever shape they
@@ -33,20 +36,22 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
 
 from landscape.engine import guards
+from landscape.engine.orientation import Layout, file_index, file_shapes, to_file_order, to_memory
 from landscape.engine.types import Blocks, Params, Surface
 
 __all__ = ["SCHEMA", "FileBusyError", "save_surface", "load_surface", "load_directions",
            "direction_order", "create_surface_file", "write_points", "write_filled",
            "read_progress", "writer_lock", "is_surface_file", "create_file", "string_dtype",
-           "surface_columns", "to_file_order"]
+           "surface_columns", "to_file_order", "ENSEMBLE", "member_groups"]
 
 SCHEMA = "loss-landscape-toolkit/2"
+ENSEMBLE = "ensemble"  # the group of an ensemble's further direction pairs: ensemble/1, ...
 _SCHEMA_1 = "loss-landscape-toolkit/1"
 _STANDARD = {"xcoordinates", "ycoordinates", "done", "directions", "xdirection", "ydirection",
              "dir_file", "names"}
@@ -57,7 +62,6 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "ignore": (str,), "dataset": (str,), "normalize": (str,), "seed": (int,), "samples": (int,),
     "data_seed": (int,), "skip": (bool,),
 }
-Layout = Literal["yx", "xy", "reference"]  # schema 2, schema 1, the 2018 code's files
 
 
 class FileBusyError(RuntimeError):
@@ -218,48 +222,13 @@ def _ours(f: Any, path: Any) -> Layout:
     return layout
 
 
-def _file_shapes(nx: int, ny: int | None, layout: Layout) -> list[tuple[int, ...]]:
-    """The shapes a dataset of this grid may have in a file of this layout (first: expected)."""
-    if ny is None:
-        return [(nx,)]
-    if layout == "yx":
-        return [(ny, nx)]
-    if layout == "xy":
-        return [(nx, ny)]
-    return [(nx, ny), (ny, nx)]  # the reference declares (nx, ny); its values are x-fastest
-
-
-def to_file_order(array: Any, layout: Layout = "yx") -> np.ndarray:
-    """An in-memory (nx, ny) array in the file's orientation."""
-    array = np.asarray(array)
-    return np.ascontiguousarray(array.T) if array.ndim == 2 and layout == "yx" else array
-
-
-def _to_memory(data: np.ndarray, nx: int, ny: int | None, layout: Layout) -> np.ndarray:
-    """A dataset as read from a file, as an in-memory (nx, ny) array (`[i, j]` at (x[i], y[j]))."""
-    if ny is None:
-        return data.reshape(nx)
-    if layout == "yx":
-        return np.ascontiguousarray(data.T)
-    if layout == "xy":
-        return data
-    return np.ascontiguousarray(data.reshape(-1).reshape(ny, nx).T)  # x fastest, any shape
-
-
-def _file_index(index: np.ndarray, shape: tuple[int, ...], layout: Layout) -> np.ndarray:
-    """Flat indices in memory order (i * ny + j) as flat indices into the file's dataset."""
-    if layout != "yx" or len(shape) != 2:
-        return index
-    ny, nx = shape
-    i, j = np.divmod(index, ny)
-    return j * nx + i
-
-
 # ---------------------------------------------------------------- writing
 
 def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
-                        directions: list[Params] | None = None, overwrite: bool = False) -> None:
-    """Write `surface` (done or not) as a new file, with its directions.
+                        directions: list[Params] | None = None, overwrite: bool = False,
+                        group: str = "") -> None:
+    """Write `surface` (done or not) as a new file, with its directions; with `group`
+    (`ensemble/<k>`), as that group of the existing file `path` (replacing it).
 
     The directions' names are recorded in the order of `directions[0]` (`directions/order`;
     the model's order when `compute_surface` writes), so that they can be exported in the
@@ -269,6 +238,13 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
         FileExistsError: when `path` exists and `overwrite` is False.
     """
     shown, path = path, guards.written(path)
+    if group:
+        with _open(path, "r+") as f:  # a further pair of an ensemble, beside the root
+            _ours(f, path)
+            if group in f:
+                del f[group]
+            _write_surface(f.create_group(group), surface, directions)
+        return
     if path.exists() and not overwrite:
         raise FileExistsError(f"{shown} exists; pass --overwrite to replace it or --resume to "
                               f"continue it")
@@ -281,25 +257,29 @@ def create_surface_file(path: str | os.PathLike[str], surface: Surface, *,
         tmp.unlink()  # left by a run killed while it wrote the file
     os.close(guards.open_side_file(tmp, shown, exclusive=True))
     with create_file(tmp) as f:
-        f.attrs["schema"] = SCHEMA
-        for key, value in surface.meta.items():
-            if key != "schema":
-                f.attrs[key] = _encode_attr(value)
-        f["xcoordinates"] = np.asarray(surface.x, dtype=np.float64)
-        if surface.y is not None:
-            f["ycoordinates"] = np.asarray(surface.y, dtype=np.float64)
-        for name, value in surface_columns(surface).items():
-            f[name] = to_file_order(value)
-        if surface.blocks is not None:
-            _write_blocks(f, surface)
-        if directions:
-            group = f.create_group("directions")
-            group["order"] = np.array(list(directions[0]), dtype=_h5py().string_dtype())
-            for axis, d in zip("xy", directions, strict=False):
-                sub = group.create_group(axis)
-                for name, tensor in d.items():
-                    sub[name] = tensor.detach().cpu().numpy()
+        _write_surface(f, surface, directions)
     os.replace(tmp, path)  # a file is either whole or absent: nothing half-written is left
+
+
+def _write_surface(f: Any, surface: Surface, directions: list[Params] | None) -> None:
+    f.attrs["schema"] = SCHEMA
+    for key, value in surface.meta.items():
+        if key != "schema":
+            f.attrs[key] = _encode_attr(value)
+    f["xcoordinates"] = np.asarray(surface.x, dtype=np.float64)
+    if surface.y is not None:
+        f["ycoordinates"] = np.asarray(surface.y, dtype=np.float64)
+    for name, value in surface_columns(surface).items():
+        f[name] = to_file_order(value)
+    if surface.blocks is not None:
+        _write_blocks(f, surface)
+    if directions:
+        node = f.create_group("directions")
+        node["order"] = np.array(list(directions[0]), dtype=_h5py().string_dtype())
+        for axis, d in zip("xy", directions, strict=False):
+            sub = node.create_group(axis)
+            for name, tensor in d.items():
+                sub[name] = tensor.detach().cpu().numpy()
 
 
 def _write_blocks(f: Any, surface: Surface) -> None:
@@ -323,7 +303,8 @@ BLOCK_NAMES = ("loss_blocks", "correct_blocks", "block_n")  # after "{split}_" i
 
 
 def write_points(path: str | os.PathLike[str], split: str, index: np.ndarray,
-                 values: dict[str, np.ndarray], *, block_seed: int | None = None) -> None:
+                 values: dict[str, np.ndarray], *, block_seed: int | None = None,
+                 group: str = "") -> None:
     """Write computed points and mark them done; then close.
 
     `index` holds flat indices into the in-memory grid (i * ny + j for the point
@@ -332,16 +313,17 @@ def write_points(path: str | os.PathLike[str], split: str, index: np.ndarray,
     array (per-block sums, `BLOCK_NAMES`) goes to a dataset of the grid's shape + (B,), whose
     loss blocks record `block_seed`. The file is closed (and so flushed) before returning, so
     a process killed later loses nothing written here. A schema-1 file being resumed is
-    written in its own orientation.
+    written in its own orientation. `group` names an ensemble's further pair (`ensemble/<k>`).
     """
     index = np.asarray(index, dtype=np.int64)
     if index.size == 0:
         return
-    with _open(path, "r+") as f:
+    with _open(path, "r+") as root:
+        f = root[group] if group else root
         layout = _ours(f, path)
         done = f["done"]
         shape = done.shape
-        flat = _file_index(index, shape, layout)
+        flat = file_index(index, shape, layout)
         for key, array in values.items():
             name = {"loss": f"{split}_loss", "acc": f"{split}_acc"}.get(key, key)
             array = np.asarray(array, dtype=np.float64)
@@ -356,12 +338,13 @@ def write_points(path: str | os.PathLike[str], split: str, index: np.ndarray,
 
 
 def write_filled(path: str | os.PathLike[str], split: str, filled: np.ndarray,
-                 values: dict[str, np.ndarray]) -> None:
+                 values: dict[str, np.ndarray], *, group: str = "") -> None:
     """Store interpolated values at the points of the `filled` mask (never over computed ones).
 
     `filled` and the arrays of `values` (`loss`/`acc`) have the in-memory shape (nx, ny).
     """
-    with _open(path, "r+") as f:
+    with _open(path, "r+") as root:
+        f = root[group] if group else root
         layout = _ours(f, path)
         done = f["done"][()]
         filled = to_file_order(np.asarray(filled, dtype=bool), layout) & ~done
@@ -393,8 +376,11 @@ def is_surface_file(path: str | os.PathLike[str]) -> bool:
         return f.attrs.get("schema") in (SCHEMA, _SCHEMA_1)
 
 
-def load_surface(path: str | os.PathLike[str]) -> Surface:
+def load_surface(path: str | os.PathLike[str], *, group: str = "") -> Surface:
     """Read a surface file written by this toolkit (schema 1 or 2) or by the 2018 reference code.
+
+    Of an ensemble (`compute_ensemble`), the root holds the first direction pair; `group`
+    (`ensemble/<k>`, see `member_groups`) reads another.
 
     Raises:
         FileNotFoundError: no such file.
@@ -405,7 +391,10 @@ def load_surface(path: str | os.PathLike[str]) -> Surface:
     """
     try:
         with _open(path, "r") as f:
-            return _read_surface(f, path)
+            if group and group not in f:
+                raise ValueError(f"{path} holds no direction pair {group!r}; "
+                                 f"it holds {['', *member_groups(path)]}")
+            return _read_surface(f[group] if group else f, path)
     except (FileNotFoundError, ValueError):
         raise
     except (OSError, KeyError, RuntimeError, TypeError) as err:
@@ -443,7 +432,7 @@ def _read_surface(f: Any, path: Any) -> Surface:
     y = _coordinates(f, "ycoordinates", path) if "ycoordinates" in f else None
     nx, ny = len(x), None if y is None else len(y)
     split = _find_split(f, path)
-    shapes = _file_shapes(nx, ny, layout)
+    shapes = file_shapes(nx, ny, layout)
     for name in (f"{split}_loss", f"{split}_acc"):
         if name not in f:
             continue
@@ -475,15 +464,15 @@ def _read_surface(f: Any, path: Any) -> Surface:
                 or item.shape != file_shape):
             continue
         data = item[()]
-        arrays[name] = (_to_memory(data.astype(bool), nx, ny, layout) if name == "filled"
-                        else _to_memory(np.asarray(data, dtype=np.float64), nx, ny, layout))
+        arrays[name] = (to_memory(data.astype(bool), nx, ny, layout) if name == "filled"
+                        else to_memory(np.asarray(data, dtype=np.float64), nx, ny, layout))
     if layout == "reference":
         # The reference marks unfinished points with -1 (a loss is never negative).
         done = ~np.isclose(arrays[f"{split}_loss"], -1.0)
         if "dir_file" in f:
             meta["dir_file"] = _decode_attr(f["dir_file"][()], "dir_file", path)
     else:
-        done = _to_memory(f["done"][()].astype(bool), nx, ny, layout)
+        done = to_memory(f["done"][()].astype(bool), nx, ny, layout)
     loss = arrays.pop(f"{split}_loss")
     accuracy = arrays.pop(f"{split}_acc", None)
     known = done | arrays.get("filled", np.zeros(done.shape, dtype=bool))
@@ -537,7 +526,7 @@ def _numbered(group: Any) -> list[str]:
     return sorted(names, key=int) if all(n.isdigit() for n in names) else names
 
 
-def load_directions(path: str | os.PathLike[str]) -> list[Params]:
+def load_directions(path: str | os.PathLike[str], *, group: str = "") -> list[Params]:
     """The directions stored in one of our surface files or in a reference direction file.
 
     Ours come keyed by parameter name, in the recorded model order. A reference direction file
@@ -545,8 +534,10 @@ def load_directions(path: str | os.PathLike[str]) -> list[Params]:
     through `landscape.engine.directions.match_directions` to key them by name. A reference-layout
     file written by `export_reference_directions` also carries the names and comes keyed by
     them (its zero entries for integer buffers, which no direction moves, left out).
+    `group` names an ensemble's further pair (`ensemble/<k>`).
     """
-    with _open(path, "r") as f:
+    with _open(path, "r") as root:
+        f = root[group] if group else root
         if "directions" in f:
             root = f["directions"]
             groups = [root[axis] for axis in ("x", "y") if axis in root]
@@ -586,6 +577,16 @@ def read_progress(path: str | os.PathLike[str]) -> tuple[int, int]:
     """(points done, points in all) of a surface file."""
     surface = load_surface(path)
     return int(surface.done.sum()), int(surface.done.size)
+
+
+def member_groups(path: str | os.PathLike[str]) -> list[str]:
+    """The groups of an ensemble's further direction pairs (`ensemble/1`, ...), in order;
+    [] for a file of one pair."""
+    with _open(path, "r") as f:
+        if ENSEMBLE not in f:
+            return []
+        return [f"{ENSEMBLE}/{k}" for k in sorted((k for k in f[ENSEMBLE] if k.isdigit()),
+                                                  key=int)]
 
 
 def surface_columns(surface: Surface) -> dict[str, np.ndarray]:

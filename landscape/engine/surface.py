@@ -104,7 +104,8 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                     bn_samples: int | None = None, fold_bn: bool = True,
                     compile: bool | None = None, target_se: float | None = None,
                     se_block: int = 256, se_min_samples: int = 512,
-                    probe: bool | None = None) -> Surface:
+                    probe: bool | None = None,
+                    member: tuple[int, int] | None = None) -> Surface:
     """Loss (and accuracy) of `model` on `data` at every grid point θ* + αδ (+ βη).
 
     Args:
@@ -171,6 +172,9 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
             batch size (and, on a long grid, compiled or eager) from it: a few seconds, logged
             and recorded in the file's `plan`. Default: on a CPU, unless both `batch_size`
             and `compile` are given or the grid is small (`PROBE_MIN_IMAGES`).
+        member: `(k, N)`: this is direction pair k of an ensemble of N (`compute_ensemble` sets
+            it): pair 0 is written at the file's root, pair k in its group `ensemble/<k>`; N is
+            part of the spec, so a resume must name the same N.
 
     Under `torchrun` (torch.distributed initialized, or WORLD_SIZE > 1 in the environment) the
     points are sharded over the ranks, rank 0 gathers and writes; every rank returns the surface.
@@ -220,14 +224,16 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
                       compile=compile, fold_bn=fold_bn,
                       path=Path(path) if path is not None else None, resume=resume,
                       overwrite=overwrite, progress=progress and rank == 0, refine=refine,
-                      refine_scale=refine_scale, probe=probe)
+                      refine_scale=refine_scale, probe=probe,
+                      group=f"{store.ENSEMBLE}/{member[0]}" if member and member[0] else "")
     request = _Request(directions=directions, seed=seed, norm=norm, ignore=ignore,
                        dir_type=dir_type, loss_fn=loss_fn, split=split, precision=precision,
                        bn_data=(bn_data if bn_data is not None else data)
                        if bn == "recompute" else None, bn_samples=bn_samples,
                        data_info=dict(data_info or {}),
                        early_stop=EarlyStop(target_se, se_block, se_min_samples)
-                       if target_se is not None else None)
+                       if target_se is not None else None,
+                       ensemble=member[1] if member else None)
     with contextlib.ExitStack() as stack:
         if rank == 0 and opts.path is not None:
             stack.enter_context(store.writer_lock(opts.path))
@@ -251,6 +257,7 @@ class _Request:
     bn_samples: int | None
     data_info: dict[str, Any]
     early_stop: EarlyStop | None
+    ensemble: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -275,12 +282,13 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
     being resumed. Nothing is written here."""
     # The file being resumed (read on rank 0, shared with the others, errors included).
     found: tuple[Surface | None, list[Params] | None, str | None] = (None, None, None)
-    if rank == 0 and opts.resume and opts.path is not None and opts.path.exists():
+    if rank == 0 and opts.resume and opts.path is not None and opts.path.exists() and (
+            not opts.group or opts.group in store.member_groups(opts.path)):
         try:
-            existing = store.load_surface(opts.path)
+            existing = store.load_surface(opts.path, group=opts.group)
             check_same_grid(existing, grid, request.split, opts.path)
             recorded_spec(existing, opts.path)
-            found = (existing, store.load_directions(opts.path), None)
+            found = (existing, store.load_directions(opts.path, group=opts.group), None)
         except ValueError as err:
             found = (None, None, str(err))
     if world > 1:
@@ -332,7 +340,7 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
         precision=request.precision, bn="eval" if bn_data is None else "recompute",
         bn_samples=None if bn_data is None else sample_count(bn_data),
         bn_data_sha256=None if bn_data is None else data_hash(bn_data),
-        **early_stop_fields(request.early_stop, order))
+        ensemble=request.ensemble, **early_stop_fields(request.early_stop, order))
     if existing is not None:
         spec = check_same_spec(existing, spec, request, opts.path)
     inputs = _Inputs(base=base, static=static, directions=directions, data=data,
@@ -403,7 +411,8 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
 
     created = False
     if existing is None and rank == 0 and path is not None:
-        store.create_surface_file(path, surface, directions=inputs.directions, overwrite=True)
+        store.create_surface_file(path, surface, directions=inputs.directions, overwrite=True,
+                                  group=opts.group)
         created = True
     try:
         return _evaluate_grid(grid, evaluator, data, spec, surface, opts, plan.points_per_batch,
@@ -411,7 +420,7 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
     except BaseException:
         # A file with no computed point holds nothing worth keeping, and would block the
         # next plain run: remove it (one with points stays, for --resume).
-        if created and path is not None and _holds_no_point(path):
+        if created and path is not None and not opts.group and _holds_no_point(path):
             path.unlink(missing_ok=True)
         raise
 
@@ -471,7 +480,8 @@ def _evaluate_grid(grid: Grid, evaluator: Evaluator, data: Data, spec: SurfaceSp
                     if part.acc is not None:
                         values.update({"acc": part.acc, f"{split}_acc_se": part.acc_se})
                     values.update({f"{split}_{name}": v for name, v in sums.items()})
-                    store.write_points(path, split, index, values, block_seed=SAMPLE_ORDER_SEED)
+                    store.write_points(path, split, index, values, block_seed=SAMPLE_ORDER_SEED,
+                                       group=opts.group)
             bar.update(len(chunk))
         return loss[indices]
 
@@ -488,7 +498,8 @@ def _evaluate_grid(grid: Grid, evaluator: Evaluator, data: Data, spec: SurfaceSp
         loss, acc = loss_full.reshape(-1), acc_full.reshape(-1)
         result_extras["filled"] = filled
         if rank == 0 and path is not None:
-            store.write_filled(path, split, filled, {"loss": loss_full, "acc": acc_full})
+            store.write_filled(path, split, filled, {"loss": loss_full, "acc": acc_full},
+                               group=opts.group)
     bar.close()
 
     result_extras.update({f"{split}_{name}": v.reshape(shape) for name, v in extras.items()

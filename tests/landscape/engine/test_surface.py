@@ -21,12 +21,13 @@ from tests.conftest import make_tiny, make_tiny_data
 ROOT = Path(__file__).resolve().parents[3]
 GRID = Grid(Axis(-1, 1, 4), Axis(-1, 1, 3))
 # A child process (alone, or one rank under torchrun) computes the surface of each file named on
-# its command line in turn, with resume=True, as `landscape surface --resume` does. With
-# STALL_S set it sleeps that long after each write, so that a test can kill it between writes.
+# its command line in turn, with resume=True, as `landscape surface --resume` does (an ensemble
+# of ENSEMBLE pairs when that is set). With STALL_S set it sleeps that long after each write, so
+# that a test can kill it between writes.
 CHILD = textwrap.dedent("""
     import os, sys, time
     import torch
-    from landscape import Axis, Grid, compute_surface, store
+    from landscape import Axis, Grid, compute_ensemble, compute_surface, store
     from tests.conftest import make_tiny, make_tiny_data
 
     stall = float(os.environ.get("STALL_S", "0"))
@@ -37,9 +38,14 @@ CHILD = textwrap.dedent("""
         time.sleep(stall)
 
     store.write_points = write_then_stall
+    pairs = int(os.environ.get("ENSEMBLE", "0"))  # > 0: an ensemble of that many pairs
     for path in sys.argv[1:]:
-        compute_surface(make_tiny(), make_tiny_data(), Grid(Axis(-1, 1, 4), Axis(-1, 1, 3)),
-                        path=path, seed=7, batch_size=64, progress=False, resume=True)
+        args = (make_tiny(), make_tiny_data(), Grid(Axis(-1, 1, 4), Axis(-1, 1, 3)))
+        kwargs = dict(path=path, seed=7, batch_size=64, progress=False, resume=True)
+        if pairs:
+            compute_ensemble(*args, ensemble=pairs, **kwargs)
+        else:
+            compute_surface(*args, **kwargs)
     if torch.distributed.is_initialized():
         torch.distributed.destroy_process_group()
 """)
