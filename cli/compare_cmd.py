@@ -18,16 +18,17 @@ COMPARE_FILES = ("compare.png", "compare.html", "compare.json", "compare.md")
 def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
                      kind: str = "contourf", metric_args: dict[str, Any] | None = None,
                      scale: dict[str, Any] | None = None) -> tuple[dict[str, Any], list[Path]]:
-    """compare.png, compare.html, compare.json and compare.md of two surfaces in `out` (each
-    file whole or not at all); returns the comparison (`landscape.analysis.verdict.compare`,
-    which `metric_args` go to) and the files. Surfaces on different grids are compared on the
-    points they share."""
+    """compare.png, compare.html, compare.json and compare.md of two surfaces, or two
+    ensembles (a list of direction pairs each), in `out` (each file whole or not at all);
+    returns the comparison (`landscape.analysis.verdict.compare`, which `metric_args` go to)
+    and the files. The pictures show each side's first pair. Surfaces on different grids are
+    compared on the points they share."""
     from landscape.analysis.verdict import compare
     from landscape.pictures import plot as pictures
     from landscape.pictures import report, viewer
 
     result = compare(*surfaces, names, **(metric_args or {}))
-    surfaces = common_surfaces(surfaces)
+    surfaces = common_surfaces([s[0] if isinstance(s, list) else s for s in surfaces])
     scale = scale or {}
     written = [out / name for name in COMPARE_FILES]
     fig = pictures.side_by_side(surfaces, names, kind=kind, **scale)  # type: ignore[arg-type]
@@ -67,6 +68,9 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: f
             zmax: float | None, overwrite: bool) -> None:
     """Compare FILE_A with FILE_B (e.g. a ResNet and its no-skip twin).
 
+    A file of an ensemble (`surface --ensemble N`) is judged on all its direction pairs:
+    every metric is their mean, with its spread over the pairs and the combined error.
+
     Writes compare.png (same levels and colour scale), compare.html (interactive, linked
     cameras), compare.json and compare.md (the metrics, ending with a verdict: which metrics
     support "the no-skip surface is sharper / less convex" and which do not) into the output
@@ -74,17 +78,17 @@ def compare(file_a: str, file_b: str, output: str, labels: str | None, factor: f
     the grid points they share (with a warning). The files of an earlier comparison in the
     folder are replaced only with --overwrite.
     """
-    from landscape.engine.store import load_surface
+    from landscape.engine.ensemble import load_ensemble
 
     refuse_existing(output, COMPARE_FILES, overwrite=overwrite)
 
-    surfaces = [load_surface(file_a), load_surface(file_b)]
-    for path, surface in zip((file_a, file_b), surfaces, strict=True):
-        if not surface.done.any():  # no number to compare: no verdict either
-            raise ValueError(f"{path} has no computed point (0 of {surface.done.size}): "
+    surfaces = [load_ensemble(file_a), load_ensemble(file_b)]
+    for path, pairs in zip((file_a, file_b), surfaces, strict=True):
+        if not pairs[0].done.any():  # no number to compare: no verdict either
+            raise ValueError(f"{path} has no computed point (0 of {pairs[0].done.size}): "
                              f"nothing to draw or compare; finish it first (rerun the command "
                              f"that wrote it with --resume)")
-    names = labels_for(surfaces, [file_a, file_b], labels)
+    names = labels_for([s[0] for s in surfaces], [file_a, file_b], labels)
     metric_args = options.drop_none(radii=radii, factor=factor, window=window)
     scale = options.drop_none(vmin=vmin, vmax=vmax, levels=levels, zmax=zmax, log=log)
     with output_folder(output) as out:

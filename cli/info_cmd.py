@@ -32,6 +32,7 @@ def info(path: str) -> None:
     click.echo(f"  grid        {grid}  (x {s.x[0]:g}..{s.x[-1]:g}"
                + ("" if s.y is None else f", y {s.y[0]:g}..{s.y[-1]:g}") + ")")
     click.echo(f"  progress    {done} of {s.done.size} points ({100 * done / s.done.size:.0f}%)")
+    _ensemble_line(path, s)
     loss = s.values("loss")
     finite = np.isfinite(loss)
     if finite.any():
@@ -84,3 +85,18 @@ def _at_ends(s: Any, loss: np.ndarray) -> str:
     if s.y is None and s.star_alpha is None:
         parts.append("(no end is θ*: the checkpoints record no epochs that tell the trained one)")
     return ", ".join(parts)
+
+
+def _ensemble_line(path: str, first: object) -> None:
+    """The direction pairs of an ensemble file, with each one's progress (nothing for a file of
+    one pair)."""
+    from landscape.engine.ensemble import ensemble_size, load_ensemble
+
+    size = ensemble_size(first)  # type: ignore[arg-type]
+    if size is None:
+        return
+    pairs = load_ensemble(path)
+    seeds = ", ".join(printable(p.meta.get("seed")) for p in pairs)
+    done = ", ".join(f"{int(p.done.sum())}/{p.done.size}" for p in pairs)
+    click.echo(f"  ensemble    {size} direction pairs, {len(pairs)} begun (seeds {seeds}; "
+               f"points done {done}); the first at the root")

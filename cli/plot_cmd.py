@@ -117,25 +117,34 @@ def picture_paths(surface: Any, folder: Path, stem: str, *, fmt: str = "png",
 @scale_opts
 @click.option("--dpi", type=click.IntRange(min=20, max=MOST_DPI), default=150, show_default=True,
               help="Resolution of PNG files.")
+@click.option("--pair", type=click.IntRange(min=0), default=0, show_default=True, metavar="K",
+              help="Of an ensemble file (surface --ensemble N), the direction pair to draw: 0 "
+                   "is the first (at the root), K the one in ensemble/K.")
 @options.overwrite_opt
 @options.errors_as_click
 def plot(file: str, output: str, fmt: str, quantity: str, kind: str, vmin: float | None,
          vmax: float | None, levels: Any, log: bool | None, zmax: float | None,
-         dpi: int, overwrite: bool) -> None:
+         dpi: int, pair: int, overwrite: bool) -> None:
     """Draw the surface in FILE (ours or the 2018 reference code's) and print the files written.
 
     Points not computed or diverged are left blank and marked, never drawn as zeros. Files are
-    named FILE_KIND.FMT, with _log before the suffix when drawn on a log scale; pictures of an
-    earlier run are replaced only with --overwrite.
+    named FILE_KIND.FMT, with _log before the suffix when drawn on a log scale (and _pairK
+    after FILE for pair K > 0 of an ensemble); pictures of an earlier run are replaced only
+    with --overwrite.
     """
-    from landscape.engine.store import load_surface
+    from landscape.engine.store import load_surface, member_groups
 
-    surface = load_surface(file)
-    paths = picture_paths(surface, Path(output), Path(file).stem, fmt=fmt, quantity=quantity,
+    groups = member_groups(file)
+    if pair > len(groups):
+        raise click.BadParameter(f"{file} holds {len(groups) + 1} direction pair(s), 0.."
+                                 f"{len(groups)}; got {pair}", param_hint="--pair")
+    surface = load_surface(file, group=groups[pair - 1] if pair else "")
+    stem = Path(file).stem + (f"_pair{pair}" if pair else "")
+    paths = picture_paths(surface, Path(output), stem, fmt=fmt, quantity=quantity,
                           kind=kind, log=log, zmax=zmax)
     refuse_existing(output, tuple(p.name for p in paths.values()), overwrite=overwrite)
     with output_folder(output) as out:
-        written = write_pictures(surface, out, Path(file).stem, fmt=fmt, quantity=quantity,
+        written = write_pictures(surface, out, stem, fmt=fmt, quantity=quantity,
                                  kind=kind, vmin=vmin, vmax=vmax, levels=levels, log=log,
                                  zmax=zmax, dpi=dpi)
     for path in written:

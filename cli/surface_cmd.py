@@ -25,6 +25,10 @@ from cli.outputs import prepare_output
               help="states also moves BN running statistics [default: weights].")
 @click.option("--seed", type=int, default=None,
               help="Seed of the random directions [default: 0; with --resume, the file's].")
+@click.option("--ensemble", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Draw N direction pairs (seeds SEED, SEED+1, ...) into OUTPUT: the first at "
+                   "its root (what the 2018 readers draw), the others in ensemble/<k>; compare "
+                   "judges on their spread. --resume needs the same N [default: one pair].")
 @click.option("--directions", "directions_file", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Reuse the directions of an earlier surface or direction file.")
 @options.data_opts
@@ -58,7 +62,7 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
             split: str, samples: int | None, data_seed: int, normalize: str | None,
             device: str | None, bn: str, bn_samples: int, block_size: int | None,
             data_factory: str | None, loss: str | None, allow_nonfinite: bool,
-            **tuning: object) -> None:
+            ensemble: int | None, **tuning: object) -> None:
     """Evaluate L(θ* + αδ + βη) around CHECKPOINT and write it to OUTPUT (HDF5).
 
     \b
@@ -72,12 +76,13 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
         options.check_samples(dataset, split, samples, "--samples")
     if bn == "recompute":
         options.check_samples(dataset, "train", bn_samples, "--bn-samples")
-    from landscape import Grid, compute_surface, load_directions
+    from landscape import Grid, compute_ensemble, compute_surface, load_directions
     from landscape.engine.placement import check_grid_memory
     from models.checkpoint import load_checkpoint
 
     if directions_file:
         drawn = [f"--{name}" for name in ("seed", "norm", "ignore") if tuning.get(name) is not None]
+        drawn += ["--ensemble"] if ensemble is not None else []
         if drawn:
             raise click.UsageError(f"{' and '.join(drawn)} shape random directions, but the "
                                    f"directions come from {directions_file}: leave "
@@ -96,11 +101,15 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
     if bn == "recompute":
         bn_data, _ = sources.load_source(dataset, data_root, download, "train", bn_samples,
                                          data_seed, normalize, **source)
-    result = compute_surface(
-        model, data, grid, directions=directions, path=output, split=split, device=device,
-        bn=bn, bn_data=bn_data, data_info=data_meta, loss_fn=loss_fn,  # type: ignore[arg-type]
-        meta={**options.checkpoint_meta(meta), **data_meta,
-              "directions_from": directions_file}, **options.drop_none(**tuning))
+    kwargs = dict(path=output, split=split, device=device, bn=bn, bn_data=bn_data,
+                  data_info=data_meta, loss_fn=loss_fn,
+                  meta={**options.checkpoint_meta(meta), **data_meta,
+                        "directions_from": directions_file}, **options.drop_none(**tuning))
+    if ensemble is not None:
+        pairs = compute_ensemble(model, data, grid, ensemble=ensemble, **kwargs)
+    else:
+        pairs = [compute_surface(model, data, grid, directions=directions, **kwargs)]
+    result = pairs[0]
     if not options.main_process():
         return
     filled = int(result.filled.sum())
@@ -114,3 +123,8 @@ def surface(checkpoint: str, output: str, model_name: str | None, x_axis, y_axis
               f"{result.loss[c]:.4g}")
     click.echo(f"wrote {output}: {result.done.sum()} of {result.done.size} points computed"
                + (f", {filled} filled by interpolation" if filled else "") + f", {at}")
+    if ensemble is not None:
+        seeds = [p.meta.get("seed") for p in pairs]
+        click.echo(f"  an ensemble of {len(pairs)} direction pairs (seeds {seeds[0]}.."
+                   f"{seeds[-1]}), the first at the root; {sum(int(p.done.sum()) for p in pairs)}"
+                   f" of {sum(p.done.size for p in pairs)} points computed in all")

@@ -72,16 +72,20 @@ def view(files: tuple[str, ...], output: str, labels: str | None, quantity: str,
 
     The page embeds plotly.js and works offline. Drag one surface and the others follow.
     Surfaces on different grids are shown on the grid points they share (with a warning).
+    A file of an ensemble (`surface --ensemble N`) shows its first direction pair, and a menu
+    on the page shows the others.
     """
-    from landscape.engine.store import load_surface
+    from landscape.engine.ensemble import load_ensemble
     from landscape.pictures import viewer
 
     prepare_output(output, overwrite=overwrite)
-    surfaces = [load_surface(f) for f in files]
-    names = labels_for(surfaces, list(files), labels)
-    if len(surfaces) > 1:
-        surfaces = common_surfaces(surfaces)
-    fig = viewer.compare_figure(surfaces, names, quantity=quantity, log=log, zmax=zmax)
+    panels = [load_ensemble(f) for f in files]
+    names = labels_for([pairs[0] for pairs in panels], list(files), labels)
+    if len(panels) > 1:
+        flat = iter(common_surfaces([s for pairs in panels for s in pairs]))
+        panels = [[next(flat) for _ in pairs] for pairs in panels]
+    fig = viewer.compare_figure([pairs if len(pairs) > 1 else pairs[0] for pairs in panels],
+                                names, quantity=quantity, log=log, zmax=zmax)
     path = Path(output)
     with output_folder(path.parent), atomic_path(path) as tmp:
         viewer.write_html(fig, tmp)

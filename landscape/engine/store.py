@@ -392,8 +392,8 @@ def load_surface(path: str | os.PathLike[str], *, group: str = "") -> Surface:
     try:
         with _open(path, "r") as f:
             if group and group not in f:
-                raise ValueError(f"{path} holds no direction pair {group!r}; "
-                                 f"it holds {['', *member_groups(path)]}")
+                raise ValueError(f"{path} holds no direction pair {group!r}; its pairs: "
+                                 f"the root and {member_groups(path) or 'no other'}")
             return _read_surface(f[group] if group else f, path)
     except (FileNotFoundError, ValueError):
         raise

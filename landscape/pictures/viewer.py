@@ -1,7 +1,8 @@
 """Interactive pictures of surfaces with plotly: a 3-D surface with its contours projected on
 the floor, θ* marked, hover values, a menu to switch loss / accuracy and linear / log z (log
-first where `plot` would choose it, with ticks in loss units), and side-by-side comparisons on
-one colour scale with cameras that move together.
+first where `plot` would choose it, with ticks in loss units), side-by-side comparisons on
+one colour scale with cameras that move together, and for an ensemble of direction pairs a
+second menu that shows pair k in every panel.
 
 `surface_figure` and `compare_figure` build a `plotly.graph_objects.Figure` and never write it;
 `write_html` writes one self-contained HTML file (plotly.js embedded, nothing fetched, works
@@ -179,9 +180,9 @@ def surface_figure(surface: Surface, *, quantity: str = "loss", log: bool | None
     return compare_figure([surface], [label], quantity=quantity, log=log, zmax=zmax)
 
 
-def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = None, *,
-                   quantity: str = "loss", log: bool | None = None,
-                   zmax: float | None = None) -> go.Figure:
+def compare_figure(surfaces: Sequence[Surface | Sequence[Surface]],
+                   labels: Sequence[str] | None = None, *, quantity: str = "loss",
+                   log: bool | None = None, zmax: float | None = None) -> go.Figure:
     """Surfaces side by side in one figure: one colour scale, one z range, linked cameras.
 
     2-D surfaces get one 3-D scene each, all sharing the colour axis and the z range of the
@@ -189,8 +190,13 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
     cameras. 1-D surfaces are drawn as lines on one chart. The menu switches every panel at
     once.
 
+    An entry of `surfaces` may be an ensemble (its direction pairs, first pair first, all on
+    one grid): its panel shows the first pair, and a second menu ("direction pair k") shows
+    pair k in every panel that has one (its last pair in a panel that has fewer). The colour
+    scale and z range then span every pair.
+
     Args:
-        surfaces: one or more surfaces, all 1-D or all 2-D.
+        surfaces: one or more surfaces (or ensembles), all 1-D or all 2-D.
         labels: a title per surface (default: from each surface's meta).
         quantity, log, zmax: as in `surface_figure`.
 
@@ -198,9 +204,10 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
         ValueError: no surfaces, mixed 1-D and 2-D, labels of the wrong length, an unknown
             quantity, or accuracy asked of a surface without it.
     """
-    surfaces = list(surfaces)
-    if not surfaces:
+    panels = [[s] if isinstance(s, Surface) else list(s) for s in surfaces]
+    if not panels or not all(panels):
         raise ValueError("compare_figure needs at least one surface, got none")
+    surfaces = [pairs[0] for pairs in panels]
     if labels is None:
         labels = [title_of(s) for s in surfaces]
     page_title = " vs ".join(str(v) for v in labels)
@@ -208,7 +215,7 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
     if len(labels) != len(surfaces):
         raise ValueError(f"labels must match the surfaces: {len(surfaces)} surfaces, "
                          f"got {len(labels)} labels")
-    if {s.ndim for s in surfaces} == {1, 2}:
+    if len({s.ndim for pairs in panels for s in pairs}) > 1:
         raise ValueError("compare_figure needs surfaces of one kind, got 1-D and 2-D mixed")
     if quantity not in ("loss", "accuracy"):
         raise ValueError(f"quantity must be 'loss' or 'accuracy', got {quantity!r}")
@@ -217,11 +224,14 @@ def compare_figure(surfaces: Sequence[Surface], labels: Sequence[str] | None = N
     if log is None:  # the scale `plot` and `compare` pick for these values
         log = resolve_log(surfaces, "loss" if surfaces[0].ndim == 1 else quantity, None,
                           zmax if quantity == "loss" else None)[0]
-    views = _views(surfaces)
+    views = _views([s for pairs in panels for s in pairs])
     if (quantity, log) not in views:
         raise ValueError("accuracy was asked for, but not every surface has accuracy")
+    first = views.index((quantity, log))
     draw = _lines_figure if surfaces[0].ndim == 1 else _scenes_figure
-    fig = draw(surfaces, labels, views, views.index((quantity, log)), zmax)
+    fig = draw(surfaces, labels, views, first, zmax)
+    if max(len(pairs) for pairs in panels) > 1:
+        _add_pairs(fig, panels, labels, views, first, zmax)
     fig.update_layout(meta={"page_title": page_title})  # `write_html` makes it the <title>
     return fig
 
@@ -405,6 +415,79 @@ def _lines_figure(surfaces: list[Surface], labels: list[str], views: list[tuple[
                              "yaxis.title.text": _axis_title(q, False)} for q, lg in views])],
     )
     return fig
+
+
+# --------------------------------------------------------------------------- ensembles
+
+def _add_pairs(fig: go.Figure, panels: list[list[Surface]], labels: list[str],
+               views: list[tuple[str, bool]], first: int, zmax: float | None) -> None:
+    """Add each panel's pairs after the first as hidden copies of its trace (the first
+    `len(panels)` traces), extend the view menu to them (over every pair's range), and add
+    the menu that shows pair k."""
+    two_d = panels[0][0].ndim == 2
+    key = "z" if two_d else "y"
+    owners: list[tuple[int, int] | None] = [(k, 0) for k in range(len(panels))]
+    owners += [None] * (len(fig.data) - len(panels))  # other traces stay as they are
+    for k, pairs in enumerate(panels):
+        for p, s in enumerate(pairs[1:], start=1):
+            trace = type(fig.data[k])(fig.data[k])
+            trace.update({key: _as_list(_pair_values(s, *views[first], zmax, two_d)),
+                          "customdata": _customdata(s, transpose=two_d),
+                          "name": f"{labels[k]}, pair {p + 1}", "visible": False})
+            fig.add_trace(trace)
+            owners.append((k, p))
+    menu = fig.layout.updatemenus[0]
+    for v, (q, lg) in enumerate(views):
+        restyle, relayout = menu.buttons[v].args
+        restyle = dict(restyle)
+        restyle[key] = list(restyle[key]) + [
+            _as_list(_pair_values(panels[k][p], q, lg, zmax, two_d))
+            for k, p in (o for o in owners[len(panels):] if o is not None)]
+        if two_d:
+            rng = _range([np.array(z, dtype=float) for z in restyle["z"]]) or (0.0, 1.0)
+            for name, value in _levels(*rng).items():
+                restyle[f"contours.z.{name}"] = [value if o is not None else None
+                                                 for o in owners]
+            kept = {k: value for k, value in relayout.items() if k.endswith(".annotations")}
+            relayout = {**_scene_relayout(len(panels), q, lg, rng, [None] * len(panels)),
+                        **kept}  # the θ* marks stay: every pair shares θ*
+            if v == first:
+                _apply_range(fig, owners, len(panels), rng, lg)
+        menu.buttons[v].args = [restyle, relayout]
+    count = max(len(pairs) for pairs in panels)
+    buttons = [{"label": _pair_label(panels, p, count), "method": "restyle",
+                "args": [{"visible": [o is None or o[1] == min(p, len(panels[o[0]]) - 1)
+                                      for o in owners]}]} for p in range(count)]
+    fig.update_layout(updatemenus=[*fig.layout.updatemenus, {
+        "type": "dropdown", "buttons": buttons, "active": 0, "x": 0.22, "y": 1.12,
+        "xanchor": "left", "yanchor": "top", "showactive": True}])
+
+
+def _pair_values(surface: Surface, quantity: str, log: bool, zmax: float | None,
+                 two_d: bool) -> np.ndarray:
+    # a line takes its log from the axis type, a 3-D scene from log10 values
+    values = _values(surface, quantity, log and two_d, zmax if quantity == "loss" else None)
+    return values.T if two_d else values
+
+
+def _pair_label(panels: list[list[Surface]], p: int, count: int) -> str:
+    seeds = {pairs[p].meta.get("seed") for pairs in panels if len(pairs) > p} - {None}
+    seed = f", seed {seeds.pop()}" if len(seeds) == 1 else ""
+    return f"direction pair {p + 1} of {count}{seed}"
+
+
+def _apply_range(fig: go.Figure, owners: list[tuple[int, int] | None], n: int,
+                 rng: tuple[float, float], log: bool) -> None:
+    """The shown view's colour scale, z ranges, ticks and contour levels, over every pair."""
+    lo, hi = rng
+    ticks = _log_ticks(rng, log)
+    fig.layout.coloraxis.update(cmin=lo, cmax=hi)
+    fig.layout.coloraxis.colorbar.update(**ticks)
+    for k in range(n):
+        fig.layout["scene" if k == 0 else f"scene{k + 1}"].zaxis.update(range=[lo, hi], **ticks)
+    for trace, owner in zip(fig.data, owners, strict=True):
+        if owner is not None:
+            trace.contours.z.update(**_levels(lo, hi))
 
 
 # --------------------------------------------------------------------------- writing

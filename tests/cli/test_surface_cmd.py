@@ -1,5 +1,6 @@
 """`landscape surface`, `interp` and `info` through click's CliRunner."""
 
+import json
 from contextlib import nullcontext
 
 import h5py
@@ -189,3 +190,51 @@ def test_reference_files_on_cifar10_say_once_which_normalization_is_used(tmp_pat
     r = run("interp", REFERENCE / "model_1.t7", REFERENCE / "model_1.t7", "-o",
             tmp_path / "line.h5", *common)  # refused (same weights), after the note
     assert r.stderr.count("the checkpoint model_1.t7 and the checkpoint model_1.t7") == 1
+
+
+def test_an_ensemble_through_surface_info_plot_view_and_compare(tmp_path, ckpts):
+    out = tmp_path / "e.h5"
+    grid = ["--x", "-1:1:5", "--y", "-1:1:5"]
+    r = run("surface", ckpts[0], "-o", str(out), *grid, *SMALL, "--ensemble", "3", "--seed", "4",
+            "--no-progress")
+    assert r.exit_code == 0, r.output
+    assert "an ensemble of 3 direction pairs (seeds 4..6), the first at the root" in r.output
+    again = run("surface", ckpts[0], "-o", str(out), *grid, *SMALL, "--ensemble", "3",
+                "--resume", "--no-progress")
+    assert again.exit_code == 0, again.output  # all done: nothing to compute
+    other = run("surface", ckpts[0], "-o", str(out), *grid, *SMALL, "--resume", "--no-progress")
+    assert other.exit_code != 0 and "ensemble: 3 in the file, None now" in other.output
+    given = run("surface", ckpts[0], "-o", str(tmp_path / "g.h5"), *grid, *SMALL, "--ensemble",
+                "2", "--directions", str(out))
+    assert given.exit_code == 2 and "leave --ensemble out" in given.output
+
+    info = run("info", str(out))
+    assert info.exit_code == 0, info.output
+    assert "ensemble    3 direction pairs, 3 begun (seeds 4, 5, 6; points done 25/25, " \
+           "25/25, 25/25)" in info.output
+
+    pics = run("plot", str(out), "-o", str(tmp_path / "p"), "--kind", "contour", "--pair", "2")
+    assert pics.exit_code == 0, pics.output
+    assert list((tmp_path / "p").glob("e_pair2_contour*.png"))
+    bad = run("plot", str(out), "-o", str(tmp_path / "q"), "--pair", "3")
+    assert bad.exit_code == 2 and "holds 3 direction pair(s), 0..2; got 3" in bad.output
+
+    page = run("view", str(out), "-o", str(tmp_path / "v.html"))
+    assert page.exit_code == 0, page.output
+    html = (tmp_path / "v.html").read_text(encoding="utf-8")
+    assert "direction pair 3 of 3, seed 6" in html
+
+    plain = tmp_path / "plain.h5"
+    assert run("surface", ckpts[1], "-o", str(plain), *grid, *SMALL, "--ensemble", "3",
+               "--no-progress").exit_code == 0
+    cmp = run("compare", str(out), str(plain), "-o", str(tmp_path / "cmp"), "--labels", "a,b",
+              "--radii", "0.5")
+    assert cmp.exit_code == 0, cmp.output
+    data = json.loads((tmp_path / "cmp" / "compare.json").read_text(encoding="utf-8"))
+    assert data["settings"]["directions"] == 3 and data["settings"]["se_method"] == "jackknife"
+    loss = data["summaries"]["a"]["metrics"]["loss at θ*"]
+    first = load_surface(out)
+    assert loss["n"] == 3 and loss["sd"] == 0.0  # θ* is one point, whatever the directions
+    assert loss["value"] == pytest.approx(first.loss[2, 2])
+    sharp = data["summaries"]["a"]["metrics"]["sharpness r=0.5 (decades)"]
+    assert sharp["n"] == 3 and sharp["sd"] > 0 and sharp["error"] > sharp["se"]

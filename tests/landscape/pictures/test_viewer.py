@@ -256,3 +256,25 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
     left_scene = pixels[150:600, 40:500]
     colourful = (left_scene.max(axis=2) - left_scene.min(axis=2)) > 60
     assert colourful.mean() > 0.02, "no coloured surface was drawn in the first scene"
+
+
+def test_an_ensemble_shows_its_first_pair_and_a_menu_shows_the_others():
+    first, second = plane(), plane(a=4.0)
+    first.meta["seed"], second.meta["seed"] = 0, 1
+    fig = viewer.compare_figure([[first, second], plane(a=2.0)], ["e", "one"])
+    assert [(t.name, t.visible, t.scene) for t in fig.data] == [
+        ("e", None, "scene"), ("one", None, "scene2"), ("e, pair 2", False, "scene")]
+    np.testing.assert_allclose(np.array(fig.data[2].z, dtype=float)[4, 3], second.loss[3, 4])
+    views, pairs = fig.layout.updatemenus
+    assert [b.label for b in pairs.buttons] == ["direction pair 1 of 2, seed 0",
+                                                "direction pair 2 of 2, seed 1"]
+    # pair 2 in the panel that has it; the other panel keeps its only pair
+    assert pairs.buttons[1].args[0]["visible"] == [False, True, True]
+    # the view menu switches every pair, on a range that spans them all
+    restyle, relayout = views.buttons[1].args
+    assert len(restyle["z"]) == 3
+    np.testing.assert_allclose(np.array(restyle["z"][2], dtype=float)[4, 3],
+                               np.log10(second.loss[3, 4]))
+    top = max(np.max(s.loss[np.isfinite(s.loss)]) for s in (first, second))
+    assert relayout["scene.zaxis.range"][1] == pytest.approx(np.log10(top))
+    assert fig.layout.scene.zaxis.range[1] == pytest.approx(top)  # the view shown first
