@@ -1,16 +1,18 @@
-"""`landscape demo`: the whole story on the embedded data, in a few minutes on 2 CPU cores.
+"""`landscape demo`: the whole story on the embedded data, in minutes on 2 CPU cores.
 
-Train a ResNet and its no-skip twin, compute both loss surfaces around their minima with the
-same directions seed, draw them, compare them in numbers and write the interactive viewer.
-The no-skip twin learns more slowly (He et al.'s degradation problem), so it trains twice as
-many epochs by default: the two minima are then at a comparable training loss, and their
-shapes can be compared.
+Train ResNet-20 and a deeper ResNet, each with its no-skip twin; draw their training curves
+(the deeper plain net trains worse: He et al.'s degradation problem); compute each net's loss
+surfaces around its minimum over an ensemble of direction pairs (the same seeds for all); draw
+them, compare each depth's pair in numbers with a verdict that counts the spread over the
+directions, and write the interactive viewer. The no-skip twins learn more slowly, so they
+train twice as many epochs by default: each pair's minima are then at a comparable training
+loss, and their shapes can be compared.
 
-The two models run side by side in two processes of one thread each (the spawn start method,
-so nothing of this process is inherited): on a shared CPU one thread per process is the robust
+The models run two at a time in processes of one thread each (the spawn start method, so
+nothing of this process is inherited): on a shared CPU one thread per process is the robust
 choice, and two processes beat one process of two threads. Everything is seeded: a second run
-on the same machine gives the same numbers. The command ends with a table of the time each
-stage took and writes the same into OUTPUT/demo.json.
+on the same machine gives the same numbers. The command ends with a headline per depth and a
+table of the time each stage took, and writes the same into OUTPUT/demo.json.
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ from cli.outputs import check_writable, output_folder, write_text
 
 STAGES = ("train", "surface", "pictures")
 LEARNED = 50.0  # train accuracy (%) below which a net of the demo has not learned its task
+DEEP = "44"        # the deep pair's depth (see --depth)
+ENSEMBLE = 3       # direction pairs per surface
+POINTS = 13        # grid points per axis
+EVAL_SAMPLES = 256  # images per grid point
 
 
 # --------------------------------------------------------------------------- one model
@@ -53,17 +59,18 @@ def _watch_parent(parent: int) -> None:
 
 
 def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
-    """Train one model, compute its surface and draw it; return what happened and how long.
+    """Train one model, compute its surfaces (an ensemble of direction pairs) and draw the
+    first; return what happened and how long.
 
     Args:
-        job: from `model_job`: name, out, depth, width, epochs, lr, batch_size,
-            train_samples, eval_samples, points, extent, refine, seed, device, threads,
-            resume.
+        job: from `model_job`: name, out, width, epochs, lr, batch_size, train_samples,
+            eval_samples, points, extent, refine, ensemble, seed, device, threads, resume.
         report: called with one line of progress at a time (default: print).
 
     Returns:
-        {'name', 'train': {loss, accuracy, test_accuracy, epochs, reused}, 'surface' (path),
-        'pictures' (paths), 'seconds': {train, surface, pictures}}.
+        {'name', 'train': {loss, accuracy, test_accuracy, epochs, reused, history}, 'surface'
+        (path), 'pictures' (paths), 'seconds' and 'cpu_seconds' (of this process): {train,
+        surface, pictures}}.
     """
     if job.get("task") == "lm":
         from cli.demo_lm import run_lm_model
@@ -72,67 +79,83 @@ def run_model(job: dict[str, Any], report: Any = None) -> dict[str, Any]:
     import torch
 
     from cli.plot_cmd import write_pictures
-    from landscape import Axis, Grid, compute_surface
-    from models import create_model
-    from models.checkpoint import load_checkpoint
-    from models.data import embedded_dataset, evaluation_tensors
-    from models.train import evaluate, train_model
 
     say = report or print
     torch.set_num_threads(int(job["threads"]))
-    name, out, seed = job["name"], Path(job["out"]), int(job["seed"])
+    name, out = job["name"], Path(job["out"])
     seconds: dict[str, float] = {}
-    final = out / name / "final.pt"
-    train_set = embedded_dataset("train", job["train_samples"], seed=seed)
-
-    tick = time.perf_counter()
-    if job["resume"] and final.exists():
-        model, meta = _reused(final)
-        history = meta.get("history") or {}
-        loss, acc = evaluate(model, train_set, device=job["device"])
-        info = {"loss": loss, "accuracy": acc,
-                "test_accuracy": (history.get("test_acc") or [None])[-1],
-                "epochs": meta.get("epoch"), "reused": True}
-        say(f"[{name}] reusing {final}")
-    else:
-        say(f"[{name}] training {job['epochs']} epochs on {job['train_samples']} images")
-        model = create_model(name, width=job["width"], seed=seed)
-        test_set = embedded_dataset("test", 500, seed=seed)
-        history = train_model(model, train_set, test_set, epochs=job["epochs"], lr=job["lr"],
-                              batch_size=job["batch_size"], seed=seed,
-                              checkpoint_dir=out / name, device=job["device"],
-                              save_every=max(1, job["epochs"] // 4),
-                              progress=bool(job.get("progress")),
-                              meta={"dataset": "embedded", "demo": True})
-        loss, acc = evaluate(model, train_set, device=job["device"])
-        info = {"loss": loss, "accuracy": acc, "test_accuracy": history["test_acc"][-1],
-                "epochs": job["epochs"], "reused": False}
-        model, meta = load_checkpoint(final)
-    seconds["train"] = time.perf_counter() - tick
+    cpu: dict[str, float] = {}  # this process's CPU time: what the load does not change
+    tick, tock = time.perf_counter(), time.process_time()
+    model, meta, info = train_net(job, say)
+    seconds["train"], cpu["train"] = time.perf_counter() - tick, time.process_time() - tock
     say(f"[{name}] train loss {info['loss']:.3f}, train accuracy {info['accuracy']:.1f}%, "
         f"held-out accuracy {info['test_accuracy'] or float('nan'):.1f}% "
         f"({seconds['train']:.0f} s)")
 
-    tick = time.perf_counter()
+    tick, tock = time.perf_counter(), time.process_time()
     path = out / f"{name}.h5"
-    points, extent = job["points"], job["extent"]
+    pairs = _surfaces(model, meta, job, path)
+    seconds["surface"], cpu["surface"] = time.perf_counter() - tick, time.process_time() - tock
+    say(f"[{name}] {len(pairs)} surfaces (direction pairs) of {job['points']}x{job['points']} "
+        f"on {job['eval_samples']} images: {sum(int(p.done.sum()) for p in pairs)} points "
+        f"computed ({seconds['surface']:.0f} s)")
+
+    tick, tock = time.perf_counter(), time.process_time()
+    pictures = write_pictures(pairs[0], out / "pictures", name, dpi=120)
+    seconds["pictures"], cpu["pictures"] = time.perf_counter() - tick, time.process_time() - tock
+    return {"name": name, "train": info, "surface": str(path),
+            "pictures": [str(p) for p in pictures], "seconds": seconds, "cpu_seconds": cpu}
+
+
+def train_net(job: dict[str, Any], say: Any = print) -> tuple[Any, dict[str, Any],
+                                                              dict[str, Any]]:
+    """The trained model of `job` (its final checkpoint reused with `resume`), its checkpoint
+    metadata, and {loss, accuracy (on the training set, eval mode), test_accuracy, epochs,
+    reused, history (per epoch: epoch, train_acc, test_acc, train_loss)}."""
+    from models import create_model
+    from models.checkpoint import load_checkpoint
+    from models.data import embedded_dataset
+    from models.train import evaluate, train_model
+
+    name, out, seed = job["name"], Path(job["out"]), int(job["seed"])
+    final = out / name / "final.pt"
+    train_set = embedded_dataset("train", job["train_samples"], seed=seed)
+    reused = bool(job["resume"] and final.exists())
+    if reused:
+        say(f"[{name}] reusing {final}")
+    else:
+        say(f"[{name}] training {job['epochs']} epochs on {job['train_samples']} images")
+        model = create_model(name, width=job["width"], seed=seed)
+        train_model(model, train_set, embedded_dataset("test", 500, seed=seed),
+                    epochs=job["epochs"], lr=job["lr"], batch_size=job["batch_size"], seed=seed,
+                    checkpoint_dir=out / name, device=job["device"],
+                    save_every=max(1, job["epochs"] // 4), progress=bool(job.get("progress")),
+                    meta={"dataset": "embedded", "demo": True})
+    model, meta = _reused(final) if reused else load_checkpoint(final)
+    history = meta.get("history") or {}
+    loss, acc = evaluate(model, train_set, device=job["device"])
+    curves = {k: list(history.get(k) or []) for k in ("epoch", "train_acc", "test_acc",
+                                                      "train_loss")}
+    info = {"loss": loss, "accuracy": acc, "test_accuracy": (curves["test_acc"] or [None])[-1],
+            "epochs": meta.get("epoch"), "reused": reused, "history": curves}
+    return model, meta, info
+
+
+def _surfaces(model: Any, meta: dict[str, Any], job: dict[str, Any], path: Path) -> list[Any]:
+    """The job's ensemble of direction pairs around the model, into `path` (resumed with
+    `resume`)."""
+    from landscape import Axis, Grid, compute_ensemble
+    from models.data import evaluation_tensors
+
+    seed = int(job["seed"])
     data = evaluation_tensors("embedded", "train", samples=job["eval_samples"], seed=seed)
-    axis = Axis(-extent, extent, points)
-    surface = compute_surface(
-        model, data, Grid(axis, axis), seed=seed, path=path, device=job["device"],
-        resume=job["resume"], overwrite=not job["resume"], progress=bool(job.get("progress")),
-        **options.drop_none(refine=job["refine"]),
+    axis = Axis(-job["extent"], job["extent"], job["points"])
+    return compute_ensemble(
+        model, data, Grid(axis, axis), ensemble=job["ensemble"], seed=seed, path=path,
+        device=job["device"], resume=job["resume"], overwrite=not job["resume"],
+        progress=bool(job.get("progress")), **options.drop_none(refine=job["refine"]),
         meta={**options.checkpoint_meta(meta), "dataset": "embedded", "data_seed": seed,
               "samples": job["eval_samples"]})
-    seconds["surface"] = time.perf_counter() - tick
-    say(f"[{name}] surface {points}x{points} on {job['eval_samples']} images: "
-        f"{int(surface.done.sum())} points computed ({seconds['surface']:.0f} s)")
-
-    tick = time.perf_counter()
-    pictures = write_pictures(surface, out / "pictures", name, dpi=120)
-    seconds["pictures"] = time.perf_counter() - tick
-    return {"name": name, "train": info, "surface": str(path),
-            "pictures": [str(p) for p in pictures], "seconds": seconds}
 
 
 def _reused(final: Path) -> Any:
@@ -369,27 +392,33 @@ def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float)
 @click.command()
 @click.option("-o", "--output", type=click.Path(file_okay=False), default="demo-out",
               show_default=True, help="Folder for checkpoints, surfaces and pictures.")
-@click.option("--depth", type=click.Choice(["20", "32", "44", "56", "110"]), default="20",
-              show_default=True, help="Depth of the CIFAR ResNet pair (at 56 and deeper the "
-                                      "no-skip net does not train in the demo's budget).")
+@click.option("--depth", type=click.Choice(["20", "32", "44", "56", "110"]), default=DEEP,
+              show_default=True,
+              help="Depth of the deep pair, trained beside the ResNet-20 pair (20: that pair "
+                   "alone); the default is the smallest depth whose plain net trains worse "
+                   "than plain-20 in the demo's budget (docs/gallery/README.md).")
 @click.option("--width", type=click.FloatRange(min=0.125), default=0.25, show_default=True,
               help="Width multiplier of the 16/32/64 channels (1 is He et al.'s).")
 @click.option("--epochs", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Training epochs of the ResNet.")
+              help="Training epochs of the ResNets.")
 @click.option("--noskip-epochs", type=click.IntRange(min=1), default=None,
-              help="Training epochs of the no-skip twin, which learns more slowly [default: "
-                   "twice --epochs, so that both reach a comparable training loss].")
+              help="Training epochs of the no-skip twins, which learn more slowly [default: "
+                   "twice --epochs, so that they reach a comparable training loss].")
 @click.option("--batch-size", type=click.IntRange(min=2), default=32, show_default=True,
               help="Mini-batch size of the training.")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.05,
               show_default=True, help="Peak learning rate (cosine schedule, SGD + momentum).")
 @click.option("--train-samples", type=click.IntRange(min=64), default=2000, show_default=True)
-@click.option("--eval-samples", type=click.IntRange(min=16), default=512, show_default=True,
+@click.option("--eval-samples", type=click.IntRange(min=16), default=EVAL_SAMPLES,
+              show_default=True,
               help="Training samples the loss is averaged over at each grid point.")
-@click.option("--grid", "points", type=click.IntRange(min=3), default=17, show_default=True,
+@click.option("--grid", "points", type=click.IntRange(min=3), default=POINTS, show_default=True,
               help="Points per axis of the square grid (odd, so that θ* is a grid point).")
 @click.option("--range", "extent", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="The grid spans [-RANGE, RANGE] on α and β.")
+@click.option("--ensemble", type=click.IntRange(min=1), default=ENSEMBLE, show_default=True,
+              help="Direction pairs per surface (seeds SEED, SEED+1, ...): each comparison "
+                   "judges on their spread (with 1 its headline stays inconclusive).")
 @click.option("--refine", type=click.FloatRange(min=0), default=None, metavar="TOL",
               help="Coarse to fine: compute only where interpolation misses by more than TOL "
                    "in log-loss (the metrics then use interpolated points too).")
@@ -420,11 +449,12 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
          train_samples: int, eval_samples: int, points: int, extent: float,
          refine: float | None, seed: int, processes: int, threads: int, device: str | None,
          resume: bool, overwrite: bool, progress: bool, task: str = "resnet",
-         blocks: int | None = None) -> None:
-    """Train ResNet-DEPTH with and without skip connections on the embedded data, compute both
-    loss surfaces, draw and compare them, write the interactive viewer, and say how long each
-    stage took. With --task lm, the same for gpt-mini and its no-skip twin on the embedded
-    tokens.
+         blocks: int | None = None, ensemble: int = ENSEMBLE) -> None:
+    """Train ResNet-20 and ResNet-DEPTH, each with and without skip connections, on the
+    embedded data; compute each one's surfaces over an ensemble of direction pairs; draw the
+    training curves (degradation), the surfaces and the comparisons; say per depth whether the
+    no-skip landscape is sharper and less convex, and how long each stage took. With --task
+    lm, gpt-mini and its no-skip twin on the embedded tokens instead.
     """
     if points % 2 == 0:
         raise click.BadParameter(f"use an odd number of points, so that θ* is a grid point; got "
@@ -447,16 +477,13 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
     settings = {"depth": int(depth), "width": width, "epochs": epochs, "lr": lr,
                 "batch_size": batch_size, "train_samples": train_samples,
                 "eval_samples": eval_samples, "points": points, "extent": extent,
-                "refine": refine, "seed": seed, "device": device, "threads": threads,
-                "resume": resume}
-    noskip_epochs = noskip_epochs or 2 * epochs
-    settings["noskip_epochs"] = noskip_epochs
-    names = [f"resnet{depth}", f"resnet{depth}-noskip"]
-    jobs = [model_job(names[0], out, {**settings, "progress": progress}),
-            model_job(names[1], out, {**settings, "epochs": noskip_epochs, "progress": progress})]
+                "ensemble": ensemble, "refine": refine, "seed": seed, "device": device,
+                "threads": threads, "resume": resume, "progress": progress,
+                "noskip_epochs": noskip_epochs or 2 * epochs}
+    depths = sorted({20, int(depth)})
     try:
         with output_folder(out, keep="**/*.pt"):  # checkpoints are kept for --resume
-            records = run_jobs(jobs, processes)
+            records = run_jobs(_jobs(depths, out, settings), processes)
     except BaseException as err:
         # a run stopped (Ctrl-C, a process killed) can go on; a refusal would only come again
         stopped = (not isinstance(err, (click.ClickException, ValueError))
@@ -465,45 +492,146 @@ def demo(ctx: click.Context, output: str, depth: str, width: float, epochs: int,
             click.echo(f"(what is finished is kept in {output}; rerun with --resume to "
                        f"continue)", err=True)
         raise
-    tick = time.perf_counter()
-    from cli.compare_cmd import write_comparison
-    from landscape.engine.store import load_surface
-    from landscape.pictures import report
+    tick, tock = time.perf_counter(), time.process_time()
+    by_name = {r["name"]: r for r in records}
+    results = {d: _compare_depth(d, by_name, out, settings) for d in depths}
+    curves = _draw_training(records, out, settings)
+    compare_s = time.perf_counter() - tick
+    curves["compare_cpu_seconds"] = time.process_time() - tock
+    _report(records, results, curves, settings, processes, compare_s,
+            time.monotonic() - started, load_start, out)
 
-    step = 2 * extent / (points - 1)
-    surfaces = [load_surface(r["surface"]) for r in records]
+
+def _jobs(depths: list[int], out: Path, settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """One job per model, the deepest first (they take longest, so they start first)."""
+    jobs = []
+    for d in sorted(depths, reverse=True):
+        jobs.append(model_job(f"resnet{d}-noskip", out,
+                              {**settings, "epochs": settings["noskip_epochs"]}))
+        jobs.append(model_job(f"resnet{d}", out, settings))
+    return jobs
+
+
+def _compare_depth(depth: int, by_name: dict[str, dict[str, Any]], out: Path,
+                   settings: dict[str, Any]) -> dict[str, Any]:
+    """The comparison of ResNet-DEPTH with its no-skip twin over their ensembles, written into
+    OUTPUT/compare/resnetDEPTH/; radii of 1, 2 and 4 grid steps."""
+    from cli.compare_cmd import write_comparison
+    from landscape.engine.ensemble import load_ensemble
+
+    records = [by_name[f"resnet{depth}"], by_name[f"resnet{depth}-noskip"]]
     labels = [f"ResNet-{depth}", f"ResNet-{depth} no skip"]
     untrained = [f"{label} did not learn (train accuracy {r['train']['accuracy']:.0f}%, "
                  f"chance is 10%): its θ* is a plateau, not a minimum comparable with the other"
                  for label, r in zip(labels, records, strict=True)
                  if r["train"]["accuracy"] < LEARNED]
+    step = 2 * settings["extent"] / (settings["points"] - 1)
     result, written = write_comparison(
-        surfaces, labels, out / "compare",
+        [load_ensemble(r["surface"]) for r in records], labels,
+        out / "compare" / f"resnet{depth}",
         metric_args={"radii": tuple(round(k * step, 12) for k in (1, 2, 4)),
                      "cautions": untrained})
-    compare_s = time.perf_counter() - tick
-    total = time.monotonic() - started
+    result["written"] = [str(p) for p in written]
+    return result
+
+
+def _draw_training(records: list[dict[str, Any]], out: Path,
+                   settings: dict[str, Any]) -> dict[str, Any]:
+    """OUTPUT/pictures/training.png: each net's training and held-out error per epoch, plain
+    nets left and ResNets right (He et al. Fig. 1 and 6); returns the curves drawn."""
+    from cli.outputs import save_figure
+    from models.studies.degradation import degradation_figure, run_name
+
+    runs = {}
+    for r in records:
+        depth = int(r["name"].removeprefix("resnet").split("-")[0])
+        h = r["train"]["history"]
+        runs[run_name(depth, not r["name"].endswith("-noskip"))] = {
+            "depth": depth, "epoch": h["epoch"],
+            "train_error": [100.0 - a for a in h["train_acc"]],
+            "test_error": [None if a is None else 100.0 - a for a in h["test_acc"]],
+            "final_train_error": 100.0 - r["train"]["accuracy"]}
+    curves = {"runs": runs, "settings": {
+        "dataset": "embedded", "samples": settings["train_samples"], "width": settings["width"],
+        "epochs": f"{settings['epochs']} (ResNets) and {settings['noskip_epochs']} (plain)"}}
+    save_figure(degradation_figure(curves), out / "pictures" / "training.png", dpi=120)
+    return curves
+
+
+def _degradation_line(curves: dict[str, Any]) -> str:
+    """Whether the deepest plain net ends at a higher training error than plain-20."""
+    runs = curves["runs"]
+    depths = sorted({r["depth"] for r in runs.values()})
+    if len(depths) < 2:
+        return "Degradation: one depth only; pass --depth 56 to see it."
+    shallow, deep = runs[f"plain-{depths[0]}"], runs[f"plain-{depths[-1]}"]
+    e20, ed = shallow["final_train_error"], deep["final_train_error"]
+    seen = "the deeper plain net trains worse" if ed > e20 else "no degradation in this budget"
+    res = [runs.get(f"resnet-{d}", {}).get("final_train_error", math.nan) for d in depths]
+    return (f"Degradation (He et al. Fig. 1): plain-{depths[-1]} ends at {ed:.1f}% training "
+            f"error, plain-{depths[0]} at {e20:.1f}%: {seen}; with skips, "
+            f"resnet-{depths[-1]} {res[-1]:.1f}% and resnet-{depths[0]} {res[0]:.1f}%.")
+
+
+def _headline(depth: int, result: dict[str, Any]) -> str:
+    """The verdict's headline and counts, and by how much: the rise within two grid steps
+    and the non-convex share, no skip against skip, each ± its combined error."""
+    from landscape.analysis.verdict import format_number as num
+
+    v, c = result["verdict"], result["verdict"]["counts"]
+    rows = {row[0]: row for row in result["rows"]}
+    rises = [name for name in rows if name.startswith("sharpness r=")]
+    amounts = [f"{name} {num(rows[name][3])} ± {num(rows[name][4])} vs {num(rows[name][1])} "
+               f"± {num(rows[name][2])}" for name in (*rises[1:2], "non-convex share")
+               if name in rows]
+    return (f"ResNet-{depth} vs no skip: {v['headline'].upper()} that the no-skip landscape is "
+            f"sharper and less convex ({c['supports']} metrics support, {c['contradicts']} "
+            f"contradict, {c['inconclusive']} inconclusive, {c['not_available']} not judged; "
+            f"{min(v['directions'])} direction pairs each): " + "; ".join(amounts))
+
+
+def _report(records: list[dict[str, Any]], results: dict[int, dict[str, Any]],
+            curves: dict[str, Any], settings: dict[str, Any], processes: int, compare_s: float,
+            total: float, load_start: float, out: Path) -> None:
+    """Print what the demo found and how long it took; write OUTPUT/demo.json."""
+    from landscape.pictures import report
+
     click.echo("")
     for r in records:
         t = r["train"]
         click.echo(f"{r['name']}: {t['epochs']} epochs, train loss {t['loss']:.3f}, train "
                    f"accuracy {t['accuracy']:.1f}%")
+    for result in results.values():
+        click.echo(f"\n{result['verdict']['text']}")
     click.echo("")
-    click.echo(result["verdict"]["text"])
+    click.echo(_degradation_line(curves))
+    for depth, result in results.items():
+        click.echo(_headline(depth, result))
     click.echo("")
     click.echo(_time_table(records, compare_s, total))
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    threads = settings["threads"]
     click.echo(f"{processes} process(es) of {threads} thread(s), {os.cpu_count()} CPU cores, "
                f"load average {load_start:.1f} at the start and {load_end:.1f} at the end")
     summary = {"settings": {**settings, "processes": processes},
-               "models": {r["name"]: {"train": r["train"], "seconds": r["seconds"]}
+               "models": {r["name"]: {"train": {k: v for k, v in r["train"].items()
+                                                if k != "history"}, "seconds": r["seconds"],
+                                      "cpu_seconds": r.get("cpu_seconds")}
                           for r in records},
                "seconds": {"compare": compare_s, "total": total},
+               "cpu_seconds": {"compare": curves.get("compare_cpu_seconds")},
                "machine": {"cpu_count": os.cpu_count(), "platform": platform.platform(),
                            "python": platform.python_version(),
                            "load_average_start": load_start, "load_average_end": load_end},
-               "verdict": {k: [i["metric"] for i in result["verdict"][k]]
-                           for k in ("supports", "contradicts", "inconclusive")}}
+               "degradation": {name: run["final_train_error"]
+                               for name, run in curves["runs"].items()},
+               "depths": {str(d): {"headline": r["verdict"]["headline"],
+                                   "counts": r["verdict"]["counts"],
+                                   **{k: [i["metric"] for i in r["verdict"][k]]
+                                      for k in ("supports", "contradicts", "inconclusive")}}
+                          for d, r in results.items()}}
     write_text(out / "demo.json", report.to_json(summary))
-    click.echo(f"\nOpen {written[1]} in a browser; pictures in {out / 'pictures'}, numbers in "
-               f"{written[3]}, timings in {out / 'demo.json'}.")
+    pages = " and ".join(r["written"][1] for r in results.values())
+    click.echo(f"\nOpen {pages} in a browser; pictures in {out / 'pictures'} (training.png: "
+               f"the training curves), numbers in {out / 'compare'}, timings in "
+               f"{out / 'demo.json'}.")

@@ -1,5 +1,6 @@
-"""`landscape demo`: the two models side by side in two processes, the time table, the seeded
-numbers, and what happens when a process fails or the user presses Ctrl-C."""
+"""`landscape demo`: the models two at a time in two processes, the ensembles, the comparison and
+headline per depth, the training curves, the time table, the seeded numbers, and what happens
+when a process fails or the user presses Ctrl-C."""
 
 from __future__ import annotations
 
@@ -16,12 +17,12 @@ from click.testing import CliRunner
 
 from cli.demo_cmd import model_job, run_model
 from cli.main import cli
-from landscape import load_surface
+from landscape import load_ensemble
 from landscape.analysis import metrics
 from landscape.pictures import report
 
 TINY = ["--depth", "20", "--width", "0.125", "--epochs", "1", "--train-samples", "64",
-        "--eval-samples", "16", "--grid", "3"]
+        "--eval-samples", "16", "--grid", "3", "--ensemble", "2"]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -29,33 +30,56 @@ def run(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
-@pytest.mark.slow  # two spawned processes each import torch (5-10 s on a busy machine)
-def test_demo_runs_both_models_side_by_side_and_reports_the_time(tmp_path):
+@pytest.mark.slow  # four models in two spawned processes that each import torch
+def test_demo_runs_two_depths_with_ensembles_and_reports_a_headline_each(tmp_path):
     out = tmp_path / "demo"
-    r = run("demo", "-o", out, *TINY)
+    r = run("demo", "-o", out, *TINY[2:], "--depth", "32")
     assert r.exit_code == 0, r.output
-    for name in ("resnet20", "resnet20-noskip"):
-        s = load_surface(out / f"{name}.h5")
-        assert s.shape == (3, 3) and s.done.all()
-        assert s.meta["skip"] is (name == "resnet20")
+    names = ("resnet20", "resnet20-noskip", "resnet32", "resnet32-noskip")
+    for name in names:
+        pairs = load_ensemble(out / f"{name}.h5")
+        assert len(pairs) == 2 and all(p.shape == (3, 3) and p.done.all() for p in pairs)
+        assert [p.meta["seed"] for p in pairs] == [0, 1]  # the same seeds for every net
+        assert pairs[0].meta["skip"] is (not name.endswith("-noskip"))
         assert (out / name / "final.pt").exists()
         assert list((out / "pictures").glob(f"{name}_contour*.png"))
-    # both nets' loss and accuracy; the no-skip twin trains twice as many epochs by default
-    assert "resnet20: 1 epochs, train loss " in r.output
-    assert "resnet20-noskip: 2 epochs, train loss " in r.output
-    numbers = json.loads((out / "compare" / "compare.json").read_text())
-    assert numbers["labels"] == ["ResNet-20", "ResNet-20 no skip"]
-    assert numbers["settings"]["radii"] == [1.0, 2.0, 4.0]  # 1, 2 and 4 grid steps
-    md = (out / "compare" / "compare.md").read_text()
-    assert "## Verdict" in md and "did not learn" in md  # one epoch on 64 images: nothing
-    for f in ("compare.png", "compare.html", "compare.md"):
-        assert (out / "compare" / f).stat().st_size > 0
+    # every net's loss and accuracy; the no-skip twins train twice as many epochs by default
+    assert "resnet32: 1 epochs, train loss " in r.output
+    assert "resnet32-noskip: 2 epochs, train loss " in r.output
+    for depth in (20, 32):
+        folder = out / "compare" / f"resnet{depth}"
+        numbers = json.loads((folder / "compare.json").read_text())
+        assert numbers["labels"] == [f"ResNet-{depth}", f"ResNet-{depth} no skip"]
+        assert numbers["settings"]["radii"] == [1.0, 2.0, 4.0]  # 1, 2 and 4 grid steps
+        assert numbers["settings"]["directions"] == 2  # judged on the ensembles
+        assert numbers["summaries"][f"ResNet-{depth}"]["metrics"]["loss at θ*"]["n"] == 2
+        md = (folder / "compare.md").read_text()
+        assert "## Verdict" in md and "did not learn" in md  # one epoch on 64 images: nothing
+        for f in ("compare.png", "compare.html", "compare.md"):
+            assert (folder / f).stat().st_size > 0
+        headline = numbers["verdict"]["headline"].upper()
+        assert f"ResNet-{depth} vs no skip: {headline} that the no-skip landscape" in r.output
+    # the training curves of the four nets (He et al. Fig. 1), and the degradation line
+    assert (out / "pictures" / "training.png").stat().st_size > 0
+    assert "Degradation (He et al. Fig. 1): plain-32 ends at " in r.output
     table = r.output[r.output.index("stage "):]
     for stage in ("train", "surface", "pictures", "compare", "total"):
         assert f"\n{stage} " in "\n" + table
     timing = json.loads((out / "demo.json").read_text())
+    assert set(timing["models"]) == set(names)
     assert set(timing["models"]["resnet20"]["seconds"]) == {"train", "surface", "pictures"}
     assert timing["settings"]["processes"] == 2 and timing["seconds"]["total"] > 0
+    assert set(timing["depths"]) == {"20", "32"} and set(timing["degradation"]) == {
+        "plain-20", "plain-32", "resnet-20", "resnet-32"}
+
+
+@pytest.mark.slow  # two spawned processes each import torch (5-10 s on a busy machine)
+def test_one_depth_runs_and_resumes(tmp_path):
+    out = tmp_path / "demo"
+    r = run("demo", "-o", out, *TINY)
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in out.glob("*.h5")) == ["resnet20-noskip.h5", "resnet20.h5"]
+    assert "Degradation: one depth only" in r.output
     # what each process is doing, on stderr, one line at a time (not two bars fighting)
     assert "[resnet20] training: epoch 1 of 1" in r.stderr
     assert "[resnet20-noskip] training: epoch 2 of 2" in r.stderr
@@ -76,19 +100,22 @@ def test_two_runs_give_the_same_numbers(tmp_path, one_thread):
     figure the docs quote: 0% difference; the brief allows 1%)."""
     settings = {"depth": 20, "width": 0.125, "epochs": 1, "lr": 0.05, "batch_size": 16,
                 "train_samples": 64, "eval_samples": 16, "points": 3, "extent": 1.0,
-                "refine": None, "seed": 3, "device": "cpu", "threads": 1, "resume": False}
+                "refine": None, "seed": 3, "device": "cpu", "threads": 1, "resume": False,
+                "ensemble": 2}
     runs = []
     for k in range(2):
         record = run_model(model_job("resnet20-noskip", tmp_path / str(k), settings),
                            report=lambda _: None)
-        runs.append(metrics.summarize(load_surface(record["surface"]), radii=(1.0, 2.0)))
-        runs[-1]["train"] = record["train"]["loss"]
-    flat = [json.loads(report.to_json(r)) for r in runs]
-    first, second = flat
-    assert first["train"] == second["train"]
-    assert first["sharpness"] == second["sharpness"]
-    assert first["center"] == second["center"]
-    assert first["curvature"] == second["curvature"]
+        pairs = load_ensemble(record["surface"])
+        runs.append({"train": record["train"]["loss"],
+                     "pairs": [metrics.summarize(p, radii=(1.0, 2.0)) for p in pairs]})
+    first, second = (json.loads(report.to_json(r)) for r in runs)
+    assert first["train"] == second["train"] and len(first["pairs"]) == 2
+    for a, b in zip(first["pairs"], second["pairs"], strict=True):
+        assert a["sharpness"] == b["sharpness"]
+        assert a["center"] == b["center"]
+        assert a["curvature"] == b["curvature"]
+    assert first["pairs"][0]["sharpness"] != first["pairs"][1]["sharpness"]  # two slices
 
 
 @pytest.mark.slow  # two spawned processes each import torch before failing
@@ -139,9 +166,9 @@ def _children(pid: int) -> list[int]:
 @pytest.mark.slow  # starts the real command and its two processes
 @pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads the process table in /proc")
 def test_ctrl_c_stops_both_processes(tmp_path):
-    args = [sys.executable, "-m", "cli", "demo", "-o", str(tmp_path / "demo"), "--width",
-            "0.125", "--epochs", "200", "--train-samples", "256", "--eval-samples", "16",
-            "--grid", "3"]
+    args = [sys.executable, "-m", "cli", "demo", "-o", str(tmp_path / "demo"), "--depth", "20",
+            "--width", "0.125", "--epochs", "200", "--train-samples", "256", "--eval-samples",
+            "16", "--grid", "3"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
