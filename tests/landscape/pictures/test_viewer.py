@@ -258,6 +258,43 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
     assert colourful.mean() > 0.02, "no coloured surface was drawn in the first scene"
 
 
+@pytest.mark.browser
+@pytest.mark.slow  # Chromium starts and parses plotly.js
+def test_the_pair_menu_switches_the_surface_in_chromium(tmp_path: Path):
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip(NO_CHROMIUM)
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason='the playwright package is not installed: pip install -e ".[test]"')
+    pairs = [complete_plane(seed=0), complete_plane(a=4.0, ripple=0.2, seed=1)]
+    page_path = viewer.write_html(viewer.compare_figure([pairs], ["e"]), tmp_path / "e.html")
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
+                                    timeout=BROWSER_WAIT_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 640})
+            page.set_default_timeout(BROWSER_WAIT_MS)
+            page.on("pageerror", lambda err: errors.append(f"page error: {err}"))
+            page.goto(page_path.as_uri())
+            page.wait_for_function(
+                "() => { const g = document.querySelector('.js-plotly-plot');"
+                " return g && g._fullLayout && g.querySelectorAll('canvas').length > 0; }")
+            page.click(".updatemenu-header:has-text('direction pair 1 of 2')")
+            page.click(".updatemenu-dropdown-button:has-text('direction pair 2 of 2')")
+            shown = page.evaluate("document.querySelector('.js-plotly-plot').data"
+                                  ".map(t => t.visible !== false)")
+            page.click(".updatemenu-header:has-text('loss, linear z')")
+            page.click(".updatemenu-dropdown-button:has-text('loss, log z')")
+            z = page.evaluate("document.querySelector('.js-plotly-plot').data[1].z[4][3]")
+        finally:
+            browser.close()
+    assert errors == []
+    assert shown == [False, True]
+    assert z == pytest.approx(np.log10(pairs[1].loss[3, 4]))  # the log view reaches pair 2
+
+
 def test_an_ensemble_shows_its_first_pair_and_a_menu_shows_the_others():
     first, second = plane(), plane(a=4.0)
     first.meta["seed"], second.meta["seed"] = 0, 1
