@@ -439,7 +439,8 @@ def _time_table(records: list[dict[str, Any]], compare_s: float, total_s: float)
               show_default=True,
               help="lm: gpt-mini and its no-skip twin on the embedded tokens instead (AdamW; "
                    "options left at their defaults take the LM's: 4 epochs, --lr 3e-3, "
-                   "--batch-size 64, 3,000 training and 256 evaluation sequences).")
+                   "--batch-size 64, 3,000 training and 256 evaluation sequences, a 17x17 "
+                   "grid).")
 @click.option("--blocks", type=click.IntRange(min=1), default=None,
               help="--task lm: transformer blocks of both twins [default: 2].")
 @click.pass_context

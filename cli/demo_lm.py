@@ -23,7 +23,7 @@ from cli import options
 from cli.outputs import output_folder, write_text
 
 LM_DEFAULTS = {"epochs": 4, "lr": 3e-3, "batch_size": 64, "train_samples": 3000,
-               "eval_samples": 256}
+               "eval_samples": 256, "points": 17}
 """The demo's settings for the language models where the ResNet ones were left as they are."""
 BLOCKS = 2
 BLOCK_SIZE = 32

@@ -4,9 +4,9 @@
 
 Takes the ResNet-20 pair's checkpoints a `landscape demo -o demo-out` wrote, computes four
 surfaces with the `landscape` command (ResNet and no-skip twin, `--bn eval` and `--bn
-recompute`: 11x11 grid over [-1, 1]², 256 training images per point, BN statistics re-estimated on 512 training images,
-the same directions seed), draws them side by side on one colour scale into
-OUT/bn_recompute.png and prints the table the gallery quotes.
+recompute`: 11x11 grid over [-1, 1]², 256 training images per point, BN statistics
+re-estimated on 512 training images, the same directions seed), draws them side by side on one
+colour scale into OUT/bn_recompute.png and prints the table the gallery quotes.
 """
 from __future__ import annotations
 
