@@ -21,20 +21,24 @@ def write_comparison(surfaces: list[Any], names: list[str], out: Path, *,
     """compare.png, compare.html, compare.json and compare.md of two surfaces, or two
     ensembles (a list of direction pairs each), in `out` (each file whole or not at all);
     returns the comparison (`landscape.analysis.verdict.compare`, which `metric_args` go to)
-    and the files. The pictures show each side's first pair. Surfaces on different grids are
-    compared on the points they share."""
+    and the files. The picture shows each side's first pair, the page too, with a menu for the
+    others. Surfaces on different grids are compared on the points they share."""
     from landscape.analysis.verdict import compare
     from landscape.pictures import plot as pictures
     from landscape.pictures import report, viewer
 
     result = compare(*surfaces, names, **(metric_args or {}))
-    surfaces = common_surfaces([s[0] if isinstance(s, list) else s for s in surfaces])
+    panels = [list(s) if isinstance(s, list) else [s] for s in surfaces]
+    flat = iter(common_surfaces([s for pairs in panels for s in pairs]))
+    panels = [[next(flat) for _ in pairs] for pairs in panels]
+    surfaces = [pairs[0] for pairs in panels]
     scale = scale or {}
     written = [out / name for name in COMPARE_FILES]
     fig = pictures.side_by_side(surfaces, names, kind=kind, **scale)  # type: ignore[arg-type]
     save_figure(fig, written[0], dpi=150, bbox_inches="tight")
     page_log, _ = pictures.resolve_log(surfaces, "loss", scale.get("log"), scale.get("zmax"))
-    page = viewer.compare_figure(surfaces, names, log=page_log, zmax=scale.get("zmax"))
+    page = viewer.compare_figure([pairs if len(pairs) > 1 else pairs[0] for pairs in panels],
+                                 names, log=page_log, zmax=scale.get("zmax"))
     with atomic_path(written[1]) as tmp:
         viewer.write_html(page, tmp)
     write_text(written[2], report.to_json(result))

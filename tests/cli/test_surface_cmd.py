@@ -238,3 +238,5 @@ def test_an_ensemble_through_surface_info_plot_view_and_compare(tmp_path, ckpts)
     assert loss["value"] == pytest.approx(first.loss[2, 2])
     sharp = data["summaries"]["a"]["metrics"]["sharpness r=0.5 (decades)"]
     assert sharp["n"] == 3 and sharp["sd"] > 0 and sharp["error"] > sharp["se"]
+    page = (tmp_path / "cmp" / "compare.html").read_text(encoding="utf-8")
+    assert "direction pair 3 of 3" in page  # the comparison's page shows every pair too
