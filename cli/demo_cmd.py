@@ -121,9 +121,7 @@ def train_net(job: dict[str, Any], say: Any = print) -> tuple[Any, dict[str, Any
     final = out / name / "final.pt"
     train_set = embedded_dataset("train", job["train_samples"], seed=seed)
     reused = bool(job["resume"] and final.exists())
-    if reused:
-        say(f"[{name}] reusing {final}")
-    else:
+    if not reused:
         say(f"[{name}] training {job['epochs']} epochs on {job['train_samples']} images")
         model = create_model(name, width=job["width"], seed=seed)
         train_model(model, train_set, embedded_dataset("test", 500, seed=seed),
@@ -132,6 +130,8 @@ def train_net(job: dict[str, Any], say: Any = print) -> tuple[Any, dict[str, Any
                     save_every=max(1, job["epochs"] // 4), progress=bool(job.get("progress")),
                     meta={"dataset": "embedded", "demo": True})
     model, meta = _reused(final) if reused else load_checkpoint(final)
+    if reused:
+        say(f"[{name}] reusing {final}")
     history = meta.get("history") or {}
     loss, acc = evaluate(model, train_set, device=job["device"])
     curves = {k: list(history.get(k) or []) for k in ("epoch", "train_acc", "test_acc",

@@ -223,7 +223,7 @@ def test_a_demo_refusal_is_one_line_that_fits_the_demo(ws: Workspace, capfd) -> 
     printed = result.output + "".join(capfd.readouterr())  # the processes' own stderr too
     assert [ln for ln in printed.splitlines() if ln.strip()] == [
         ln for ln in printed.splitlines() if ln.startswith("Error: ")], printed
-    assert "the demo cannot reuse it: delete d/resnet20" in printed
+    assert f"the demo cannot reuse it: delete d/resnet{depth}" in printed
     assert "--model" not in printed and "--resume" not in printed
     assert "Exception ignored" not in printed and "Traceback" not in printed
 
