@@ -160,7 +160,7 @@ def test_an_active_venv_is_used_as_it_is(tmp_path):
     run = _make(tmp_path, "-n", "test", env={"VIRTUAL_ENV": str(venv)})
     assert run.returncode == 0, run.stderr
     assert "-m venv" not in run.stdout
-    assert f'{venv}/bin/python -m pip install -e ".[test]"' in run.stdout
+    assert f'{venv}/bin/python -m pip install -e ".[test,hf]"' in run.stdout
     assert f"{venv}/bin/python -m pytest -q" in run.stdout
 
 
