@@ -187,7 +187,8 @@ def _mark_theta_star(ax: Any, p: Prepared, zz: np.ndarray, floor: float,
                      top: float) -> list[tuple[Any, str]]:
     """A star at θ* on the surface, over a dotted drop line to the floor (where the contour
     lines close around it); nothing when θ* is not a grid point with a value in the scale."""
-    assert p.y is not None
+    if p.y is None:
+        raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
     i, j = int(np.argmin(np.abs(p.x))), int(np.argmin(np.abs(p.y)))
     steps = [float(np.min(np.abs(np.diff(v)))) if v.size > 1 else 1.0 for v in (p.x, p.y)]
     if abs(p.x[i]) > 1e-6 * steps[0] or abs(p.y[j]) > 1e-6 * steps[1]:
