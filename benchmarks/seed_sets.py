@@ -58,10 +58,14 @@ def _headline(files: list[Path], depth: int) -> dict[str, Any]:
     result = compare(*sides, [f"ResNet-{depth}", f"ResNet-{depth} no skip"],
                      radii=tuple(round(k * step, 12) for k in (1, 2, 4)))
     v = result["verdict"]
-    return {"headline": v["headline"], "counts": v["counts"],
-            "seeds": [s.meta.get("seed") for s in sides[0]],
+    return {"headline": v["headline"],
+            "parts": {claim: part["word"] for claim, part in v["parts"].items()},
+            "counts": v["counts"], "seeds": [s.meta.get("seed") for s in sides[0]],
             "supports": [i["metric"] for i in v["supports"]],
-            "contradicts": [i["metric"] for i in v["contradicts"]]}
+            "contradicts": [i["metric"] for i in v["contradicts"]],
+            "errors": {i["metric"]: round(i["errors"], 2)
+                       for k in ("supports", "contradicts", "inconclusive") for i in v[k]},
+            "hold_family_wise": v["family"]["supports"] + v["family"]["contradicts"]}
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -94,7 +98,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["depths"][str(d)] = {"sets": sets,
                                  "same_headline": len({s["headline"] for s in sets}) == 1}
         for s in sets:
-            print(f"depth {d}, seeds {s['seeds']}: {s['headline']} {s['counts']}")
+            print(f"depth {d}, seeds {s['seeds']}: {s['headline']} {s['parts']} {s['counts']}")
     out["load_end"] = os.getloadavg()[0]
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

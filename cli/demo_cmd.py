@@ -585,10 +585,12 @@ def _headline(depth: int, result: dict[str, Any]) -> str:
     amounts = [f"{name} {num(rows[name][3])} ± {num(rows[name][4])} vs {num(rows[name][1])} "
                f"± {num(rows[name][2])}" for name in (*rises[1:2], "non-convex share")
                if name in rows]
+    parts = ", ".join(f"{claim} {p['word']}" for claim, p in v["parts"].items())
     return (f"ResNet-{depth} vs no skip: {v['headline'].upper()} that the no-skip landscape is "
-            f"sharper and less convex ({c['supports']} metrics support, {c['contradicts']} "
-            f"contradict, {c['inconclusive']} inconclusive, {c['not_available']} not judged; "
-            f"{min(v['directions'])} direction pairs each): " + "; ".join(amounts))
+            f"sharper and less convex ({parts}; at 2 errors each, {c['supports']} metrics "
+            f"support, {c['contradicts']} contradict, {c['inconclusive']} inconclusive, "
+            f"{c['not_available']} not judged; {min(v['directions'])} direction pairs each): "
+            + "; ".join(amounts))
 
 
 def _report(records: list[dict[str, Any]], results: dict[int, dict[str, Any]],
@@ -628,6 +630,8 @@ def _report(records: list[dict[str, Any]], results: dict[int, dict[str, Any]],
                                for name, run in curves["runs"].items()},
                "depths": {str(d): {"headline": r["verdict"]["headline"],
                                    "counts": r["verdict"]["counts"],
+                                   "parts": r["verdict"]["parts"],
+                                   "family": r["verdict"]["family"],
                                    **{k: [i["metric"] for i in r["verdict"][k]]
                                       for k in ("supports", "contradicts", "inconclusive")}}
                           for d, r in results.items()}}

@@ -10,11 +10,24 @@ over the sample blocks, paired when both surfaces share them) and the directions
 of an ensemble of direction pairs); a difference without an error (a file without block sums,
 an error of 0 from a count that no replicate moved) is shown and never counted.
 
-The headline is `supported` when at least one metric supports the claim and none contradicts
-it, `contradicted` in the mirror case, and `inconclusive` otherwise. With one direction pair
-on either side the headline is `inconclusive` whatever the counts: a second random pair moves
-these metrics by several of their sampling errors, so one pair cannot tell two networks from
-two slices.
+The headline weighs the metrics as one family. Judged one at a time at 2 errors, each has a
+4.6% chance of crossing by chance, so among ten, one crossing somewhere is likely even when
+nothing differs. The headline counts a metric only when it still crosses with the others taken
+into account: Holm's step-down rule, at the family-wise rate that one metric alone has at 2
+errors (4.55%, so a family of one is judged as before). Sorted by their two-sided normal
+p-values p(1) ≤ … ≤ p(m), the metrics hold while p(k) ≤ α/(m − k + 1). The per-metric labels
+(supports, contradicts, inconclusive) stay at 2 errors each.
+
+The claim has two parts, "sharper" and "less convex", and each part gets its own word from
+the metrics that hold: `supported` when those that bear on it all support it, `contradicted`
+when they all contradict it, `inconclusive` when they disagree or none holds. The headline is
+the claim of both: `supported` when both parts are, `contradicted` when either part is (a
+surface that is less convex but flatter is not "sharper and less convex"), and
+`inconclusive` otherwise.
+
+With one direction pair on either side the headline is `inconclusive` whatever the metrics
+say: a second random pair moves these metrics by several of their sampling errors, so one pair
+cannot tell two networks from two slices.
 """
 
 from __future__ import annotations
@@ -35,10 +48,11 @@ from landscape.analysis.metrics import (
 )
 from landscape.engine.types import Surface, skip_flag
 
-__all__ = ["compare", "verdict", "metric_rows", "format_number", "CLAIMS", "Z",
-           "MIN_DIRECTIONS"]
+__all__ = ["compare", "verdict", "metric_rows", "format_number", "holm", "CLAIMS", "Z",
+           "FAMILY_ALPHA", "MIN_DIRECTIONS"]
 
 Z = 2.0            # a difference counts when it exceeds this many combined errors
+FAMILY_ALPHA = math.erfc(Z / math.sqrt(2))  # the headline's family-wise rate: one metric's at Z
 MIN_DIRECTIONS = 2  # direction pairs per surface for a headline other than inconclusive
 _SHARP = "sharper"
 _BENT = "less convex"
@@ -158,10 +172,15 @@ def verdict(result: dict[str, Any], skip: Sequence[bool | None] = (None, None),
     such flags it is the second one (B).
 
     Returns:
-        {'headline' ('supported', 'contradicted' or 'inconclusive'), 'reason', 'counts',
-        'candidate', 'reference' (labels), 'directions', 'supports', 'inconclusive',
-        'contradicts', 'not_available' (lists of {'metric', 'claim', 'candidate',
-        'reference', 'difference', 'error', 'se', 'sd_part', 'why'}), 'cautions', 'text'}.
+        {'headline' ('supported', 'contradicted' or 'inconclusive'), 'reason', 'counts'
+        (per metric at 2 errors), 'family' ({'method': 'holm', 'alpha', 'judged',
+        'supports', 'contradicts'}: the metrics that hold as a family), 'parts' ({claim:
+        {'word', 'supports', 'contradicts'}}: each part of the claim from the metrics that
+        hold, which decide the headline), 'candidate', 'reference' (labels), 'directions',
+        'supports', 'inconclusive', 'contradicts', 'not_available' (lists of {'metric', 'claim',
+        'candidate', 'reference', 'difference', 'error', 'se', 'sd_part', 'why'; judged ones
+        also 'errors', the signed difference in errors, positive for the claim, and 'holds'}),
+        'cautions', 'text'}.
     """
     labels = result["labels"]
     cand = 0 if (skip[0] is False and skip[1] is True) else 1
@@ -190,14 +209,24 @@ def verdict(result: dict[str, Any], skip: Sequence[bool | None] = (None, None),
             groups["not_available"].append(item)
             continue
         signed = claim[1] * item["difference"]
+        item["errors"] = signed / err
         key = ("supports" if signed > Z * err else "contradicts" if signed < -Z * err
                else "inconclusive")
         groups[key].append(item)
+    judged = [i for key in ("supports", "contradicts", "inconclusive") for i in groups[key]]
+    holds = holm([i["errors"] for i in judged])
+    for item, held in zip(judged, holds, strict=True):
+        item["holds"] = held
+    parts = {claim: _part([i for i in judged if i["claim"] == claim and i["holds"]])
+             for claim in (_SHARP, _BENT)}
     directions = result.get("settings", {}).get("directions_per_surface", [1, 1])
     cautions = [*cautions, *_cautions(result, cand, ref)]
     counts = {k: len(v) for k, v in groups.items()}
-    headline, reason = _headline(counts, min(directions))
-    out = {"headline": headline, "reason": reason, "counts": counts,
+    headline, reason = _headline(parts, len(judged), min(directions))
+    out = {"headline": headline, "reason": reason, "counts": counts, "parts": parts,
+           "family": {"method": "holm", "alpha": FAMILY_ALPHA, "judged": len(judged),
+                      **{key: [i["metric"] for i in groups[key] if i["holds"]]
+                         for key in ("supports", "contradicts")}},
            "candidate": labels[cand], "reference": labels[ref], "directions": directions,
            **groups, "cautions": cautions, "known_skip": skip[cand] is False and skip[ref] is True}
     out["text"] = _verdict_text(out)
@@ -208,18 +237,45 @@ def _finite(value: Any) -> bool:
     return value is not None and np.isfinite(float(value))
 
 
-def _headline(counts: dict[str, int], directions: int) -> tuple[str, str]:
-    s, c = counts["supports"], counts["contradicts"]
-    if s and not c:
-        head, why = "supported", f"{s} metric(s) support the claim and none contradicts it"
-    elif c and not s:
-        head, why = "contradicted", f"{c} metric(s) contradict the claim and none supports it"
-    elif s and c:
-        head, why = "inconclusive", f"the metrics disagree ({s} support, {c} contradict)"
-    else:
-        head, why = "inconclusive", "no metric differs by more than its combined errors"
+def holm(errors: Sequence[float], alpha: float = FAMILY_ALPHA) -> list[bool]:
+    """Which of m differences, each given in its own errors (a z-score), hold as a family:
+    Holm's step-down rule at family-wise rate `alpha` on the two-sided normal p-values. The
+    smallest p-value must be ≤ α/m, the next ≤ α/(m − 1), and so on; the first that fails
+    stops the walk, and it and all larger ones do not hold. Valid whatever the dependence
+    between the metrics (sharpness at several radii moves together)."""
+    p = [math.erfc(abs(z) / math.sqrt(2)) for z in errors]
+    order = sorted(range(len(p)), key=p.__getitem__)
+    holds = [False] * len(p)
+    for rank, i in enumerate(order):
+        if p[i] > alpha / (len(p) - rank):
+            break
+        holds[i] = True
+    return holds
+
+
+def _part(held: list[dict[str, Any]]) -> dict[str, Any]:
+    """One part of the claim from the metrics bearing on it that hold family-wise."""
+    supports = [i["metric"] for i in held if i["errors"] > 0]
+    contradicts = [i["metric"] for i in held if i["errors"] < 0]
+    word = ("supported" if supports and not contradicts else
+            "contradicted" if contradicts and not supports else "inconclusive")
+    return {"word": word, "supports": supports, "contradicts": contradicts}
+
+
+def _headline(parts: dict[str, dict[str, Any]], judged: int,
+              directions: int) -> tuple[str, str]:
+    words = [p["word"] for p in parts.values()]
+    head = ("contradicted" if "contradicted" in words else
+            "supported" if all(w == "supported" for w in words) else "inconclusive")
+    why = "; ".join(f"{claim}: {p['word']} ({len(p['supports'])} for, {len(p['contradicts'])} "
+                    f"against)" for claim, p in parts.items())
+    why = (f"{why}, counting the metrics that hold family-wise (Holm over the {judged} "
+           f"judged, at {100 * FAMILY_ALPHA:.2g}%); the claim of both is "
+           + ("contradicted when either part is" if head == "contradicted" else
+              "supported when both parts are" if head == "supported" else
+              "supported when both parts are, contradicted when either is"))
     if directions < MIN_DIRECTIONS and head != "inconclusive":
-        why = (f"{head} by the counts, but each surface has {directions} direction pair: the "
+        why = (f"{head} by the metrics, but each surface has {directions} direction pair: the "
                f"spread over directions, often several sampling errors, is not measured "
                f"(use --ensemble 3 or more)")
         head = "inconclusive"
@@ -260,7 +316,8 @@ def _fmt_item(item: dict[str, Any]) -> str:
         tail = f"{diff}: {item['why']}"
     else:
         ratio = abs(item["difference"]) / item["error"]
-        tail = f"{diff} ± {format_number(item['error'])}, {ratio:.1f} errors"
+        held = ", holds family-wise" if item.get("holds") else ""
+        tail = f"{diff} ± {format_number(item['error'])}, {ratio:.1f} errors{held}"
     cand, ref = format_number(item["candidate"]), format_number(item["reference"])
     return f"{item['metric']} ({cand} vs {ref}: {tail})"
 
@@ -281,7 +338,9 @@ def _verdict_text(v: dict[str, Any]) -> str:
              f"({v['reason']}.)",
              f"A metric counts when its difference exceeds {Z:g} combined errors (samples: "
              f"jackknife over sample blocks; directions: spread over {pairs} direction "
-             f"pair(s))."]
+             f"pair(s)); the headline counts only those that hold family-wise (Holm's rule "
+             f"over the {judged} judged, so that {judged} chances to cross do not make one "
+             f"crossing evidence)."]
     for key, head in (("supports", "Support"), ("contradicts", "Contradict"),
                       ("inconclusive", "Inconclusive (within the errors)"),
                       ("not_available", "Not judged")):
