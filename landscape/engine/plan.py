@@ -1,6 +1,7 @@
 """How the forward pass runs on this model, data and machine: the evaluator with BN folded
 and the fused or compiled forward, the batch size and points per pass, and the speed probe
-that chooses among them. Nothing here changes a value."""
+that chooses among them; and the checks made before the first pass (the memory a pass needs,
+labels the model can score). Nothing here changes a value."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from landscape.engine.evaluate import (
     LOW_DTYPES,
@@ -21,6 +23,7 @@ from landscape.engine.evaluate import (
     LossFn,
     Precision,
     SampleBlocks,
+    eval_mode,
     low_precision_supported,
     plan_batches,
     probe_bytes_per_image,
@@ -32,8 +35,8 @@ from landscape.engine.spec import RunOptions
 from landscape.engine.types import Params
 
 __all__ = ["build_evaluator", "plan_evaluation", "ForwardPlan", "should_probe", "probe_forward",
-           "PROBE_BATCH_SIZES", "PROBE_MIN_IMAGES", "PROBE_SECONDS", "PROBE_COMPILE_SECONDS",
-           "check_pass_memory"]
+           "small_grid_forward", "SMALL_GRID_FORWARD", "PROBE_BATCH_SIZES", "PROBE_MIN_IMAGES",
+           "PROBE_SECONDS", "PROBE_COMPILE_SECONDS", "check_pass_memory", "check_labels"]
 
 log = logging.getLogger(__name__)
 
@@ -113,10 +116,34 @@ class ForwardPlan:
     fused: bool = False                  # conv+ReLU fused for oneDNN, weights packed per point
 
 
+# A grid too small to probe runs what the probes chose most often on CPUs (benchmarks/
+# grid_speed.py's `probe` records): in fp32 eager at batch 64 (within a few percent of the
+# fused forward, and never worse than batch 128); in bf16 the fused forward at batch 128
+# (10-15% faster than eager), falling back to eager should oneDNN refuse it.
+SMALL_GRID_FORWARD: dict[str, tuple[int, bool]] = {"fp32": (64, False), "tf32": (64, False),
+                                                   "bf16": (128, True), "fp16": (128, False)}
 PROBE_BATCH_SIZES = (32, 64, 128, 256)
 PROBE_MIN_IMAGES = 100_000      # a grid evaluating fewer images is not probed (a few seconds)
 PROBE_SECONDS = 6.0             # about what the timed passes of the probe take
 PROBE_COMPILE_SECONDS = 600.0   # compile is tried only when the grid would take this long
+
+
+def small_grid_forward(evaluator: Evaluator, data: Data, precision: Precision, *,
+                       batch_size: int | None, compile: bool) -> ForwardPlan:
+    """Configure `evaluator` for a grid too small to repay the probe (`SMALL_GRID_FORWARD`):
+    what the caller gave (`batch_size`) is kept; the fused forward only where the evaluator
+    has one (a CPU, BN folded, one point per pass) and it runs one sample (oneDNN may lack
+    an op or a dtype: then eager)."""
+    size, fused = SMALL_GRID_FORWARD.get(precision, (64, False))
+    evaluator.configure(batch_size=batch_size or size)
+    if fused and evaluator.fused is not None and not compile and sample_tensors(data):
+        evaluator.configure(fused=True)
+        try:
+            evaluator(np.zeros((1, evaluator.ndim)), head_samples(data, 1, evaluator.device))
+        except RuntimeError as err:
+            log.info("fused forward not available (%s); eager", err)
+            evaluator.configure(fused=False)
+    return ForwardPlan(evaluator.batch_size, evaluator.k, compile, fused=evaluator.use_fused)
 
 
 def should_probe(opts: RunOptions, dev: torch.device, data: Data, k: int, bn_data: Any,
@@ -220,8 +247,9 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
 
 
 def _largest_activation(model: nn.Module, tensors: Params, x: torch.Tensor) -> int | None:
-    """Elements of the largest output any module gives for the one image `x`, found by a
-    forward pass on the meta device (nothing allocated); None when the model cannot run there."""
+    """Elements of the largest output any module gives for the one sample `x`, found by a
+    forward pass of that sample (a meta-device pass would allocate nothing, but costs
+    seconds on first use: it loads torch's decompositions); None when the model cannot run."""
     largest = [0]
 
     def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
@@ -229,13 +257,15 @@ def _largest_activation(model: nn.Module, tensors: Params, x: torch.Tensor) -> i
             largest[0] = max(largest[0], output.numel())
 
     hooks = [m.register_forward_hook(record) for m in model.modules()]
-    meta = {k: torch.empty_like(t, device="meta") for k, t in tensors.items()}
+    was_training = model.training
     try:
+        model.eval()
         with torch.inference_mode():
-            torch.func.functional_call(model, meta, (torch.empty_like(x, device="meta"),))
-    except Exception:  # noqa: BLE001 - a model that cannot run on meta: no estimate
+            torch.func.functional_call(model, tensors, (x,))
+    except Exception:  # noqa: BLE001 - a model that cannot run this sample: no estimate
         return None
     finally:
+        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return largest[0] or None
@@ -268,3 +298,35 @@ def check_pass_memory(model: nn.Module, tensors: Params, data: Data, batch_size:
                          f"about {need / 2**30:,.1f} GB, and {available / 2**30:,.1f} GB of "
                          f"memory is available: pass a smaller --batch-size or "
                          f"--points-per-batch (batch_size= / points_per_batch= in Python)")
+
+
+def check_labels(model: nn.Module, tensors: Params, data: Data, loss_fn: LossFn | None) -> None:
+    """Refuse, before the first point, class labels the model's head cannot score (the
+    cross-entropy would fail at every point, and on a GPU with a device-side assert), and
+    token ids beyond a language model's vocabulary (its embedding would fail likewise)."""
+    samples = sample_tensors(data)
+    if loss_fn is not None or samples is None:  # streamed: its labels are seen batch by batch
+        return
+    x, y = samples
+    tokens = not x.is_floating_point() and y.dim() == 2 and x.shape == y.shape
+    if y.is_floating_point() or len(y) == 0 or not (y.dim() == 1 or tokens):
+        return
+    dev = next(iter(tensors.values())).device if tensors else x.device
+    probe = torch.zeros_like(x[:1]) if tokens else x[:1]  # token 0 exists in any vocabulary
+    with eval_mode(model), torch.inference_mode():
+        out = functional_call(model, tensors, (probe.to(dev),))
+    if tokens and out.dim() == 3:
+        vocab = out.shape[-1]
+        low, high = min(int(x.min()), int(y.min())), max(int(x.max()), int(y.max()))
+        if low < 0 or high >= vocab:
+            raise ValueError(f"the data has token ids {low}..{high}, but the model scores "
+                             f"{vocab} tokens (0..{vocab - 1}): evaluate it on tokens of its "
+                             f"own vocabulary, or use a model built with vocab_size={high + 1}")
+        return
+    if out.dim() != 2 or y.dim() != 1:
+        return
+    classes, low, high = out.shape[1], int(y.min()), int(y.max())
+    if low < 0 or high >= classes:
+        raise ValueError(f"the data has class labels {low}..{high}, but the model's head scores "
+                         f"{classes} classes (0..{classes - 1}): evaluate it on data of "
+                         f"{classes} classes, or use a model built with num_classes={high + 1}")

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from torch.func import functional_call
 
 from landscape.engine import store
 from landscape.engine.directions import (
@@ -36,8 +35,6 @@ from landscape.engine.evaluate import (
     PointStats,
     Precision,
     SampleBlocks,
-    eval_mode,
-    sample_tensors,
 )
 from landscape.engine.grid import Grid
 from landscape.engine.params import DIR_TYPES, DirType, cosine, get_params, state_tensors
@@ -53,10 +50,12 @@ from landscape.engine.placement import (
 from landscape.engine.plan import (
     ForwardPlan,
     build_evaluator,
+    check_labels,
     check_pass_memory,
     plan_evaluation,
     probe_forward,
     should_probe,
+    small_grid_forward,
 )
 from landscape.engine.provenance import (
     check_same_grid,
@@ -123,8 +122,10 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         dir_type: `weights` (parameters) or `states` (parameters and BN running statistics).
         loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
         batch_size: images per forward pass (per point). Default: on a CPU, the fastest of
-            32, 64, 128 and 256 in a short probe on this model, data and machine (`probe`),
-            else 128; on CUDA, from free memory (`plan_batches`), up to 4096 per pass.
+            32, 64, 128 and 256 in a short probe on this model, data and machine (`probe`);
+            a grid too small for the probe runs 64 in fp32, 128 in bf16
+            (`landscape.engine.plan.SMALL_GRID_FORWARD`); on CUDA, from free memory
+            (`plan_batches`), up to 4096 per pass.
         points_per_batch: K grid points per forward pass (vmapped). Default: 1 on a CPU; on
             CUDA enough to fill a pass when the data has fewer samples than it holds.
         device: where to evaluate; default CUDA when available.
@@ -302,7 +303,7 @@ def _prepare(model: nn.Module, data: Any, base: Params | None, grid: Grid, reque
     base = {k: t.detach().to(dev) for k, t in (base if base is not None else params).items()}
     static = {k: t.to(dev) for k, t in state_tensors(model).items() if k not in base}
     data = as_data(data, dev, budget=resident_budget(dev), batch_size=opts.batch_size or 128)
-    _check_labels(model, {**static, **base}, data, request.loss_fn)
+    check_labels(model, {**static, **base}, data, request.loss_fn)
     samples_hash = data_hash(data)  # of the samples as given, before any reordering
     order = None
     if request.early_stop is not None:
@@ -401,6 +402,9 @@ def _compute(model: nn.Module, grid: Grid, inputs: _Inputs, spec: SurfaceSpec,
             plan = broadcast(plan)
             evaluator.configure(batch_size=plan.batch_size, compile=plan.compile,
                                 fused=plan.fused)
+    elif dev.type == "cpu" and k == 1 and inputs.bn_data is None:
+        plan = small_grid_forward(evaluator, data, spec.precision, batch_size=opts.batch_size,
+                                  compile=compile)
     if isinstance(data, HostBatches):
         data.batch_size = plan.batch_size
     if rank == 0:
@@ -553,38 +557,6 @@ def _empty_surface(grid: Grid, meta: dict[str, Any]) -> Surface:
     nan = np.full(grid.shape, np.nan)
     return Surface(x=grid.x.values, y=None if grid.y is None else grid.y.values, loss=nan.copy(),
                    accuracy=nan.copy(), done=np.zeros(grid.shape, dtype=bool), meta=meta)
-
-
-def _check_labels(model: nn.Module, tensors: Params, data: Data, loss_fn: LossFn | None) -> None:
-    """Refuse, before the first point, class labels the model's head cannot score (the
-    cross-entropy would fail at every point, and on a GPU with a device-side assert), and
-    token ids beyond a language model's vocabulary (its embedding would fail likewise)."""
-    samples = sample_tensors(data)
-    if loss_fn is not None or samples is None:  # streamed: its labels are seen batch by batch
-        return
-    x, y = samples
-    tokens = not x.is_floating_point() and y.dim() == 2 and x.shape == y.shape
-    if y.is_floating_point() or len(y) == 0 or not (y.dim() == 1 or tokens):
-        return
-    dev = next(iter(tensors.values())).device if tensors else x.device
-    probe = torch.zeros_like(x[:1]) if tokens else x[:1]  # token 0 exists in any vocabulary
-    with eval_mode(model), torch.inference_mode():
-        out = functional_call(model, tensors, (probe.to(dev),))
-    if tokens and out.dim() == 3:
-        vocab = out.shape[-1]
-        low, high = min(int(x.min()), int(y.min())), max(int(x.max()), int(y.max()))
-        if low < 0 or high >= vocab:
-            raise ValueError(f"the data has token ids {low}..{high}, but the model scores "
-                             f"{vocab} tokens (0..{vocab - 1}): evaluate it on tokens of its "
-                             f"own vocabulary, or use a model built with vocab_size={high + 1}")
-        return
-    if out.dim() != 2 or y.dim() != 1:
-        return
-    classes, low, high = out.shape[1], int(y.min()), int(y.max())
-    if low < 0 or high >= classes:
-        raise ValueError(f"the data has class labels {low}..{high}, but the model's head scores "
-                         f"{classes} classes (0..{classes - 1}): evaluate it on data of "
-                         f"{classes} classes, or use a model built with num_classes={high + 1}")
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...], *,

@@ -9,8 +9,9 @@ import torch
 from landscape import Axis, Grid, compute_surface, load_surface
 from landscape.engine.directions import create_directions
 from landscape.engine.evaluate import Evaluator, evaluate_points, low_precision_supported
+from landscape.engine.fold import fuse_convolutions
 from landscape.engine.params import get_params
-from tests.conftest import make_tiny
+from tests.conftest import make_tiny, make_tiny_data
 
 COORDS = np.array([[0.0, 0.0], [0.4, -0.3], [-0.8, 0.6]])
 
@@ -219,7 +220,8 @@ def test_probe_tries_compile_only_on_a_grid_long_enough_to_repay_it(monkeypatch)
 def test_surface_records_its_plan_and_skips_the_probe_for_small_grids(tmp_path, tiny_data):
     grid = Grid(Axis(-1, 1, 3), Axis(-1, 1, 3))
     small = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu")
-    assert small.meta["plan"] is None and small.meta["batch_size"] == 128  # 9 x 37 images
+    assert small.meta["plan"] is None and small.meta["batch_size"] == 64  # 9 x 37 images
+    assert not small.meta["fused"]  # fp32: eager (a float64 model has no fused forward anyway)
     path = tmp_path / "s.h5"
     probed = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu",
                              probe=True, path=path)
@@ -252,3 +254,39 @@ def test_fp32_on_cuda_turns_tf32_off_and_tf32_turns_it_on():
     finally:
         for f, old in zip(flags, before, strict=True):
             f.allow_tf32 = old
+
+
+def _fused_small_grid(monkeypatch, refuse: bool):
+    """A 3x3 fp32 grid of the float32 tiny net with the small-grid plan asking for the fused
+    forward; with `refuse`, oneDNN refuses it (as a CPU without an op or a dtype would)."""
+    from landscape.engine import plan
+
+    monkeypatch.setitem(plan.SMALL_GRID_FORWARD, "fp32", (16, True))
+    real = plan.fuse_convolutions
+
+    def fuse(model):
+        fused = real(model)
+        if refuse and fused is not None:
+            def no_primitive(self, *args, **kwargs):
+                raise RuntimeError("could not create a primitive")
+            monkeypatch.setattr(type(fused.module), "forward", no_primitive)
+        return fused
+
+    monkeypatch.setattr(plan, "fuse_convolutions", fuse)
+    x, y = (t.float() if t.is_floating_point() else t for t in make_tiny_data())
+    return compute_surface(make_tiny(dtype=torch.float32), (x, y),
+                           Grid(Axis(-1, 1, 3), Axis(-1, 1, 3)), progress=False, device="cpu")
+
+
+def test_a_small_grid_runs_the_fused_forward_where_asked_and_eager_where_onednn_refuses(
+        monkeypatch):
+    if fuse_convolutions(torch.fx.symbolic_trace(torch.nn.Sequential(
+            torch.nn.Conv2d(1, 1, 1)))) is None:
+        pytest.skip("no oneDNN on this machine")
+    fused = _fused_small_grid(monkeypatch, refuse=False)
+    assert fused.meta["fused"] and fused.meta["batch_size"] == 16
+    monkeypatch.undo()
+    eager = _fused_small_grid(monkeypatch, refuse=True)
+    assert not eager.meta["fused"] and eager.meta["batch_size"] == 16
+    assert np.isfinite(eager.loss).all()
+    np.testing.assert_allclose(fused.loss, eager.loss, rtol=1e-5)
