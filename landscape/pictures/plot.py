@@ -114,11 +114,20 @@ def _mark_points(ax: Axes, p: Prepared) -> list[tuple[Any, str]]:
     mark(p.not_done, "not computed", _NOT_DONE_STYLE)
     mark(p.diverged, "diverged / not drawable", _DIVERGED_STYLE)
     mark(p.filled, "interpolated (--refine)", _FILLED_STYLE)
-    if p.x.min() <= 0 <= p.x.max() and p.y.min() <= 0 <= p.y.max():
-        (h,) = ax.plot([0.0], [0.0], label="_θ*", **_CENTER_STYLE)
-        entries.append((h, "θ*"))
-    if p.paths:
-        from matplotlib.patheffects import withStroke
+    from matplotlib.patheffects import withStroke
+
+    for anchor in p.anchors:
+        if not (p.x.min() <= anchor.alpha <= p.x.max() and p.y.min() <= anchor.beta <= p.y.max()):
+            continue
+        if anchor.star:
+            (h,) = ax.plot([anchor.alpha], [anchor.beta], label="_θ*", **_CENTER_STYLE)
+            entries.append((h, anchor.label))
+            continue
+        (h,) = ax.plot([anchor.alpha], [anchor.beta], label="_checkpoint", **_END_STYLE)
+        entries.append((h, "checkpoint"))
+        ax.annotate(anchor.label, (anchor.alpha, anchor.beta), xytext=(7, 7),
+                    textcoords="offset points", fontsize=9, zorder=6, annotation_clip=False,
+                    path_effects=[withStroke(linewidth=3, foreground="white")])
 
     for k, (label, (px, py)) in enumerate(p.paths.items()):
         (h,) = ax.plot(px, py, label=f"_{label}", color=("white", "black")[k % 2], lw=1.8,

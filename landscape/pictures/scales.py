@@ -15,9 +15,10 @@ from landscape.engine.types import Surface, skip_flag
 if TYPE_CHECKING:
     from matplotlib.colors import Normalize
 
-__all__ = ["LOG_DECADES", "CMAP", "Prepared", "Scale", "prepare", "make_scale", "resolve_log",
-           "choose_log", "extend_of", "finite_range", "file_label", "display_name", "title_of",
-           "set_title", "colorbar_label", "short_number", "round_log_levels"]
+__all__ = ["LOG_DECADES", "CMAP", "Prepared", "Anchor", "surface_anchors", "Scale", "prepare",
+           "make_scale", "resolve_log", "choose_log", "extend_of", "finite_range", "file_label",
+           "display_name", "title_of", "set_title", "colorbar_label", "short_number",
+           "round_log_levels"]
 
 
 LOG_DECADES = 2.0
@@ -88,6 +89,33 @@ class Prepared:
     title: str
     paths: dict[str, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict)
     unclipped: np.ndarray | None = None  # z before the zmax clip (NaN where masked)
+    anchors: list[Anchor] = field(default_factory=list)  # the points to mark by name
+
+
+@dataclass(frozen=True)
+class Anchor:
+    """A named point of the plane to mark: θ* (the star), or a checkpoint of a plane through
+    three checkpoints."""
+
+    alpha: float
+    beta: float
+    label: str
+    star: bool  # drawn as the θ* star; a checkpoint that is not θ* gets a plain marker
+
+
+def surface_anchors(surface: Surface) -> list[Anchor]:
+    """The points of a 2-D surface to mark: θ* at the origin of a slice around one
+    checkpoint; the three checkpoints A (0, 0), B (1, 0) and C (0, 1) of a plane that
+    `landscape interp` spans through three, each by its file name. None of the three is
+    starred as θ*: a plane through three trained checkpoints has no one centre."""
+    if surface.y is None:
+        return []
+    if surface.meta.get("kind") != "interpolation":
+        return [Anchor(0.0, 0.0, "θ*", True)]
+    meta = surface.meta
+    return [Anchor(a, b, file_label(meta.get(key)) or name, False)
+            for a, b, key, name in ((0.0, 0.0, "checkpoint", "A"), (1.0, 0.0, "checkpoint_b", "B"),
+                                    (0.0, 1.0, "checkpoint_c", "C"))]
 
 
 def surface_paths(surface: Surface) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -141,7 +169,7 @@ def prepare(surface: Surface, quantity: str, log: bool, zmax: float | None,
                      se=None if se is None else np.asarray(se),
                      title=title if title is not None else title_of(surface, quantity),
                      paths=surface_paths(surface),
-                     unclipped=np.where(bad, np.nan, raw))
+                     unclipped=np.where(bad, np.nan, raw), anchors=surface_anchors(surface))
 
 
 def resolve_log(surfaces: Sequence[Surface], quantity: str, log: bool | None,

@@ -21,6 +21,8 @@ _UNDERSIDE = 0.62  # brightness of a cell seen from below (the outside of a wall
 _CORNERS = 5  # a quad cut by a plane has at most 5 corners; fewer are padded by repeats
 _ELEVATION, _AZIMUTH = 30.0, -60.0  # the camera: elevation raised for steep walls
 _STAR_STYLE = {"marker": "*", "ms": 15, "mfc": "white", "mec": "black", "mew": 1.2, "ls": "none"}
+_CHECKPOINT_STYLE = {"marker": "o", "ms": 8, "mfc": "white", "mec": "black", "mew": 1.2,
+                     "ls": "none"}
 
 
 @functools.lru_cache(maxsize=1)
@@ -144,7 +146,7 @@ def draw_3d(ax: Any, p: Prepared, s: Scale) -> tuple[Any, list[tuple[Any, str]]]
     field = _height_field_class()(quads, colors, floor, edgecolors=(0, 0, 0, 0.2),
                                   linewidths=0.2, zorder=2)
     ax.add_collection(field, autolim=False)
-    entries = _mark_theta_star(ax, p, zz, floor, zhi)
+    entries = _mark_anchors(ax, p, zz, floor, zhi)
     ax.set_xlim(p.x.min(), p.x.max())
     ax.set_ylim(p.y.min(), p.y.max())
     ax.set_zlim(floor, zhi)
@@ -183,24 +185,37 @@ def _elevation(x: np.ndarray, y: np.ndarray, zz: np.ndarray, floor: float,
     return float(np.clip(np.degrees(np.arctan(max(steepest, 0.0))) + 5, _ELEVATION, 60))
 
 
-def _mark_theta_star(ax: Any, p: Prepared, zz: np.ndarray, floor: float,
-                     top: float) -> list[tuple[Any, str]]:
-    """A star at θ* on the surface, over a dotted drop line to the floor (where the contour
-    lines close around it); nothing when θ* is not a grid point with a value in the scale."""
+def _mark_anchors(ax: Any, p: Prepared, zz: np.ndarray, floor: float,
+                  top: float) -> list[tuple[Any, str]]:
+    """A star at θ* (or a named dot at each checkpoint of a plane through three) on the
+    surface, over a dotted drop line to the floor (where the contour lines close around it);
+    nothing for a point that is not a grid point with a value in the scale."""
     if p.y is None:
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
-    i, j = int(np.argmin(np.abs(p.x))), int(np.argmin(np.abs(p.y)))
     steps = [float(np.min(np.abs(np.diff(v)))) if v.size > 1 else 1.0 for v in (p.x, p.y)]
-    if abs(p.x[i]) > 1e-6 * steps[0] or abs(p.y[j]) > 1e-6 * steps[1]:
-        return []
-    height = float(zz[i, j])
-    if not np.isfinite(height) or height > top:
-        return []
-    ax.plot([0.0, 0.0], [0.0, 0.0], [floor, height], ls=":", color="0.25", lw=1.0,
-            zorder=3)
-    (star,) = ax.plot([0.0], [0.0], [height], zorder=4, **_STAR_STYLE)
-    ax.plot([0.0], [0.0], [floor], zorder=1.5, **{**_STAR_STYLE, "ms": 9})
-    return [(star, "θ*")]
+    entries: list[tuple[Any, str]] = []
+    for anchor in p.anchors:
+        i, j = int(np.argmin(np.abs(p.x - anchor.alpha))), int(np.argmin(np.abs(p.y - anchor.beta)))
+        if abs(p.x[i] - anchor.alpha) > 1e-6 * steps[0] or \
+                abs(p.y[j] - anchor.beta) > 1e-6 * steps[1]:
+            continue
+        height = float(zz[i, j])
+        if not np.isfinite(height) or height > top:
+            continue
+        a, b = anchor.alpha, anchor.beta
+        style = _STAR_STYLE if anchor.star else _CHECKPOINT_STYLE
+        ax.plot([a, a], [b, b], [floor, height], ls=":", color="0.25", lw=1.0, zorder=3)
+        (mark,) = ax.plot([a], [b], [height], zorder=4, **style)
+        ax.plot([a], [b], [floor], zorder=1.5, **{**style, "ms": style["ms"] * 0.6})
+        if anchor.star:
+            entries.append((mark, anchor.label))
+        else:
+            entries.append((mark, "checkpoint"))
+            from matplotlib.patheffects import withStroke
+
+            ax.text(a, b, height, f"  {anchor.label}", fontsize=9, zorder=5,
+                    path_effects=[withStroke(linewidth=3, foreground="white")])
+    return entries
 
 
 def _plain_norm(lo: float, hi: float) -> Normalize:

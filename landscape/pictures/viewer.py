@@ -12,6 +12,7 @@ functions so that `import landscape` stays light.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +20,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from landscape.engine.types import Surface, log10_positive
-from landscape.pictures.scales import resolve_log, round_log_levels, short_number, title_of
+from landscape.pictures.scales import (
+    resolve_log,
+    round_log_levels,
+    short_number,
+    surface_anchors,
+    title_of,
+)
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
@@ -133,22 +140,29 @@ def _log_ticks(rng: tuple[float, float] | None, log: bool) -> dict[str, Any]:
             "ticktext": [short_number(v) for v in values]}
 
 
-def _theta_star(surface: Surface, z: np.ndarray) -> float | None:
-    """The drawn height (z[j][i] layout) at θ*, when θ* is a grid point with a value."""
-    origin = surface.origin_index
-    if origin is None or surface.y is None:
-        return None
-    value = z[origin[1], origin[0]]
-    return float(value) if np.isfinite(value) else None
+def _anchor_notes(surface: Surface, z: np.ndarray) -> list[dict[str, Any]]:
+    """The labels of a 3-D scene (z in the z[j][i] layout): an arrow to θ* on the surface, or
+    to each checkpoint of a plane through three; none for a point off the grid or without a
+    value."""
+    notes = []
+    for anchor in surface_anchors(surface):
+        i, j = int(np.argmin(np.abs(surface.x - anchor.alpha))), \
+            int(np.argmin(np.abs(surface.y - anchor.beta)))  # type: ignore[operator]
+        steps = [float(np.min(np.abs(np.diff(v)))) if len(v) > 1 else 1.0
+                 for v in (surface.x, surface.y)]  # type: ignore[arg-type]
+        on_grid = abs(surface.x[i] - anchor.alpha) <= 1e-6 * steps[0] and \
+            abs(surface.y[j] - anchor.beta) <= 1e-6 * steps[1]  # type: ignore[index]
+        height = float(z[j][i]) if on_grid else math.nan
+        if np.isfinite(height):
+            notes.append(_note(anchor.alpha, anchor.beta, height, anchor.label))
+    return notes
 
 
-def _star_note(height: float | None, visible: bool = True) -> dict[str, Any]:
-    """The θ* label of a 3-D scene: an arrow to θ* on the surface."""
-    return {"x": 0.0, "y": 0.0, "z": 0.0 if height is None else height, "text": "θ*",
-            "visible": visible and height is not None, "showarrow": True, "arrowhead": 2,
-            "arrowsize": 1, "arrowwidth": 1.5, "arrowcolor": "black", "ax": 0, "ay": -40,
-            "font": {"size": 15, "color": "black"}, "bgcolor": "rgba(255,255,255,0.85)",
-            "bordercolor": "black", "borderwidth": 1}
+def _note(alpha: float, beta: float, height: float, text: str) -> dict[str, Any]:
+    return {"x": alpha, "y": beta, "z": height, "text": _html_text(text), "visible": True,
+            "showarrow": True, "arrowhead": 2, "arrowsize": 1, "arrowwidth": 1.5,
+            "arrowcolor": "black", "ax": 0, "ay": -40, "font": {"size": 15, "color": "black"},
+            "bgcolor": "rgba(255,255,255,0.85)", "bordercolor": "black", "borderwidth": 1}
 
 
 def _view_label(quantity: str, log: bool) -> str:
@@ -307,14 +321,14 @@ def _scenes_figure(surfaces: list[Surface], labels: list[str], views: list[tuple
     scene = {"xaxis": {"title": {"text": "α"}}, "yaxis": {"title": {"text": "β"}},
              "aspectmode": "manual", "aspectratio": {"x": 1, "y": 1, "z": 0.7},
              "camera": {"eye": {"x": 1.45, "y": 1.45, "z": 0.9}}}
-    stars = [[_theta_star(s, z) for s, z in zip(surfaces, zs, strict=True)] for zs in z_views]
+    stars = [[_anchor_notes(s, z) for s, z in zip(surfaces, zs, strict=True)] for zs in z_views]
     ticks0 = _log_ticks(ranges[first], lg0)
     for k in range(n):
         name = "scene" if k == 0 else f"scene{k + 1}"
         fig.layout[name].update(scene)
         fig.layout[name].zaxis.update(range=[lo0, hi0], title={"text": _axis_title(q0, lg0)},
                                       **ticks0)
-        fig.layout[name].annotations = [_star_note(stars[first][k])]
+        fig.layout[name].annotations = stars[first][k]
     title = labels[0] if n == 1 else "Loss landscapes, side by side"
     fig.update_layout(
         coloraxis={"colorscale": _COLORSCALE, "cmin": lo0, "cmax": hi0,
@@ -368,7 +382,7 @@ def _path_z(path: dict[str, list[float]], quantity: str, log: bool) -> np.ndarra
 
 
 def _scene_relayout(n: int, quantity: str, log: bool, rng: tuple[float, float] | None,
-                    stars: list[float | None]) -> dict[str, Any]:
+                    stars: list[list[dict[str, Any]]]) -> dict[str, Any]:
     lo, hi = rng if rng is not None else (0.0, 1.0)
     ticks = _log_ticks(rng, log)
     out: dict[str, Any] = {"coloraxis.cmin": lo, "coloraxis.cmax": hi,
@@ -379,7 +393,7 @@ def _scene_relayout(n: int, quantity: str, log: bool, rng: tuple[float, float] |
         out[f"{name}.zaxis.range"] = [lo, hi]
         out[f"{name}.zaxis.title.text"] = _axis_title(quantity, log)
         out.update({f"{name}.zaxis.{key}": value for key, value in ticks.items()})
-        out[f"{name}.annotations"] = [_star_note(stars[k])]
+        out[f"{name}.annotations"] = stars[k]
     return out
 
 
@@ -449,7 +463,7 @@ def _add_pairs(fig: go.Figure, panels: list[list[Surface]], labels: list[str],
                 restyle[f"contours.z.{name}"] = [value if o is not None else None
                                                  for o in owners]
             kept = {k: value for k, value in relayout.items() if k.endswith(".annotations")}
-            relayout = {**_scene_relayout(len(panels), q, lg, rng, [None] * len(panels)),
+            relayout = {**_scene_relayout(len(panels), q, lg, rng, [[] for _ in panels]),
                         **kept}  # the θ* marks stay: every pair shares θ*
             if v == first:
                 _apply_range(fig, owners, len(panels), rng, lg)

@@ -425,3 +425,34 @@ def test_unresolved_levels_and_error_map():
 
     with pytest.raises(ValueError, match="no standard errors"):
         plot.error_map(no_se)
+
+
+def test_a_plane_through_three_checkpoints_names_them_and_stars_none():
+    from landscape.pictures.scales import Anchor, surface_anchors
+    from landscape.pictures.viewer import surface_figure
+
+    x = np.linspace(-0.5, 1.5, 9)
+    A, B = np.meshgrid(x, x, indexing="ij")
+    loss = 0.5 + (A * (1 - A) + B * (1 - B)) ** 2  # the minima A, B, C of interp's plane
+    meta = {"kind": "interpolation", "checkpoint": "runs/a/final.pt",
+            "checkpoint_b": "runs/b/final.pt", "checkpoint_c": "runs/c/final.pt"}
+    s = Surface(x=x, y=x.copy(), loss=loss, accuracy=None, done=np.ones(loss.shape, bool),
+                meta=meta)
+    assert surface_anchors(s) == [Anchor(0.0, 0.0, "a/final.pt", False),
+                                  Anchor(1.0, 0.0, "b/final.pt", False),
+                                  Anchor(0.0, 1.0, "c/final.pt", False)]
+    for fig in (plot.contour(s), plot.surface3d(s)):
+        ax = fig.axes[0]
+        texts = {t.get_text().strip() for t in ax.texts}
+        assert {"a/final.pt", "b/final.pt", "c/final.pt"} <= texts
+        legend = [t.get_text() for t in fig.legends[0].get_texts()] if fig.legends else []
+        assert "θ*" not in legend and "checkpoint" in legend
+    notes = surface_figure(s).layout.scene.annotations
+    assert [(n.x, n.y, n.text) for n in notes] == [(0.0, 0.0, "a/final.pt"),
+                                                   (1.0, 0.0, "b/final.pt"),
+                                                   (0.0, 1.0, "c/final.pt")]
+    # a slice around one checkpoint keeps its one star at the origin
+    around = Surface(x=x - 0.5, y=x - 0.5, loss=loss, accuracy=None,
+                     done=np.ones(loss.shape, bool), meta={})
+    assert surface_anchors(around) == [Anchor(0.0, 0.0, "θ*", True)]
+    assert [n.text for n in surface_figure(around).layout.scene.annotations] == ["θ*"]
