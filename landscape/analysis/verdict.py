@@ -267,10 +267,10 @@ def _headline(parts: dict[str, dict[str, Any]], judged: int,
     words = [p["word"] for p in parts.values()]
     head = ("contradicted" if "contradicted" in words else
             "supported" if all(w == "supported" for w in words) else "inconclusive")
-    why = "; ".join(f"{claim}: {p['word']} ({len(p['supports'])} for, {len(p['contradicts'])} "
-                    f"against)" for claim, p in parts.items())
-    why = (f"{why}, counting the metrics that hold family-wise (Holm over the {judged} "
-           f"judged, at {100 * FAMILY_ALPHA:.2g}%); the claim of both is "
+    words = " and ".join(f"\"{claim}\" {p['word']} ({len(p['supports'])} for, "
+                         f"{len(p['contradicts'])} against)" for claim, p in parts.items())
+    why = (f"counting the metrics that hold family-wise (Holm over the {judged} judged, at "
+           f"{100 * FAMILY_ALPHA:.2g}%): {words}; the claim of both is "
            + ("contradicted when either part is" if head == "contradicted" else
               "supported when both parts are" if head == "supported" else
               "supported when both parts are, contradicted when either is"))
@@ -335,7 +335,7 @@ def _verdict_text(v: dict[str, Any]) -> str:
     lines = [f"Verdict: {v['headline'].upper()}. Is {who} sharper and less convex than {than}? "
              f"Of {judged} metrics judged: {c['supports']} support, {c['contradicts']} "
              f"contradict, {c['inconclusive']} inconclusive; {c['not_available']} not judged. "
-             f"({v['reason']}.)",
+             f"{v['reason'][:1].upper()}{v['reason'][1:]}.",
              f"A metric counts when its difference exceeds {Z:g} combined errors (samples: "
              f"jackknife over sample blocks; directions: spread over {pairs} direction "
              f"pair(s)); the headline counts only those that hold family-wise (Holm's rule "
