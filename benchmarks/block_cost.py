@@ -14,8 +14,6 @@ checks that both give the same loss.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -26,7 +24,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from record import json_name  # noqa: E402
+from record import add_record_options, load_average, run_config, write_json  # noqa: E402
 
 from landscape import create_directions, get_params  # noqa: E402
 from landscape.engine.plan import build_evaluator  # noqa: E402
@@ -37,12 +35,8 @@ from models import create_model  # noqa: E402
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     torch.set_num_threads(args.threads)
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args),
-                                      "torch": torch.__version__,
-                                      "threads_used": torch.get_num_threads(),
-                                      "load_start": os.getloadavg()[0],
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime())}}
+    out: dict[str, Any] = {"config": run_config(args, torch=torch.__version__,
+                                                threads_used=torch.get_num_threads())}
     model = create_model(args.model, width=args.width, seed=args.seed).eval()
     g = torch.Generator().manual_seed(args.seed)
     x = torch.randn(args.samples, 3, 32, 32, generator=g)
@@ -75,15 +69,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out.update({"losses": losses, "times": times, "cost_per_round": ratios,
                 "cost_median": float(median), "cost_quartiles": [float(q1), float(q3)],
                 "cost_best": float(min(times["with"]) / min(times["without"]) - 1.0),
-                "load_end": os.getloadavg()[0]})
+                "load_end": load_average()})
     print(f"{args.model}, {args.samples} images, {blocks.count} blocks: the block sums cost "
           f"{100 * median:+.1f}% per point (median of {args.rounds} paired rounds, quartiles "
           f"{100 * q1:+.1f}% and {100 * q3:+.1f}%; best against best "
           f"{100 * out['cost_best']:+.1f}%); losses {losses['with']:.7g} and "
           f"{losses['without']:.7g}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, out)
     return out
 
 
@@ -96,8 +88,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None)
-    p.add_argument("--note", default=None)
+    add_record_options(p)
     return p.parse_args(argv)
 
 

@@ -15,9 +15,7 @@ deeper plain net has the higher training error). `--skip` trains the ResNets too
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -27,7 +25,7 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
-from record import json_name  # noqa: E402
+from record import add_record_options, load_average, run_config, write_json  # noqa: E402
 
 
 def _settings(args: argparse.Namespace) -> dict[str, Any]:
@@ -60,10 +58,7 @@ def _train(job: dict[str, Any]) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     settings = _settings(args)
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "settings": settings,
-                                      "load_start": os.getloadavg()[0],
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime())}}
+    out: dict[str, Any] = {"config": run_config(args, settings=settings)}
     depths = sorted({20, *args.depths})
     names = [f"resnet{d}-noskip" for d in depths]
     if args.skip:
@@ -81,15 +76,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 for d in depths if d != 20}
     out["degrades"] = {str(d): v for d, v in degrades.items()}
     out["smallest_degrading_depth"] = next((d for d in sorted(degrades) if degrades[d]), None)
-    out["load_end"] = os.getloadavg()[0]
+    out["load_end"] = load_average()
     for name, r in runs.items():
         print(f"{name:18s} {r['epochs']} epochs: final training error "
               f"{r['final_train_error']:5.1f}%  ({r['cpu_seconds']:.0f} s CPU)")
     print(f"smallest depth whose plain net trains worse than plain-20 by >= {args.margin} "
           f"points: {out['smallest_degrading_depth']}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, out)
     return out
 
 
@@ -102,8 +95,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="percentage points of training error above plain-20's")
     p.add_argument("--skip", action="store_true", help="train the ResNets too")
     p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--json", default=None)
-    p.add_argument("--note", default=None)
+    add_record_options(p)
     return p.parse_args(argv)
 
 

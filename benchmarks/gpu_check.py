@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
-import os
 import resource
 import sys
 import time
@@ -40,7 +38,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from record import json_name  # noqa: E402
+from record import run_config, write_json  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface, create_directions, get_params  # noqa: E402
 from landscape.engine.fold import fold_batchnorm  # noqa: E402
@@ -105,11 +103,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["limit"] = limit
     out["summary"] = _summary(engine, limit)
     out["seconds"] = time.perf_counter() - started
-    text = json.dumps(out, indent=1, default=float)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text)
-    print(text, flush=True)
+    print(write_json(args.json, out, indent=1), flush=True)
     return out
 
 
@@ -139,9 +133,7 @@ def _sync(dev: torch.device) -> None:
 
 
 def _config(args: argparse.Namespace, dev: torch.device) -> dict[str, Any]:
-    info: dict[str, Any] = {**vars(args), **json_name(args), "torch": torch.__version__,
-                            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                            "load_start": os.getloadavg()[0]}
+    info = run_config(args, torch=torch.__version__)
     if dev.type == "cuda":
         props = torch.cuda.get_device_properties(dev)
         info.update({"device_name": props.name, "memory_gb": props.total_memory / 2**30,

@@ -29,9 +29,7 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 import os
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -45,7 +43,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from lm_speed import is_language_model  # noqa: E402
 from lm_speed import run as run_lm  # noqa: E402
-from record import json_name  # noqa: E402
+from record import add_record_options, cpu_name, load_average, run_config, write_json  # noqa: E402
 from reference_method import eval_loss, normalize_batch, reference_loader, set_weights  # noqa: E402
 from torch import Tensor, nn  # noqa: E402
 
@@ -68,8 +66,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     coords = grid.coordinates()
     if is_language_model(args.model):  # tokens: ours against the limit (benchmarks/lm_speed.py)
         out = run_lm(args, _say, _timed, _paired, _config(args, dev, grid))
-        if args.json:
-            Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        write_json(args.json, out)
         return out
 
     model = create_model(args.model, seed=args.seed)
@@ -96,7 +93,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
              f"images/s  ({seconds:.1f} s for {points} points)")
 
     _say(f"{args.model}, {n} images, grid {nx}x{ny}, device {dev}, "
-         f"{torch.get_num_threads()} threads, load {os.getloadavg()[0]:.1f}")
+         f"{torch.get_num_threads()} threads, load {load_average():.1f}")
 
     # (a) ours, through the public API: one-off costs (fold, plan, compile) included
     compile_opt = False if args.no_compile else None
@@ -202,14 +199,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for k, v in rounds.items():
             if "/" in k:
                 out["ratios"][f"{k} (paired)"] = v
-    out["config"]["load_end"] = os.getloadavg()[0]
+    out["config"]["load_end"] = load_average()
     for k, v in out["ratios"].items():
         _say(f"ratio {k:32s} {v:7.3f}")
     for k, v in out["agreement"].items():
         if not isinstance(v, list):
             _say(f"agreement {k:28s} {v:.3g}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+    write_json(args.json, out)
     return out
 
 
@@ -244,8 +240,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--pair-rounds", type=int, default=5,
                     help="rounds of one point of each method in turn (for busy machines)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the machine's state)")
-    ap.add_argument("--json", help="write the results here")
+    add_record_options(ap)
     return ap.parse_args(argv)
 
 
@@ -268,19 +263,10 @@ def _timed(dev: torch.device, fn: Callable[[], Any]) -> tuple[float, Any]:
 
 
 def _config(args: argparse.Namespace, dev: torch.device, grid: Grid) -> dict[str, Any]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {**vars(args), **json_name(args), "grid_points": grid.size, "torch": torch.__version__,
-            "threads_used": torch.get_num_threads(), "cpu": cpu, "cpu_count": os.cpu_count(),
-            "device_name": torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu,
-            "load_start": os.getloadavg()[0],
-            "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    cpu = cpu_name()
+    return run_config(args, grid_points=grid.size, torch=torch.__version__,
+                      threads_used=torch.get_num_threads(), cpu=cpu, cpu_count=os.cpu_count(),
+                      device_name=torch.cuda.get_device_name(dev) if dev.type == "cuda" else cpu)
 
 
 def _trained_like_bn_(model: nn.Module, seed: int) -> None:

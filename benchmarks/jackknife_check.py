@@ -23,9 +23,7 @@ jackknife's replicates: the check is of the spread of the metric as computed.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +34,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from record import json_name  # noqa: E402
+from record import add_record_options, load_average, run_config, write_json  # noqa: E402
 from torch.func import functional_call  # noqa: E402
 
 from landscape.analysis.errors import measure, metric_values  # noqa: E402
@@ -123,13 +121,10 @@ def check(demo: Path, net: str, resamples: int, seed: int) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     torch.set_num_threads(args.threads)
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "demo": Path(args.demo).name,
-                                      "torch": torch.__version__,
-                                      "load_start": os.getloadavg()[0],
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime())}}
+    out: dict[str, Any] = {"config": run_config(args, demo=Path(args.demo).name,
+                                                torch=torch.__version__)}
     out["nets"] = [check(Path(args.demo), net, args.resamples, args.seed) for net in args.nets]
-    out["load_end"] = os.getloadavg()[0]
+    out["load_end"] = load_average()
     for result in out["nets"]:
         print(f"{result['net']}: {result['grid']} grid, {result['samples']} images, "
               f"{result['blocks']} blocks, {result['resamples']} bootstrap resamples "
@@ -137,10 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for name, row in result["metrics"].items():
             print(f"  {name:34s} jackknife {row['jackknife']:.4g}  bootstrap "
                   f"{row['bootstrap']:.4g}  ratio {row['ratio']:.2f}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, allow_nan=True) + "\n",
-                                   encoding="utf-8")
+    write_json(args.json, out)
     return out
 
 
@@ -151,8 +143,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resamples", type=int, default=400)
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap draws")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--json", default=None)
-    p.add_argument("--note", default=None)
+    add_record_options(p)
     return p.parse_args(argv)
 
 

@@ -25,7 +25,7 @@ _HERE = Path(__file__).resolve().parent
 _ROOT = _HERE.parent
 sys.path.insert(0, str(_HERE))
 
-from record import json_name  # noqa: E402
+from record import load_average, run_config, write_json  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -37,8 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "--device", args.device, "--batch-size", str(args.batch_size), "--child"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_ROOT),
                                                         os.environ.get("PYTHONPATH", "")])}
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "cores": cores,
-                                      "load_start": os.getloadavg()[0]}}
+    out: dict[str, Any] = {"config": run_config(args, stamp=False, cores=cores)}
     with tempfile.TemporaryDirectory() as tmp:
         runs = {
             "1 rank": ([sys.executable, __file__], max(1, cores)),
@@ -67,11 +66,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     single, sharded = (out[n] for n in runs)
     out["speedup"] = single["seconds"] / sharded["seconds"]
     out["speedup_whole_command"] = single["wall_s"] / sharded["wall_s"]
-    out["config"]["load_end"] = os.getloadavg()[0]
+    out["config"]["load_end"] = load_average()
     print(f"speed-up {out['speedup']:.2f}x (whole command {out['speedup_whole_command']:.2f}x); "
           f"largest loss difference between the files {out['max_abs_loss_difference']:.2g}")
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2))
+    write_json(args.json, out)
     return out
 
 

@@ -14,9 +14,7 @@ whether the headline is the same on every set.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import os
 import sys
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ from typing import Any
 _HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
-from record import json_name  # noqa: E402
+from record import add_record_options, load_average, run_config, write_json  # noqa: E402
 
 
 def _compute(job: dict[str, Any]) -> str:
@@ -77,11 +75,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     depths = sorted(int(p.stem.removeprefix("resnet")) for p in demo.glob("resnet*.h5")
                     if "-" not in p.stem)
     n = len(load_ensemble(demo / f"resnet{depths[0]}.h5"))
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "demo": demo.name,
-                                      "work": work.name, "pairs_per_set": n,
-                                      "load_start": os.getloadavg()[0],
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime())}}
+    out: dict[str, Any] = {"config": run_config(args, demo=demo.name, work=work.name,
+                                                pairs_per_set=n)}
     nets = [f"resnet{d}{s}" for d in depths for s in ("", "-noskip")]
     jobs = [{"demo": str(demo), "net": net, "n": n, "seed": k * n,
              "path": str(work / f"{net}-set{k}.h5")} for k in range(1, args.sets) for net in nets]
@@ -99,10 +94,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                                  "same_headline": len({s["headline"] for s in sets}) == 1}
         for s in sets:
             print(f"depth {d}, seeds {s['seeds']}: {s['headline']} {s['parts']} {s['counts']}")
-    out["load_end"] = os.getloadavg()[0]
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    out["load_end"] = load_average()
+    write_json(args.json, out)
     return out
 
 
@@ -112,8 +105,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--work", default="seed-sets", help="folder for the new ensembles")
     p.add_argument("--sets", type=int, default=3, help="seed sets, the demo's included")
     p.add_argument("--processes", type=int, default=2)
-    p.add_argument("--json", default=None)
-    p.add_argument("--note", default=None)
+    add_record_options(p)
     return p.parse_args(argv)
 
 

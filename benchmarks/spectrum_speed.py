@@ -25,8 +25,6 @@ here directly to interleave. Both use the same batch size.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from record import json_name  # noqa: E402
+from record import add_record_options, cpu_name, load_average, run_config, write_json  # noqa: E402
 
 from landscape.analysis.hessian import hessian_rows, hvp  # noqa: E402
 from landscape.analysis.spectrum import Spectrum, lanczos_quadrature, rademacher  # noqa: E402
@@ -59,12 +57,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     products = args.runs * args.steps
     # a path of this machine means nothing elsewhere: the checkpoint by its last two parts
     shown = "/".join(Path(args.checkpoint).parts[-2:]) if args.checkpoint else None
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "checkpoint": shown,
-                                      "cpu": _cpu(),
-                                      "threads": torch.get_num_threads(),
-                                      "torch": torch.__version__,
-                                      "parameters": sum(p.numel() for p in model.parameters()),
-                                      "load_start": os.getloadavg()[0]}}
+    out: dict[str, Any] = {"config": run_config(
+        args, stamp=False, checkpoint=shown, cpu=cpu_name(), threads=torch.get_num_threads(),
+        torch=torch.__version__, parameters=sum(p.numel() for p in model.parameters()))}
     g = torch.Generator().manual_seed(1)
     params = dict(model.named_parameters())
     point = {k: p.detach() for k, p in params.items()}
@@ -103,12 +98,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                     "seconds_per_product": per, "seconds": per * products,
                     "projected": len(plain) < products}
     out["speedup"] = out["plain"]["seconds"] / slq
-    out["config"]["load_end"] = os.getloadavg()[0]
-    text = json.dumps(out, indent=2)
-    print(text)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(text + "\n")
+    out["config"]["load_end"] = load_average()
+    print(write_json(args.json, out))
     return out
 
 
@@ -125,19 +116,8 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
                    help="plain products timed after each Lanczos step [default: --runs, all]; "
                         "fewer: the rest is projected from their mean")
     p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--json", default=None)
-    p.add_argument("--note", default=None)
+    add_record_options(p)
     return p.parse_args(argv)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -35,7 +34,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from record import json_name  # noqa: E402
+from record import add_record_options, cpu_name, load_average, run_config, write_json  # noqa: E402
 
 from landscape import Axis, Grid, compute_surface  # noqa: E402
 from landscape.engine.types import Surface  # noqa: E402
@@ -49,11 +48,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    out: dict[str, Any] = {"config": {**vars(args), **json_name(args), "torch": torch.__version__,
-                                      "threads_used": torch.get_num_threads(),
-                                      "cpu": _cpu(), "load_start": os.getloadavg()[0],
-                                      "time": time.strftime("%Y-%m-%dT%H:%M:%SZ",
-                                                            time.gmtime())}}
+    out: dict[str, Any] = {"config": run_config(args, torch=torch.__version__,
+                                                threads_used=torch.get_num_threads(),
+                                                cpu=cpu_name())}
     model, train_info = _model(args)
     out["training"] = train_info
     data = evaluation_tensors("embedded", "train", samples=args.samples, seed=args.seed)
@@ -94,11 +91,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                            "n": s.extras["train_loss_n"].tolist()
                            if "train_loss_n" in s.extras else None}
                     for name, s in surfaces.items()}
-    out["config"]["load_end"] = os.getloadavg()[0]
+    out["config"]["load_end"] = load_average()
     _say(f"where it does not pay: {json.dumps(out['where_it_does_not_pay'])}")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=1, default=float))
+    write_json(args.json, out, indent=1)
     return out
 
 
@@ -120,23 +115,12 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--note", default="", help="recorded in the JSON (e.g. the machine's state)")
-    ap.add_argument("--json", help="write the results here")
+    add_record_options(ap)
     return ap.parse_args(argv)
 
 
 def _say(text: str) -> None:
     print(text, flush=True)
-
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def _model(args: argparse.Namespace) -> tuple[torch.nn.Module, dict[str, Any]]:

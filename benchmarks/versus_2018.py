@@ -16,16 +16,15 @@ Two things are changed around the 2018 code, not in it, by a `sitecustomize.py` 
 PYTHONPATH: it asks torchvision for CIFAR-10 with `download=True`, and torchvision checks the
 files' MD5 sums, which random pixels cannot match, so it would try to download: the check
 passes. And it gives `numpy.linspace` a float count of points, which NumPy refuses since 1.18:
-the count is made an int. Nothing else differs from a run on the real data. The 2018 code also imports seaborn,
-scikit-learn and mpi4py at the top: install them where it runs (`pip install seaborn
-scikit-learn mpi4py`), or name a folder that holds them with `--reference-path` (e.g. one made
-by `pip install --target DIR`).
+the count is made an int. Nothing else differs from a run on the real data. The 2018 code
+also imports seaborn, scikit-learn and mpi4py at the top: install them where it runs (`pip
+install seaborn scikit-learn mpi4py`), or name a folder that holds them with `--reference-path`
+(e.g. one made by `pip install --target DIR`).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import pickle
 import platform
@@ -44,7 +43,7 @@ sys.path[:0] = [str(_HERE.parent), str(_HERE)]
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from grid_speed import _trained_like_bn_  # noqa: E402
-from record import json_name  # noqa: E402
+from record import add_record_options, cpu_name, load_average, run_config, write_json  # noqa: E402
 
 from models import create_model  # noqa: E402
 
@@ -104,17 +103,15 @@ def _run(args: argparse.Namespace, code: Path, root: Path) -> dict[str, Any]:
              "--data-root", str(data), "--normalize", "reference", "--no-progress"],
             cwd=work, env={}),
     }
+    config = run_config(args, reference_commit=_commit(code), cpu=cpu_name(),
+                        cpu_count=os.cpu_count(), torch=torch.__version__,
+                        python=platform.python_version())
     out: dict[str, Any] = {
-        "config": {**{k: v for k, v in vars(args).items()
-                      if k not in ("reference_code", "reference_path")},
-                   **json_name(args), "reference_commit": _commit(code),
-                   "cpu": platform.processor() or platform.machine(),
-                   "cpu_count": os.cpu_count(), "torch": torch.__version__,
-                   "python": platform.python_version(), "load_start": os.getloadavg()[0],
-                   "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())},
+        "config": {k: v for k, v in config.items()  # not the paths of this machine
+                   if k not in ("reference_code", "reference_path")},
         "seconds": {name: [] for name in sides}}
     print(f"{args.model}, {args.samples} images, {n}x{n} grid, {args.rounds} rounds, load "
-          f"{os.getloadavg()[0]:.1f}", flush=True)
+          f"{load_average():.1f}", flush=True)
     for k in range(args.rounds):
         for name, run in sides.items():
             work = root / f"{name}-{k}"
@@ -130,14 +127,12 @@ def _run(args: argparse.Namespace, code: Path, root: Path) -> dict[str, Any]:
         "best": summary["reference"]["best"] / summary["ours"]["best"],
         "per_round": [r / o for r, o in zip(out["seconds"]["reference"],
                                             out["seconds"]["ours"], strict=True)]}
-    out["config"]["load_end"] = os.getloadavg()[0]
+    out["config"]["load_end"] = load_average()
     ratio = out["ratio_reference_over_ours"]
     print(f"ours {summary['ours']['median']:.1f} s, the 2018 code "
           f"{summary['reference']['median']:.1f} s (medians): {ratio['median']:.2f}x; best of "
           f"each {ratio['best']:.2f}x", flush=True)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, out)
     return out
 
 
@@ -215,8 +210,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", action="store_true", help="keep the work folder")
-    p.add_argument("--json", default=None)
-    p.add_argument("--note", default=None)
+    add_record_options(p)
     return p.parse_args(argv)
 
 

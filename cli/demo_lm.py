@@ -112,7 +112,8 @@ def lm_settings(ctx: click.Context, params: dict[str, Any]) -> dict[str, Any]:
 
 def lm_demo(ctx: click.Context, params: dict[str, Any]) -> None:
     """The whole `--task lm` run: train, surfaces, pictures, comparison, timings."""
-    from cli.demo_cmd import _time_table, run_jobs
+    from cli.demo_cmd import run_jobs
+    from cli.demo_report import time_table
     from models.tokens import corpus_entropies
 
     started = time.monotonic()
@@ -165,7 +166,7 @@ def lm_demo(ctx: click.Context, params: dict[str, Any]) -> None:
     click.echo("")
     click.echo(result["verdict"]["text"])
     click.echo("")
-    click.echo(_time_table(records, compare_s, total))
+    click.echo(time_table(records, compare_s, total))
     load_end = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     click.echo(f"{s['processes']} process(es) of {s['threads']} thread(s), {os.cpu_count()} CPU "
                f"cores, load average {load_start:.1f} at the start and {load_end:.1f} at the end")

@@ -9,18 +9,8 @@ from typing import Any
 
 import click
 
-from cli import sources
+from cli import options, sources
 from cli.curvature import check_curvature, curvature_opts, write_curvature
-from cli.options import (
-    DATASETS,
-    check_samples,
-    device_opt,
-    drop_none,
-    errors_as_click,
-    nonfinite_opt,
-    output_dir_opt,
-    progress_opt,
-)
 from cli.outputs import (
     atomic_path,
     output_folder,
@@ -46,15 +36,11 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 
 @click.command()
 @click.argument("checkpoint", type=click.Path(exists=True))
-@click.option("--model", default=None, help="Model name, for checkpoints without metadata.")
-@click.option("--dataset", type=click.Choice(DATASETS),
-              default="embedded", show_default=True)
+@options.checkpoint_data_opts(model_help="Model name, for checkpoints without metadata.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="Folder holding the data set (CIFAR, an ImageFolder, or nanoGPT's "
                    "train.bin and val.bin).")
 @sources.source_opts
-@click.option("--split", type=click.Choice(["train", "test"]), default="train",
-              show_default=True)
 @click.option("--samples", type=click.IntRange(min=1), default=512, show_default=True,
               help="Samples the loss (and so the Hessian) is averaged over.")
 @click.option("--k", "k", type=click.IntRange(min=1), default=3, show_default=True,
@@ -79,16 +65,15 @@ def _axis(ctx: click.Context, param: click.Parameter, value: str | None) -> Any:
 @click.option("--relative-ratio", is_flag=True,
               help="Scale the |λ_min/λ_max| colours to this map's largest ratio instead.")
 @click.option("--resume", is_flag=True, help="Continue an interrupted eigenvalue map.")
-@click.option("--overwrite", is_flag=True,
-              help="Replace the files of an earlier run (refused without it).")
+@options.overwrite_opt
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @curvature_opts
-@device_opt
-@nonfinite_opt
-@output_dir_opt
-@progress_opt
-@errors_as_click
+@options.device_opt
+@options.nonfinite_opt
+@options.output_dir_opt
+@options.progress_opt
+@options.errors_as_click
 def hessian(checkpoint: str, model: str | None, dataset: str, split: str, samples: int, k: int,
             method: str | None, iters: int | None, tol: float | None, trace_samples: int,
             x: Any, y: Any, save_directions: bool, ratio_max: float, relative_ratio: bool,
@@ -112,7 +97,7 @@ def hessian(checkpoint: str, model: str | None, dataset: str, split: str, sample
         raise click.BadParameter("--y is the second axis of the eigenvalue map; give --x too",
                                  param_hint="--y")
     if data_factory is None:
-        check_samples(dataset, split, samples, "--samples")
+        options.check_samples(dataset, split, samples, "--samples")
     if x is not None:
         from landscape.engine.grid import Grid
         from landscape.engine.placement import check_grid_memory
@@ -158,8 +143,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
     tensors, data_meta = sources.load_source(dataset, root, False, split, samples, seed,
                                              **source)
     data = as_data(tensors, dev)
-    solver = drop_none(method=method, iters=iters, tol=tol, batch_size=batch_size,
-                       loss_fn=loss_fn)
+    solver = options.drop_none(method=method, iters=iters, tol=tol, batch_size=batch_size,
+                               loss_fn=loss_fn)
     result: dict[str, Any] = {"checkpoint": str(checkpoint), "arch": meta.get("arch"),
                               "dataset": data_meta["dataset"], "split": split,
                               "samples": samples, "seed": seed,
@@ -177,7 +162,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
         bar.update(1)
         if trace_samples > 0:
             est = hutchinson_trace(net, data, samples=trace_samples, seed=seed,
-                                   **drop_none(batch_size=batch_size, loss_fn=loss_fn))
+                                   **options.drop_none(batch_size=batch_size,
+                                                       loss_fn=loss_fn))
             result["trace"], result["trace_stderr"] = est.trace, est.stderr
             bar.update(1)
     write_curvature(net, data, out, result, seed=seed, batch_size=batch_size,
@@ -193,8 +179,8 @@ def _run(checkpoint: str, model: str | None, dataset: str, split: str, samples: 
                             progress=progress,
                             meta={"checkpoint": str(checkpoint), **data_meta,
                                   "sha256": meta.get("sha256")},
-                            **drop_none(iters=iters, tol=tol, batch_size=batch_size,
-                                        loss_fn=loss_fn))
+                            **options.drop_none(iters=iters, tol=tol, batch_size=batch_size,
+                                                loss_fn=loss_fn))
         save_figure(eigen_map_figure(surface, vmax=ratio_max), out / "eigen_ratio.png",
                     dpi=120)
         result["eigen_map"] = str(out / "eigen.h5")

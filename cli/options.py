@@ -376,6 +376,21 @@ MODEL_HELP = ("Architecture of the checkpoint, e.g. resnet56 (see `landscape mod
 
 model_opt = click.option("--model", "model_name", default=None, help=MODEL_HELP)
 
+
+def checkpoint_data_opts(split: str = "train", model_help: str = MODEL_HELP) -> Callable[[F], F]:
+    """--model, --dataset and --split (default `split`): a command that loads checkpoints and
+    measures them on a data set."""
+
+    def decorate(func: F) -> F:
+        func = click.option("--split", type=click.Choice(["train", "test"]), default=split,
+                            show_default=True)(func)
+        func = click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
+                            show_default=True)(func)
+        return click.option("--model", default=None, help=model_help)(func)
+
+    return decorate
+
+
 nonfinite_opt = click.option(
     "--allow-nonfinite", is_flag=True,
     help="Load a checkpoint whose weights hold NaN or inf (refused otherwise: every loss "

@@ -9,17 +9,7 @@ from typing import Any
 
 import click
 
-from cli.options import (
-    DATASETS,
-    MODEL_HELP,
-    check_samples,
-    device_opt,
-    drop_none,
-    errors_as_click,
-    nonfinite_opt,
-    output_dir_opt,
-    picture_text,
-)
+from cli import options
 from cli.outputs import refuse_existing, save_figure, write_text
 
 
@@ -29,18 +19,14 @@ def _label(meta: dict[str, Any], path: str) -> str:
     match = re.match(r"(?:resnet|wrn)(\d+)", str(meta.get("arch") or ""))
     if match:
         return f"{'resnet' if meta.get('skip', True) else 'plain'}-{match.group(1)}"
-    stem = picture_text(Path(path).stem)
+    stem = options.picture_text(Path(path).stem)
     return stem.replace("$", r"\$")
 
 
 @click.command()
 @click.argument("checkpoints", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False))
-@click.option("--model", default=None, help=MODEL_HELP)
-@click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
-              show_default=True)
-@click.option("--split", type=click.Choice(["train", "test"]), default="test",
-              show_default=True)
+@options.checkpoint_data_opts(split="test")
 @click.option("--samples", type=click.IntRange(min=1), default=500, show_default=True,
               help="Images the responses are measured on (the embedded set has at most 50,000 "
                    "train and 10,000 test images, CIFAR as many).")
@@ -49,10 +35,10 @@ def _label(meta: dict[str, Any], path: str) -> str:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--overwrite", is_flag=True, help="Replace the results of an earlier run.")
-@device_opt
-@nonfinite_opt
-@output_dir_opt
-@errors_as_click
+@options.device_opt
+@options.nonfinite_opt
+@options.output_dir_opt
+@options.errors_as_click
 def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
               samples: int, reduce: str | None, batch_size: int | None, seed: int,
               overwrite: bool, device: str | None, allow_nonfinite: bool, output: str) -> None:
@@ -62,7 +48,7 @@ def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, spl
     Writes OUTPUT/responses.json and OUTPUT/responses.png.
     """
     refuse_existing(output, ("responses.json", "responses.png"), overwrite=overwrite)
-    check_samples(dataset, split, samples, "--samples")
+    options.check_samples(dataset, split, samples, "--samples")
     import torch
     from tqdm.auto import tqdm
 
@@ -84,8 +70,8 @@ def responses(checkpoints: tuple[str, ...], model: str | None, dataset: str, spl
     x = x.to(dev)
     results: dict[str, dict[str, float]] = {}
     for label, net in tqdm(nets.items(), desc="responses", unit="net"):
-        results[label] = layer_responses(net, x, **drop_none(reduce=reduce,
-                                                             batch_size=batch_size))
+        results[label] = layer_responses(
+            net, x, **options.drop_none(reduce=reduce, batch_size=batch_size))
     out.mkdir(parents=True, exist_ok=True)
     write_text(out / "responses.json", json.dumps(
         {"checkpoints": list(checkpoints), "dataset": dataset, "split": split,

@@ -8,19 +8,7 @@ from pathlib import Path
 
 import click
 
-from cli import sources
-from cli.options import (
-    DATASETS,
-    MODEL_HELP,
-    check_samples,
-    device_opt,
-    drop_none,
-    errors_as_click,
-    nonfinite_opt,
-    output_dir_opt,
-    picture_text,
-    progress_opt,
-)
+from cli import options, sources
 from cli.outputs import atomic_path, prepare_output, refuse_existing, save_figure, write_text
 
 
@@ -40,11 +28,7 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
 
 @click.command()
 @click.argument("checkpoints", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--model", default=None, help=MODEL_HELP)
-@click.option("--dataset", type=click.Choice(DATASETS), default="embedded",
-              show_default=True)
-@click.option("--split", type=click.Choice(["train", "test"]), default="train",
-              show_default=True)
+@options.checkpoint_data_opts()
 @click.option("--samples", type=click.IntRange(min=1), default=1000, show_default=True,
               help="Evaluation samples (the embedded set has at most 50,000 train and 10,000 "
                    "test images, CIFAR as many).")
@@ -63,13 +47,12 @@ def _expand(paths: tuple[str, ...]) -> list[Path]:
                    "train.bin and val.bin).")
 @sources.source_opts
 @click.option("--resume", is_flag=True, help="Continue an interrupted OUTPUT/trajectory.h5.")
-@click.option("--overwrite", is_flag=True,
-              help="Replace the files of an earlier run (refused without it).")
-@device_opt
-@nonfinite_opt
-@output_dir_opt
-@progress_opt
-@errors_as_click
+@options.overwrite_opt
+@options.device_opt
+@options.nonfinite_opt
+@options.output_dir_opt
+@options.progress_opt
+@options.errors_as_click
 def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, split: str,
                samples: int, num: int | None, margin: float | None, ignore: str | None,
                batch_size: int | None, seed: int, log: bool, html: bool, resume: bool,
@@ -88,7 +71,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
     refuse_existing(out, ("trajectory.json", "trajectory.png", "trajectory.html"),
                     overwrite=overwrite or resume)
     if data_factory is None:
-        check_samples(dataset, split, samples, "--samples")
+        options.check_samples(dataset, split, samples, "--samples")
     loss_fn = sources.resolve_loss(loss)
     files = _expand(checkpoints)
     if len(files) < 4:
@@ -111,7 +94,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
                              f"parameters differ in names or shapes); a training path is one "
                              f"network's checkpoints")
         epoch = meta.get("epoch")
-        labels.append(str(epoch) if isinstance(epoch, int) else picture_text(f.stem))
+        labels.append(str(epoch) if isinstance(epoch, int) else options.picture_text(f.stem))
     distinct = len({state_dict_sha256(theta) for theta in path[:-1]})
     if distinct < 3:
         raise ValueError(f"the checkpoints before the final one hold only {distinct} distinct "
@@ -125,7 +108,7 @@ def trajectory(checkpoints: tuple[str, ...], model: str | None, dataset: str, sp
         net, path, data, device=dev, out=out / "trajectory.h5", resume=resume,
         overwrite=overwrite, progress=progress, loss_fn=loss_fn,
         meta={"checkpoint": str(files[-1]), **data_meta},
-        **drop_none(num=num, margin=margin, ignore=ignore, batch_size=batch_size))
+        **options.drop_none(num=num, margin=margin, ignore=ignore, batch_size=batch_size))
     summary = {"checkpoints": [str(f) for f in files], "labels": labels,
                "explained_variance": traj.explained.tolist(), "coords": traj.coords.tolist(),
                "path_loss": traj.path_loss.tolist(), "surface": str(out / "trajectory.h5")}

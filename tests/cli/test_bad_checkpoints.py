@@ -68,32 +68,32 @@ def test_a_huge_expanded_tensor_is_refused_at_once(tmp_path: Path) -> None:
     assert time.perf_counter() - tick < 5
 
 
-def test_an_expanded_extra_key_is_refused_before_the_hash(ws: Workspace,
-                                                          monkeypatch: pytest.MonkeyPatch
-                                                          ) -> None:
+def _refused_before_the_hash(ws: Workspace, monkeypatch: pytest.MonkeyPatch,
+                             extra: torch.Tensor, message: str) -> None:
+    """A bare ResNet-20 state dict with one more key, 'extra': `surface` refuses it with
+    `message` before it hashes any weight."""
     hashed: list[int] = []
     real = models.checkpoint.state_dict_sha256
     monkeypatch.setattr(models.checkpoint, "state_dict_sha256",
                         lambda t: hashed.append(1) or real(t))
     state = create_model("resnet20", width=0.125).state_dict()
-    torch.save({**state, "extra": torch.zeros(1).expand(2**20, 2**10)}, ws.path / "bare.pt")
+    torch.save({**state, "extra": extra}, ws.path / "bare.pt")
     ws.refused(["surface", "bare.pt", "--model", "resnet20", "-o", "s.h5", *GRID],
-               "'extra' of shape (1048576, 1024)", codes=(1,))
+               message, codes=(1,))
     assert not hashed
+
+
+def test_an_expanded_extra_key_is_refused_before_the_hash(ws: Workspace,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    _refused_before_the_hash(ws, monkeypatch, torch.zeros(1).expand(2**20, 2**10),
+                             "'extra' of shape (1048576, 1024)")
 
 
 def test_the_keys_are_checked_before_the_weights_are_hashed(ws: Workspace,
                                                             monkeypatch: pytest.MonkeyPatch
                                                             ) -> None:
-    hashed: list[int] = []
-    real = models.checkpoint.state_dict_sha256
-    monkeypatch.setattr(models.checkpoint, "state_dict_sha256",
-                        lambda t: hashed.append(1) or real(t))
-    state = create_model("resnet20", width=0.125).state_dict()
-    torch.save({**state, "extra": torch.zeros(1000)}, ws.path / "bare.pt")
-    ws.refused(["surface", "bare.pt", "--model", "resnet20", "-o", "s.h5", *GRID],
-               "unexpected keys (1): extra", codes=(1,))
-    assert not hashed
+    _refused_before_the_hash(ws, monkeypatch, torch.zeros(1000), "unexpected keys (1): extra")
 
 
 def test_records_larger_than_memory_are_refused_before_reading(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from tqdm import tqdm
 
-from cli.demo_cmd import ProgressLines, progress_line
+from cli.demo_progress import ProgressLines, progress_line
 
 JOB = {"name": "resnet20", "epochs": 8}
 

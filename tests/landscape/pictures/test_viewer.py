@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -167,6 +170,36 @@ def test_find_chromium_follows_the_variable_then_the_path(tmp_path: Path, monkey
     assert find_chromium() is None
 
 
+@contextlib.contextmanager
+def plot_page(path: Path, errors: list[str], *, console: bool = False) -> Iterator[Any]:
+    """The page `path` in headless Chromium, once its plot has drawn a canvas; its errors (and,
+    with `console`, its console's errors) go into `errors`. Skips without Chromium or
+    Playwright."""
+    chromium = find_chromium()
+    if chromium is None:
+        pytest.skip(NO_CHROMIUM)
+    sync_api = pytest.importorskip(
+        "playwright.sync_api",
+        reason='the playwright package is not installed: pip install -e ".[test]"')
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
+                                    timeout=BROWSER_WAIT_MS)
+        try:
+            page = browser.new_page(viewport={"width": 1100, "height": 640})
+            page.set_default_timeout(BROWSER_WAIT_MS)
+            page.on("pageerror", lambda err: errors.append(f"page error: {err}"))
+            if console:
+                page.on("console", lambda msg: errors.append(f"console: {msg.text}")
+                        if msg.type == "error" else None)
+            page.goto(path.as_uri())
+            page.wait_for_function(
+                "() => { const g = document.querySelector('.js-plotly-plot');"
+                " return g && g._fullLayout && g.querySelectorAll('canvas').length > 0; }")
+            yield page
+        finally:
+            browser.close()
+
+
 def complete_plane(a: float = 1.0, n: int = 7, ripple: float = 0.0, **meta) -> Surface:
     """A small `plane` with every point done and finite.
 
@@ -184,12 +217,6 @@ def complete_plane(a: float = 1.0, n: int = 7, ripple: float = 0.0, **meta) -> S
 @pytest.mark.browser
 @pytest.mark.slow  # about 6 s when quiet: Chromium starts and parses 4.8 MB of plotly.js
 def test_page_renders_in_headless_chromium(tmp_path: Path):
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip(NO_CHROMIUM)
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason='the playwright package is not installed: pip install -e ".[test]"')
     from PIL import Image
 
     fig = viewer.compare_figure([complete_plane(model="resnet20", skip=True),
@@ -197,48 +224,34 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
                                                 skip=False)])  # spans decades: log z
     page_path = viewer.write_html(fig, tmp_path / "view.html")
     errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
-                                    timeout=BROWSER_WAIT_MS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 640})
-            page.set_default_timeout(BROWSER_WAIT_MS)
-            page.on("pageerror", lambda err: errors.append(f"page error: {err}"))
-            page.on("console", lambda msg: errors.append(f"console: {msg.text}")
-                    if msg.type == "error" else None)
-            page.goto(page_path.as_uri())
-            page.wait_for_function(
-                "() => { const g = document.querySelector('.js-plotly-plot');"
-                " return g && g._fullLayout && g.querySelectorAll('canvas').length > 0; }")
-            n_traces = page.evaluate("document.querySelector('.js-plotly-plot').data.length")
-            webgl = page.evaluate(
-                "Array.from(document.querySelectorAll('.js-plotly-plot canvas'))"
-                ".filter(c => c.getContext('webgl') || c.getContext('experimental-webgl'))"
-                ".length")
-            # turning the first scene turns the second (the embedded camera link)
-            eye_x = page.evaluate(
-                "async () => { const g = document.querySelector('.js-plotly-plot');"
-                " await Plotly.relayout(g, {'scene.camera': {eye: {x: 2.1, y: 0.4, z: 0.6}}});"
-                " await new Promise(r => setTimeout(r, 200));"
-                " return g.layout.scene2.camera.eye.x; }")
-            title = page.title()
-            # what the page says at first sight: one title, log z in loss units, θ* in each
-            shown = page.evaluate(
-                "() => { const g = document.querySelector('.js-plotly-plot');"
-                " const texts = s => Array.from(g.querySelectorAll(s)).map(e => e.textContent);"
-                " return {title: texts('.gtitle'), z: g._fullLayout.scene.zaxis.title.text,"
-                " ticks: texts('.colorbar .ycbcoloraxistick text'),"
-                " zticks: g._fullLayout.scene.zaxis.ticktext,"
-                " bar: g._fullLayout.coloraxis.colorbar.title.text,"
-                " notes: texts('.annotation-text')}; }")
-            shot = page.screenshot()
-            # the menu switches every panel to linear z
-            page.click(".updatemenu-header")
-            page.click(".updatemenu-dropdown-button:has-text('loss, linear z')")
-            z_title = page.evaluate(
-                "document.querySelector('.js-plotly-plot').layout.scene2.zaxis.title.text")
-        finally:
-            browser.close()
+    with plot_page(page_path, errors, console=True) as page:
+        n_traces = page.evaluate("document.querySelector('.js-plotly-plot').data.length")
+        webgl = page.evaluate(
+            "Array.from(document.querySelectorAll('.js-plotly-plot canvas'))"
+            ".filter(c => c.getContext('webgl') || c.getContext('experimental-webgl'))"
+            ".length")
+        # turning the first scene turns the second (the embedded camera link)
+        eye_x = page.evaluate(
+            "async () => { const g = document.querySelector('.js-plotly-plot');"
+            " await Plotly.relayout(g, {'scene.camera': {eye: {x: 2.1, y: 0.4, z: 0.6}}});"
+            " await new Promise(r => setTimeout(r, 200));"
+            " return g.layout.scene2.camera.eye.x; }")
+        title = page.title()
+        # what the page says at first sight: one title, log z in loss units, θ* in each
+        shown = page.evaluate(
+            "() => { const g = document.querySelector('.js-plotly-plot');"
+            " const texts = s => Array.from(g.querySelectorAll(s)).map(e => e.textContent);"
+            " return {title: texts('.gtitle'), z: g._fullLayout.scene.zaxis.title.text,"
+            " ticks: texts('.colorbar .ycbcoloraxistick text'),"
+            " zticks: g._fullLayout.scene.zaxis.ticktext,"
+            " bar: g._fullLayout.coloraxis.colorbar.title.text,"
+            " notes: texts('.annotation-text')}; }")
+        shot = page.screenshot()
+        # the menu switches every panel to linear z
+        page.click(".updatemenu-header")
+        page.click(".updatemenu-dropdown-button:has-text('loss, linear z')")
+        z_title = page.evaluate(
+            "document.querySelector('.js-plotly-plot').layout.scene2.zaxis.title.text")
     (tmp_path / "shot.png").write_bytes(shot)
     assert errors == []
     assert n_traces == 2
@@ -261,35 +274,17 @@ def test_page_renders_in_headless_chromium(tmp_path: Path):
 @pytest.mark.browser
 @pytest.mark.slow  # Chromium starts and parses plotly.js
 def test_the_pair_menu_switches_the_surface_in_chromium(tmp_path: Path):
-    chromium = find_chromium()
-    if chromium is None:
-        pytest.skip(NO_CHROMIUM)
-    sync_api = pytest.importorskip(
-        "playwright.sync_api",
-        reason='the playwright package is not installed: pip install -e ".[test]"')
     pairs = [complete_plane(seed=0), complete_plane(a=4.0, ripple=0.2, seed=1)]
     page_path = viewer.write_html(viewer.compare_figure([pairs], ["e"]), tmp_path / "e.html")
     errors: list[str] = []
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True,
-                                    timeout=BROWSER_WAIT_MS)
-        try:
-            page = browser.new_page(viewport={"width": 1100, "height": 640})
-            page.set_default_timeout(BROWSER_WAIT_MS)
-            page.on("pageerror", lambda err: errors.append(f"page error: {err}"))
-            page.goto(page_path.as_uri())
-            page.wait_for_function(
-                "() => { const g = document.querySelector('.js-plotly-plot');"
-                " return g && g._fullLayout && g.querySelectorAll('canvas').length > 0; }")
-            page.click(".updatemenu-header:has-text('direction pair 1 of 2')")
-            page.click(".updatemenu-dropdown-button:has-text('direction pair 2 of 2')")
-            shown = page.evaluate("document.querySelector('.js-plotly-plot').data"
-                                  ".map(t => t.visible !== false)")
-            page.click(".updatemenu-header:has-text('loss, linear z')")
-            page.click(".updatemenu-dropdown-button:has-text('loss, log z')")
-            z = page.evaluate("document.querySelector('.js-plotly-plot').data[1].z[4][3]")
-        finally:
-            browser.close()
+    with plot_page(page_path, errors) as page:
+        page.click(".updatemenu-header:has-text('direction pair 1 of 2')")
+        page.click(".updatemenu-dropdown-button:has-text('direction pair 2 of 2')")
+        shown = page.evaluate("document.querySelector('.js-plotly-plot').data"
+                              ".map(t => t.visible !== false)")
+        page.click(".updatemenu-header:has-text('loss, linear z')")
+        page.click(".updatemenu-dropdown-button:has-text('loss, log z')")
+        z = page.evaluate("document.querySelector('.js-plotly-plot').data[1].z[4][3]")
     assert errors == []
     assert shown == [False, True]
     assert z == pytest.approx(np.log10(pairs[1].loss[3, 4]))  # the log view reaches pair 2
