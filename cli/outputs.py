@@ -11,6 +11,7 @@ when the command fails, unless it holds what a `--resume` continues: one rule fo
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import shutil
 import stat
@@ -132,8 +133,9 @@ def check_writable(path: str | os.PathLike[str], *, folder: bool = False) -> Non
     """Raise before any work is done when `path` cannot be written.
 
     `path` is the file (or, with `folder=True`, the folder) a command is about to write. The
-    nearest existing ancestor must be a writable folder, and `path` itself, when it exists, must
-    be of the right kind.
+    nearest existing ancestor must be a folder in which a file can be created (tried: an empty
+    file is made there and removed at once), and `path` itself, when it exists, must be of the
+    right kind.
 
     A device or FIFO (or `-`) must be writable itself; a symbolic link is judged by its target.
 
@@ -164,6 +166,30 @@ def check_writable(path: str | os.PathLike[str], *, folder: bool = False) -> Non
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ValueError(f"cannot write {str(path)!r}: no permission to write in "
                          f"{str(parent)!r}; choose another -o")
+    _probe(parent, path)
+
+
+_REFUSALS = {  # errno of a file that cannot be created in a folder -> why, for a person
+    errno.EACCES: "no permission to write in {}",
+    errno.EPERM: "no permission to write in {}",
+    errno.EROFS: "{} is on a read-only file system",
+    errno.ENOSPC: "the file system of {} is full",
+    errno.ENOENT: "{} takes no new files (a virtual file system such as /proc?)",
+}
+
+
+def _probe(folder: Path, path: Path) -> None:
+    """Create and remove an empty file in `folder`, the one sure test that files can be
+    written there: `os.access` says yes to root everywhere, also in /proc and /sys, and knows
+    nothing of a full disk."""
+    try:
+        fd, name = tempfile.mkstemp(prefix=".landscape-probe.", dir=folder)
+    except OSError as err:
+        why = _REFUSALS.get(err.errno or 0, f"{{}} takes no new files ({err.strerror})")
+        raise ValueError(f"cannot write {str(path)!r}: {why.format(repr(str(folder)))}; "
+                         f"choose another -o") from None
+    os.close(fd)
+    os.unlink(name)
 
 
 # ---------------------------------------------------------------- the cleanup of a failed run

@@ -57,6 +57,7 @@ from cli.outputs import prepare_output, refuse_existing
 @options.device_opt
 @click.option("--resume", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Continue from a checkpoint written by `landscape train`.")
+@options.nonfinite_opt
 @click.option("--overwrite", is_flag=True,
               help="Delete the checkpoints of an earlier run in OUTPUT and start again.")
 @options.progress_opt
@@ -66,7 +67,7 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
           augment: bool | None, epochs: int, seed: int, width: float | None,
           num_classes: int | None, device: str | None, resume: str | None, overwrite: bool,
           progress: bool, block_size: int | None, data_factory: str | None, loss: str | None,
-          **tuning: object) -> None:
+          allow_nonfinite: bool, **tuning: object) -> None:
     """Train MODEL (see `landscape models`) and write epoch_XXX.pt and final.pt checkpoints.
 
     MODEL may be an import path package.module:factory: that module is imported and the
@@ -82,6 +83,10 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
     from models.data import load_dataset
     from models.train import train_model
 
+    if allow_nonfinite and not resume:
+        raise click.UsageError("--allow-nonfinite lets --resume continue a checkpoint whose "
+                               "weights hold NaN or inf; a new run starts from finite weights: "
+                               "leave it out, or pass --resume CHECKPOINT")
     out = Path(output or Path("runs") / model_name)
     prepare_output(out, folder=True, keep="*.pt")  # a failed run keeps its checkpoints
     from landscape.engine.store import writer_lock
@@ -111,7 +116,8 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
 
     # the model before the data where its head size is known, so a bad name costs nothing
     classes = None if data_factory else options.known_classes(dataset)
-    model = (_resumed(resume, model_name, epochs, width=width, num_classes=num_classes)
+    model = (_resumed(resume, model_name, epochs, allow_nonfinite, width=width,
+                      num_classes=num_classes)
              if resume else
              build(classes) if classes or user_factory else None)
     if data_factory is not None:
@@ -136,6 +142,7 @@ def train(model_name: str, output: str | None, dataset: str, data_root: str | No
     history = train_model(model, train_set, test_set, epochs=epochs, seed=seed,
                           checkpoint_dir=out, device=device, progress=progress,
                           resume_from=resume, meta=meta, loss_fn=loss_fn,
+                          allow_nonfinite=allow_nonfinite,
                           **options.drop_none(**tuning))
     saved = sorted(p.name for p in out.glob("epoch_*.pt"))
     click.echo(f"checkpoints in {out}/: {', '.join(saved + ['final.pt'])}")
@@ -157,11 +164,13 @@ def _factory_set(path: str, split: str, n: int | None, seed: int, block_size: in
                      f"needs (inputs, targets) tensors or a Dataset")
 
 
-def _resumed(path: str, model_name: str, epochs: int, **arch: Any) -> Any:
+def _resumed(path: str, model_name: str, epochs: int, allow_nonfinite: bool, **arch: Any
+             ) -> Any:
     """The model of a `landscape train` checkpoint to continue, refused unless it is MODEL's
-    (with the --width and --num-classes given, if any) and has epochs left to train. Its loss,
-    data and optimizer settings are checked against this run's by `models.train.check_resume`;
-    the names the file records are compared, never imported."""
+    (with the --width and --num-classes given, if any), has epochs left to train and, unless
+    `allow_nonfinite`, holds finite weights. Its loss, data and optimizer settings are checked
+    against this run's by `models.train.check_resume`; the names the file records are compared,
+    never imported."""
     from models.checkpoint import load_checkpoint, read_checkpoint
 
     blob = read_checkpoint(path)
@@ -186,5 +195,5 @@ def _resumed(path: str, model_name: str, epochs: int, **arch: Any) -> Any:
     if isinstance(epoch, int) and not isinstance(epoch, bool) and epoch >= epochs:
         raise ValueError(f"--resume {path!r} is at epoch {epoch} already; pass --epochs "
                          f"{epoch + 1} or more to train further")
-    model, _ = load_checkpoint(path, model_name)
+    model, _ = load_checkpoint(path, model_name, allow_nonfinite=allow_nonfinite)
     return model

@@ -1,7 +1,9 @@
 """Checkpoints: save a model with the metadata that rebuilds it; load many common formats safely.
 
 Files are always read with `torch.load(..., weights_only=True)`: a pickle that would construct
-arbitrary objects (and so could run code) is refused with a `ValueError`, never executed.
+arbitrary objects (and so could run code) is refused with a `ValueError`, never executed. Before
+that, what a file would take in memory is checked against what there is: the unpacked records of
+a zip checkpoint, the storages a legacy (non-zip) one declares (`models/legacy.py`).
 
 Accepted on load:
     - our own files (`save_checkpoint`): `{"format": FORMAT, "state_dict": ..., "meta": ...}`
@@ -33,6 +35,8 @@ from torch import Tensor, nn
 
 from toolkit import available_memory
 from toolkit import tensors_sha256 as state_dict_sha256
+
+from .legacy import declared_storage_bytes
 
 __all__ = [
     "FORMAT",
@@ -189,6 +193,8 @@ def read_checkpoint(path: str | os.PathLike[str], *,
                          f"`landscape train`)")
     if head.startswith(b"PK\x03\x04"):
         _check_unpacked_size(path)
+    else:
+        _check_legacy_size(path)
     try:
         with warnings.catch_warnings():  # torch's note on foreign pickle protocols is noise here
             warnings.filterwarnings("ignore", message="Detected pickle protocol")
@@ -231,6 +237,32 @@ def _check_unpacked_size(path: Path) -> None:
                          f"than half of the {_gib(available)} of memory available; it is not "
                          f"a checkpoint this machine can load (free memory, or use a machine "
                          f"with more)")
+
+
+def _check_legacy_size(path: Path) -> None:
+    """Refuse a checkpoint in torch's legacy (non-zip) format whose storages, as its pickle
+    declares them (torch allocates each before reading its data), would not fit in its own file
+    or in half the memory available; or whose pickles are damaged."""
+    try:
+        size = declared_storage_bytes(path)
+    except ValueError as err:
+        raise ValueError(f"{str(path)!r} is not a readable torch checkpoint: it is in torch's "
+                         f"legacy (non-zip) format, and {err}; pass a file written by "
+                         f"torch.save (e.g. a .pt of `landscape train`)") from None
+    if size is None:
+        return  # not a legacy checkpoint: torch.load gives the reason
+    stored = path.stat().st_size
+    if size > stored:
+        raise ValueError(f"{str(path)!r} was refused: it declares tensors of {_gib(size)} (in "
+                         f"torch's legacy format), but the file holds only {stored:,} bytes, "
+                         f"where each tensor's data is stored in full; it is damaged or built "
+                         f"to exhaust memory")
+    available = available_memory()
+    if available is not None and size > available // 2:
+        raise ValueError(f"{str(path)!r} was refused: its tensors take {_gib(size)} (in torch's "
+                         f"legacy format), more than half of the {_gib(available)} of memory "
+                         f"available; it is not a checkpoint this machine can load (free "
+                         f"memory, or use a machine with more)")
 
 
 def _tensors(obj: Any, where: str = "") -> Iterator[tuple[str, Tensor]]:

@@ -191,8 +191,8 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
                 optimizer: Optimizer = "sgd", loss_fn: LossFn | None = None, seed: int = 0,
                 checkpoint_dir: str | Path | None = None, save_every: int = 1,
                 device: str | torch.device | None = None, progress: bool = True,
-                resume_from: str | Path | None = None, meta: dict[str, Any] | None = None
-                ) -> dict[str, list[Any]]:
+                resume_from: str | Path | None = None, meta: dict[str, Any] | None = None,
+                allow_nonfinite: bool = False) -> dict[str, list[Any]]:
     """Train `model` in place with SGD + momentum (or AdamW) and return the per-epoch history.
 
     A `TensorDataset` is moved to the device once and batched by indexing (no per-sample
@@ -223,6 +223,8 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
         resume_from: a checkpoint written by this function: weights, optimizer state, history
             and epoch are restored and training continues from the next epoch.
         meta: extra plain metadata stored in every checkpoint (e.g. {"dataset": "embedded"}).
+        allow_nonfinite: continue from `resume_from` weights that hold NaN or inf (refused
+            otherwise, as by `load_checkpoint`).
 
     Returns:
         history: lists per epoch: "epoch" (1-based), "lr" (at the epoch's end), "train_loss",
@@ -230,7 +232,8 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
         `test_set`), "seconds".
 
     Raises:
-        ValueError: bad settings, or a `resume_from` checkpoint that does not fit the model.
+        ValueError: bad settings, or a `resume_from` checkpoint that does not fit the model
+            (or holds NaN or inf weights, unless `allow_nonfinite`).
     """
     _check(epochs, lr, batch_size, save_every, schedule)
     if optimizer not in OPTIMIZERS:
@@ -254,7 +257,7 @@ def train_model(model: nn.Module, train_set: Dataset, test_set: Dataset | None =
         blob = read_checkpoint(resume_from, map_location="cpu")
         stored = blob.get("meta", {}) if isinstance(blob, dict) else {}
         check_resume(resume_from, stored, settings, meta or {})
-        load_checkpoint(resume_from, model, map_location=dev)
+        load_checkpoint(resume_from, model, map_location=dev, allow_nonfinite=allow_nonfinite)
         if isinstance(blob, dict) and blob.get("optimizer"):
             opt.load_state_dict(blob["optimizer"])
         history = {**_new_history(), **copy.deepcopy(stored.get("history") or {})}

@@ -8,6 +8,7 @@ must not have run.
 
 from __future__ import annotations
 
+import pickle
 import time
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import torch
 import models.checkpoint
 from models import create_model
 from models.checkpoint import load_checkpoint, read_checkpoint, save_checkpoint
+from models.legacy import MAGIC, VERSION
 from tests.cli.test_bad_inputs import GRID, Workspace
 
 pytestmark = pytest.mark.usefixtures("one_thread", "memory_ceiling")
@@ -105,6 +107,87 @@ def test_records_larger_than_memory_are_refused_before_reading(
     with pytest.raises(ValueError, match=r"its records unpack to .* more than half of the "
                                          r"0.0 MiB of memory available"):
         read_checkpoint(tmp_path / "c.pt")
+    assert not read
+
+
+def _legacy(ws: Workspace, name: str = "legacy.pt") -> str:
+    """A `landscape train`-style checkpoint written in torch's legacy (non-zip) format."""
+    save_checkpoint(ws.path / "zip.pt", create_model("resnet20", width=0.125, seed=0),
+                    meta={"epoch": 1})
+    torch.save(read_checkpoint(ws.path / "zip.pt"), ws.path / name,
+               _use_new_zipfile_serialization=False)
+    (ws.path / "zip.pt").unlink()
+    assert (ws.path / name).read_bytes()[:2] == b"\x80\x02"  # a pickle, not a zip archive
+    return name
+
+
+def test_a_legacy_checkpoint_loads(ws: Workspace) -> None:
+    net, meta = load_checkpoint(ws.path / _legacy(ws))
+    assert meta["epoch"] == 1
+    assert all(torch.equal(a, b) for a, b in zip(
+        net.state_dict().values(),
+        create_model("resnet20", width=0.125, seed=0).state_dict().values(),
+        strict=True))
+
+
+def test_legacy_records_larger_than_memory_are_refused_before_reading(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    name = _legacy(ws)
+    size = sum(t.numel() * t.element_size()
+               for t in create_model("resnet20", width=0.125).state_dict().values())
+    read: list[int] = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: read.append(1))
+    monkeypatch.setattr(models.checkpoint, "available_memory", lambda: 2 * size - 2)
+    with pytest.raises(ValueError, match=r"legacy.pt' was refused: its tensors take 0.0 MiB "
+                                         r"\(in torch's legacy format\), more than half of the "
+                                         r"0.0 MiB of memory available; it is not a checkpoint "
+                                         r"this machine can load"):
+        read_checkpoint(ws.path / name)
+    ws.refused(COMMANDS["surface"](ws, name), "its tensors take 0.0 MiB (in torch's legacy "
+               "format), more than half", codes=(1,))
+    assert not read
+    monkeypatch.setattr(models.checkpoint, "available_memory", lambda: 2 * size)
+    read_checkpoint(ws.path / name)  # its tensors take exactly half: read
+    assert read == [1]
+
+
+def _declaring(path: Path, numel: int) -> None:
+    """A legacy-format file of one tensor of 3 floats whose storage declares `numel`."""
+
+    class Declaring(pickle.Pickler):
+        def persistent_id(self, obj: object) -> object:
+            return (("storage", torch.FloatStorage, "0", "cpu", numel, None)
+                    if isinstance(obj, torch.storage.TypedStorage) else None)
+
+    with open(path, "wb") as f:
+        for part in (MAGIC, VERSION, {"protocol_version": VERSION, "little_endian": True}):
+            pickle.dump(part, f, protocol=2)
+        Declaring(f, protocol=2).dump({"w": torch.ones(3)})
+        pickle.dump(["0"], f, protocol=2)
+        f.write((3).to_bytes(8, "little") + torch.ones(3).numpy().tobytes())
+
+
+def test_a_legacy_file_that_declares_more_than_it_holds_is_refused(ws: Workspace) -> None:
+    _declaring(ws.path / "small.pt", 3)  # an honest one, for contrast: it is read
+    assert torch.equal(read_checkpoint(ws.path / "small.pt")["w"], torch.ones(3))
+    _declaring(ws.path / "huge.pt", 2**40)  # 4 TiB declared in a file of 300 bytes
+    tick = time.perf_counter()
+    ws.refused(COMMANDS["surface"](ws, "huge.pt"), "was refused: it declares tensors of "
+               "4,096.00 GiB (in torch's legacy format), but the file holds only", codes=(1,))
+    assert time.perf_counter() - tick < 5
+
+
+@pytest.mark.parametrize(("cut", "where"), [(3000, "the pickle of its tensors"),
+                                          (60, "its machine record")])
+def test_a_damaged_legacy_file_is_refused_before_torch_reads_it(
+        ws: Workspace, monkeypatch: pytest.MonkeyPatch, cut: int, where: str) -> None:
+    whole = (ws.path / _legacy(ws)).read_bytes()
+    (ws.path / "cut.pt").write_bytes(whole[:cut])
+    read: list[int] = []
+    monkeypatch.setattr(torch, "load", lambda *a, **k: read.append(1))
+    ws.refused(COMMANDS["surface"](ws, "cut.pt"), "is not a readable torch checkpoint: it is "
+               f"in torch's legacy (non-zip) format, and {where} is damaged",
+               codes=(1,))
     assert not read
 
 

@@ -10,12 +10,13 @@ import stat
 import threading
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.main import cli
+from cli.main import COMMANDS, cli
 from landscape.engine.store import save_surface, writer_lock
 from landscape.engine.types import Surface
 from models import create_model
@@ -190,3 +191,70 @@ def test_checkpoints_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "c.pt").stat().st_mode) == 0o644
+
+
+# every command that writes -> (its arguments given the output O, whether O is a folder)
+OUTPUT_OF = {
+    "surface": (lambda o: ["surface", "a.pt", *GRID, "--samples", "8", "-o", f"{o}.h5"], False),
+    "interp": (lambda o: ["interp", "a.pt", "b.pt", "--x", "0:1:3", "--samples", "8",
+                          "-o", f"{o}.h5"], False),
+    "view": (lambda o: ["view", "s.h5", "-o", f"{o}.html"], False),
+    "export": (lambda o: ["export", "s.h5", "-o", f"{o}.csv"], False),
+    "export-directions": (lambda o: ["export-directions", "s.h5", "-o", f"{o}.h5"], False),
+    "train": (lambda o: ["train", "resnet20", "--samples", "16", "--epochs", "1",
+                         "--no-progress", "-o", o], True),
+    "hessian": (lambda o: ["hessian", "a.pt", "--samples", "8", "-o", o], True),
+    "trajectory": (lambda o: ["trajectory", "a.pt", "b.pt", "a.pt", "--samples", "8",
+                              "-o", o], True),
+    "responses": (lambda o: ["responses", "a.pt", "--samples", "8", "-o", o], True),
+    "connect": (lambda o: ["connect", "a.pt", "b.pt", "--samples", "8", "-o", o], True),
+    "degradation": (lambda o: ["degradation", "--depths", "8", "--epochs", "1",
+                               "--samples", "16", "-o", o], True),
+    "demo": (lambda o: ["demo", "-o", o], True),
+    "plot": (lambda o: ["plot", "s.h5", "-o", o], True),
+    "compare": (lambda o: ["compare", "s.h5", "s.h5", "-o", o], True),
+}
+
+
+def test_every_command_that_writes_is_checked_below() -> None:
+    assert set(OUTPUT_OF) == set(COMMANDS) - {"models", "info"}
+
+
+@pytest.fixture
+def nothing_loaded(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> Workspace:
+    """The workspace with two checkpoints and a surface, after which reading a checkpoint or
+    an HDF5 file fails the test: an output is judged before any input is read."""
+    ws.checkpoint("a.pt")
+    ws.checkpoint("b.pt", seed=1)
+    _surface(ws.path / "s.h5")
+
+    def loaded(*args: object, **kwargs: object) -> None:
+        raise AssertionError(f"an input was read before the output was checked: {args[:1]}")
+
+    monkeypatch.setattr(torch, "load", loaded)
+    monkeypatch.setattr(h5py, "File", loaded)
+    return ws
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc file system here")
+@pytest.mark.parametrize("command", OUTPUT_OF)
+def test_an_output_on_a_file_system_that_takes_no_files(nothing_loaded: Workspace,
+                                                          command: str,
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    access = os.access  # to root, as access(2) says, /proc is writable: say so to anyone
+    monkeypatch.setattr(os, "access", lambda path, mode, **kw: True
+                        if str(path).startswith("/proc") else access(path, mode, **kw))
+    args, folder = OUTPUT_OF[command]
+    line = nothing_loaded.refused(args("/proc/landscape-out"), "cannot write '/proc/landscape-out")
+    assert line.endswith("'/proc' takes no new files (a virtual file system such as /proc?); "
+                         "choose another -o")
+
+
+@pytest.mark.parametrize("command", OUTPUT_OF)
+def test_an_output_under_a_regular_file(nothing_loaded: Workspace, command: str) -> None:
+    nothing_loaded.file("notes.txt", "mine")
+    args, _ = OUTPUT_OF[command]
+    nothing_loaded.refused(args("notes.txt/out"),
+                           "'notes.txt' is a file, not a folder; choose another -o")
+    assert (nothing_loaded.path / "notes.txt").read_text() == "mine"

@@ -7,11 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
+import torch
 from click.testing import CliRunner
 
 from cli.main import cli
 from landscape.engine.store import writer_lock
-from models.checkpoint import read_checkpoint
+from models.checkpoint import read_checkpoint, state_dict_sha256
 from tests.cli.test_bad_inputs import Workspace
 from tests.models.fakes import write_fake_cifar
 
@@ -96,3 +97,33 @@ def test_a_folder_being_trained_into_is_refused(ws: Workspace, trained: Path,
         ws.refused([*FIRST, "-o", "t", *extra], "is being written by another process",
                    codes=(1,))
         assert {p.name: p.read_bytes() for p in (ws.path / "t").iterdir()} == before
+
+
+def _diverged(path: Path) -> None:
+    """Put NaN and inf into a weight of the checkpoint `path`, as a diverged run leaves it (the
+    recorded hash updated, so that only the values are wrong)."""
+    blob = read_checkpoint(path)
+    weight = blob["state_dict"]["layer1.0.conv1.weight"]
+    weight.view(-1)[:2] = torch.tensor([float("nan"), float("inf")])
+    blob["meta"]["sha256"] = state_dict_sha256(blob["state_dict"])
+    torch.save(blob, path)
+
+
+def test_a_diverged_checkpoint_resumes_only_when_asked(ws: Workspace, trained: Path) -> None:
+    args = _resume(ws, trained)
+    _diverged(ws.path / "t/epoch_001.pt")
+    line = ws.refused(args, "holds NaN or inf weights: layer1.0.conv1.weight has 2 of 36 "
+                      "values that are not finite", codes=(1,))
+    assert "pass --allow-nonfinite to go on anyway" in line
+    result = ws.run([*args, "--allow-nonfinite"])
+    assert result.exit_code == 0, result.output
+    final = read_checkpoint(ws.path / "t/final.pt")
+    assert final["meta"]["epoch"] == 2
+    assert final["meta"]["runs"][-1] == {"from_epoch": 1, "epochs": 2, "save_every": 1}
+    # trained on from the weights it was given: SGD spreads their NaN, nothing restarted
+    assert not torch.isfinite(final["state_dict"]["layer1.0.conv1.weight"]).all()
+
+
+def test_allow_nonfinite_needs_a_resume(ws: Workspace) -> None:
+    ws.refused([*FIRST, "-o", "t", "--allow-nonfinite"], "--allow-nonfinite lets --resume "
+               "continue a checkpoint whose weights hold NaN or inf", codes=(2,))
