@@ -10,7 +10,8 @@ ResNet with trained-like BN statistics written in the 2018 code's `.t7` format (
 ResNets use our parameter names), and the same N CIFAR-10 images in torchvision's on-disk
 format, random pixels (`--samples` in all, spread over the five training files). They run in
 turn, `--rounds` times, theirs first, each in a fresh work folder; the median and the best of
-each side, and their ratios, are reported.
+each side, and their ratios, are reported. `--precisions fp32,bf16` also runs ours with
+`--precision bf16` in each round (its losses differ from fp32 by about 1%).
 
 Two things are changed around the 2018 code, not in it, by a `sitecustomize.py` on its
 PYTHONPATH: it asks torchvision for CIFAR-10 with `download=True`, and torchvision checks the
@@ -96,13 +97,16 @@ def _run(args: argparse.Namespace, code: Path, root: Path) -> dict[str, Any]:
              "--yignore", "biasbn"],
             cwd=shared, env={"PYTHONPATH": os.pathsep.join(
                 [str(shared / "shim"), *([args.reference_path] if args.reference_path else [])])}),
-        "ours": lambda work: _timed(
-            [str(Path(sys.executable).with_name("landscape")), "surface",
-             str(_copy(checkpoint, work)), "--model", args.model, "-o", str(work / "ours.h5"),
-             f"--x=-1:1:{n}", f"--y=-1:1:{n}", "--dataset", "cifar10",
-             "--data-root", str(data), "--normalize", "reference", "--no-progress"],
-            cwd=work, env={}),
     }
+    for precision in args.precisions.split(","):
+        sides["ours" if precision == "fp32" else f"ours_{precision}"] = (
+            lambda work, precision=precision: _timed(
+                [str(Path(sys.executable).with_name("landscape")), "surface",
+                 str(_copy(checkpoint, work)), "--model", args.model, "-o",
+                 str(work / "ours.h5"), f"--x=-1:1:{n}", f"--y=-1:1:{n}", "--dataset",
+                 "cifar10", "--data-root", str(data), "--normalize", "reference",
+                 "--precision", precision, "--no-progress"],
+                cwd=work, env={}))
     config = run_config(args, reference_commit=_commit(code), cpu=cpu_name(),
                         cpu_count=os.cpu_count(), torch=torch.__version__,
                         python=platform.python_version())
@@ -122,16 +126,17 @@ def _run(args: argparse.Namespace, code: Path, root: Path) -> dict[str, Any]:
     summary = {name: {"median": statistics.median(t), "best": min(t)}
                for name, t in out["seconds"].items()}
     out["summary"] = summary
-    out["ratio_reference_over_ours"] = {
-        "median": summary["reference"]["median"] / summary["ours"]["median"],
-        "best": summary["reference"]["best"] / summary["ours"]["best"],
-        "per_round": [r / o for r, o in zip(out["seconds"]["reference"],
-                                            out["seconds"]["ours"], strict=True)]}
+    ref = summary["reference"]
+    for name in (n for n in sides if n != "reference"):
+        key = "ratio_reference_over_" + name
+        out[key] = {"median": ref["median"] / summary[name]["median"],
+                    "best": ref["best"] / summary[name]["best"],
+                    "per_round": [r / o for r, o in zip(out["seconds"]["reference"],
+                                                        out["seconds"][name], strict=True)]}
+        print(f"{name} {summary[name]['median']:.1f} s, the 2018 code {ref['median']:.1f} s "
+              f"(medians): {out[key]['median']:.2f}x; best of each {out[key]['best']:.2f}x",
+              flush=True)
     out["config"]["load_end"] = load_average()
-    ratio = out["ratio_reference_over_ours"]
-    print(f"ours {summary['ours']['median']:.1f} s, the 2018 code "
-          f"{summary['reference']['median']:.1f} s (medians): {ratio['median']:.2f}x; best of "
-          f"each {ratio['best']:.2f}x", flush=True)
     write_json(args.json, out)
     return out
 
@@ -210,6 +215,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--keep", action="store_true", help="keep the work folder")
+    p.add_argument("--precisions", default="fp32",
+                   help="ours in each of these, comma-separated (e.g. fp32,bf16): `ours` is "
+                        "fp32, `ours_bf16` bf16; the 2018 code has fp32 only")
     add_record_options(p)
     return p.parse_args(argv)
 

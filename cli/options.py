@@ -170,8 +170,8 @@ def speed_opts(func: F) -> F:
                         default=None, help=PRECISION_HELP)(func)
     return click.option("--batch-size", type=click.IntRange(min=1), default=None,
                         help="Images per forward pass [default: on a CPU the fastest of "
-                             "32-256 in a few-second probe (64, or 128 in bf16, for a small "
-                             "grid); on CUDA from free memory, up to 4096].")(func)
+                             "32-256 in a few-second probe (a small grid: 64, or 128 in "
+                             "bf16, fused); on CUDA from free memory, up to 4096].")(func)
 
 
 overwrite_opt = click.option("--overwrite", is_flag=True,

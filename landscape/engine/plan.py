@@ -116,11 +116,12 @@ class ForwardPlan:
     fused: bool = False                  # conv+ReLU fused for oneDNN, weights packed per point
 
 
-# A grid too small to probe runs what the probes chose most often on CPUs (benchmarks/
-# grid_speed.py's `probe` records): in fp32 eager at batch 64 (within a few percent of the
-# fused forward, and never worse than batch 128); in bf16 the fused forward at batch 128
-# (10-15% faster than eager), falling back to eager should oneDNN refuse it.
-SMALL_GRID_FORWARD: dict[str, tuple[int, bool]] = {"fp32": (64, False), "tf32": (64, False),
+# A grid too small to probe runs the forward the probes rated best without compiling
+# (benchmarks/grid_speed.py's `probe` records, CIFAR ResNets on 2-core CPUs): the fused
+# forward (conv, add and ReLU in one oneDNN call) at batch 64 in fp32, 3-9% faster than eager
+# at 64 in two runs of three and 3% slower in the third, and batch 128 never faster; at
+# batch 128 in bf16, 10-15% faster than eager. Where oneDNN refuses it, eager.
+SMALL_GRID_FORWARD: dict[str, tuple[int, bool]] = {"fp32": (64, True), "tf32": (64, False),
                                                    "bf16": (128, True), "fp16": (128, False)}
 PROBE_BATCH_SIZES = (32, 64, 128, 256)
 PROBE_MIN_IMAGES = 100_000      # a grid evaluating fewer images is not probed (a few seconds)

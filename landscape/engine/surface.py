@@ -123,7 +123,7 @@ def compute_surface(model: nn.Module, data: Any, grid: Grid, *,
         loss_fn: per-sample loss `loss_fn(outputs, targets) -> (B,)`; default cross-entropy.
         batch_size: images per forward pass (per point). Default: on a CPU, the fastest of
             32, 64, 128 and 256 in a short probe on this model, data and machine (`probe`);
-            a grid too small for the probe runs 64 in fp32, 128 in bf16
+            a grid too small for the probe runs 64 in fp32, 128 in bf16, fused
             (`landscape.engine.plan.SMALL_GRID_FORWARD`); on CUDA, from free memory
             (`plan_batches`), up to 4096 per pass.
         points_per_batch: K grid points per forward pass (vmapped). Default: 1 on a CPU; on

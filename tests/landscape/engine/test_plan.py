@@ -221,7 +221,7 @@ def test_surface_records_its_plan_and_skips_the_probe_for_small_grids(tmp_path, 
     grid = Grid(Axis(-1, 1, 3), Axis(-1, 1, 3))
     small = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu")
     assert small.meta["plan"] is None and small.meta["batch_size"] == 64  # 9 x 37 images
-    assert not small.meta["fused"]  # fp32: eager (a float64 model has no fused forward anyway)
+    assert not small.meta["fused"]  # a float64 model has no fused forward (oneDNN: fp32, bf16)
     path = tmp_path / "s.h5"
     probed = compute_surface(make_tiny(), tiny_data, grid, progress=False, device="cpu",
                              probe=True, path=path)
