@@ -90,9 +90,9 @@ def _headline(depth: int, result: dict[str, Any]) -> str:
                if name in rows]
     parts = ", ".join(f"{claim} {p['word']}" for claim, p in v["parts"].items())
     return (f"ResNet-{depth} vs no skip: {v['headline'].upper()} that the no-skip landscape is "
-            f"sharper and less convex ({parts}; at 2 errors each, {c['supports']} metrics "
-            f"support, {c['contradicts']} contradict, {c['inconclusive']} inconclusive, "
-            f"{c['not_available']} not judged; {min(v['directions'])} direction pairs each): "
+            f"sharper and less convex ({parts}; metrics at 2 errors each: {c['supports']} for, "
+            f"{c['contradicts']} against, {c['inconclusive']} within, {c['not_available']} not "
+            f"judged; {min(v['directions'])} direction pairs each): "
             + "; ".join(amounts))
 
 
