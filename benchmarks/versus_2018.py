@@ -8,10 +8,11 @@ Both programs start from nothing (a new Python process each) and end with a surf
 defaults) and `landscape surface` with its defaults. They get the same checkpoint, a seeded
 ResNet with trained-like BN statistics written in the 2018 code's `.t7` format (its CIFAR
 ResNets use our parameter names), and the same N CIFAR-10 images in torchvision's on-disk
-format, random pixels (`--samples` in all, spread over the five training files). They run in
-turn, `--rounds` times, theirs first, each in a fresh work folder; the median and the best of
-each side, and their ratios, are reported. `--precisions fp32,bf16` also runs ours with
-`--precision bf16` in each round (its losses differ from fp32 by about 1%).
+format, random pixels (`--samples` in all, spread over the five training files); or, with
+`--checkpoint`, a `.t7` of the 2018 code's own. They run in turn, `--rounds` times, theirs
+first, each in a fresh work folder; the median and the best of each side, and their ratios, are
+reported. `--precisions fp32,bf16` also runs ours with `--precision bf16` in each round (its
+losses differ from fp32 by about 1%).
 
 Two things are changed around the 2018 code, not in it, by a `sitecustomize.py` on its
 PYTHONPATH: it asks torchvision for CIFAR-10 with `download=True`, and torchvision checks the
@@ -83,7 +84,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _run(args: argparse.Namespace, code: Path, root: Path) -> dict[str, Any]:
     shared = root / "shared"
-    checkpoint = _write_checkpoint(shared / "model.t7", args.model, args.seed)
+    if args.checkpoint:  # a checkpoint in the 2018 layout, e.g. one the 2018 code trained
+        checkpoint = shared / "model.t7"
+        shared.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(args.checkpoint, checkpoint)
+    else:
+        checkpoint = _write_checkpoint(shared / "model.t7", args.model, args.seed)
     data = _write_cifar(shared / "cifar10" / "data", args.samples, args.seed)
     (shared / "shim").mkdir()
     (shared / "shim" / "sitecustomize.py").write_text(_SHIM, encoding="utf-8")
@@ -210,6 +216,10 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--reference-path", default=None,
                    help="a folder added to the 2018 code's PYTHONPATH (its extra imports)")
     p.add_argument("--model", default="resnet56", help="a CIFAR ResNet both programs know")
+    p.add_argument("--checkpoint", default=None,
+                   help="a .t7 of --model in the 2018 layout to use instead of a seeded one "
+                        "(e.g. tests/fixtures/reference/model_1.t7, a resnet20 the 2018 "
+                        "code wrote)")
     p.add_argument("--samples", type=int, default=1000)
     p.add_argument("--grid", type=int, default=3, help="points per axis")
     p.add_argument("--rounds", type=int, default=3)
