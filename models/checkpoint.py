@@ -231,12 +231,7 @@ def _check_unpacked_size(path: Path) -> None:
             size = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError):
         return  # torch.load gives the reason
-    available = available_memory()
-    if available is not None and size > available // 2:
-        raise ValueError(f"{str(path)!r} was refused: its records unpack to {_gib(size)}, more "
-                         f"than half of the {_gib(available)} of memory available; it is not "
-                         f"a checkpoint this machine can load (free memory, or use a machine "
-                         f"with more)")
+    _refuse_over_half_memory(path, size, "its records unpack to {}")
 
 
 def _check_legacy_size(path: Path) -> None:
@@ -257,12 +252,17 @@ def _check_legacy_size(path: Path) -> None:
                          f"torch's legacy format), but the file holds only {stored:,} bytes, "
                          f"where each tensor's data is stored in full; it is damaged or built "
                          f"to exhaust memory")
+    _refuse_over_half_memory(path, size, "its tensors take {} (in torch's legacy format)")
+
+
+def _refuse_over_half_memory(path: Path, size: int, what: str) -> None:
+    """Refuse a checkpoint of `size` bytes unpacked over half the memory; `what` says what
+    takes them, with {} where the size goes."""
     available = available_memory()
     if available is not None and size > available // 2:
-        raise ValueError(f"{str(path)!r} was refused: its tensors take {_gib(size)} (in torch's "
-                         f"legacy format), more than half of the {_gib(available)} of memory "
-                         f"available; it is not a checkpoint this machine can load (free "
-                         f"memory, or use a machine with more)")
+        raise ValueError(f"{str(path)!r} was refused: {what.format(_gib(size))}, more than half of "
+                         f"the {_gib(available)} of memory available; it is not a checkpoint "
+                         f"this machine can load (free memory, or use a machine with more)")
 
 
 def _tensors(obj: Any, where: str = "") -> Iterator[tuple[str, Tensor]]:
