@@ -7,8 +7,9 @@ direction pairs, seeds 0 .. N-1. This script computes, for every net of the run 
 `final.pt`, the same images and grid), the ensembles of the next disjoint seed sets, N .. 2N-1,
 2N .. 3N-1, ... (`landscape.compute_ensemble`, into `--work`, resumable), two nets at a time in
 processes of one thread each, and compares each depth's pair on each set as the demo does
-(radii of 1, 2 and 4 grid steps). It reports each set's headline and counts per depth, and
-whether the headline is the same on every set.
+(radii of 1, 2 and 4 grid steps). It reports each set's headline and counts per depth,
+whether the headline is the same on every set, and (`pooled`) the comparison of all the sets'
+pairs taken as one ensemble per net.
 """
 
 from __future__ import annotations
@@ -47,11 +48,14 @@ def _compute(job: dict[str, Any]) -> str:
     return str(path)
 
 
-def _headline(files: list[Path], depth: int) -> dict[str, Any]:
+def _headline(files: list[Path] | list[list[Path]], depth: int) -> dict[str, Any]:
+    """The comparison of one depth's pair: `files` is [ResNet, no skip], each a file or a
+    list of files whose direction pairs are pooled into one ensemble."""
     from landscape import load_ensemble
     from landscape.analysis.verdict import compare
 
-    sides = [load_ensemble(f) for f in files]
+    sides = [[s for f in side for s in load_ensemble(f)] if isinstance(side, list)
+             else load_ensemble(side) for side in files]
     step = float(sides[0][0].x[1] - sides[0][0].x[0])
     result = compare(*sides, [f"ResNet-{depth}", f"ResNet-{depth} no skip"],
                      radii=tuple(round(k * step, 12) for k in (1, 2, 4)))
@@ -87,12 +91,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out["seconds"] = time.perf_counter() - tick
     out["depths"] = {}
     for d in depths:
-        sets = [_headline([demo / f"resnet{d}.h5", demo / f"resnet{d}-noskip.h5"], d)]
-        sets += [_headline([work / f"resnet{d}-set{k}.h5", work / f"resnet{d}-noskip-set{k}.h5"],
-                           d) for k in range(1, args.sets)]
-        out["depths"][str(d)] = {"sets": sets,
+        files = [[demo / f"resnet{d}.h5", demo / f"resnet{d}-noskip.h5"]]
+        files += [[work / f"resnet{d}-set{k}.h5", work / f"resnet{d}-noskip-set{k}.h5"]
+                  for k in range(1, args.sets)]
+        sets = [_headline(pair, d) for pair in files]
+        # every set's pairs in one ensemble per net: what N * sets pairs say
+        pooled = _headline([[pair[0] for pair in files], [pair[1] for pair in files]], d)
+        out["depths"][str(d)] = {"sets": sets, "pooled": pooled,
                                  "same_headline": len({s["headline"] for s in sets}) == 1}
-        for s in sets:
+        for s in [*sets, pooled]:
             print(f"depth {d}, seeds {s['seeds']}: {s['headline']} {s['parts']} {s['counts']}")
     out["load_end"] = load_average()
     write_json(args.json, out)
