@@ -92,10 +92,14 @@ def format_markdown(result: dict[str, Any]) -> str:
         lines.append("")
         lines += [f"- {markdown_escape(n)}" for n in notes]
     if "verdict" in result:
-        lines += ["", "## Verdict", ""]
+        lines += ["", "## Verdict"]
+        listed = None  # each sentence its own paragraph, the metrics' lines one list
         for line in result["verdict"]["text"].splitlines():
-            lines.append(("- " + markdown_escape(line[2:])) if line.startswith("- ")
-                         else markdown_escape(line))
+            item = line.startswith("- ")
+            if not (item and listed):
+                lines.append("")
+            lines.append(("- " + markdown_escape(line[2:])) if item else markdown_escape(line))
+            listed = item
     return "\n".join(lines) + "\n"
 
 

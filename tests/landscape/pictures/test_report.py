@@ -30,6 +30,12 @@ def test_compare_table_markdown_and_escaping():
     assert "<script>" not in md and "\x1b" not in md
     assert "&lt;script&gt;" in md and r"\*a\*\|b" in md and r"\\x1b\[31m" in md
     assert "\n## Verdict\n" in md and md.rstrip().splitlines()[-1].startswith("Caution:")
+    # each sentence of the verdict its own paragraph, its metric lines one list
+    section = md.split("## Verdict\n", 1)[1].strip().split("\n\n")
+    assert section[0].startswith("Verdict: ") and section[1].startswith("A metric counts")
+    items = [block for block in section if block.startswith("- ")]
+    assert len(items) == 1 and all(line.startswith("- ") for line in items[0].splitlines())
+    assert all("\n" not in block for block in section if not block.startswith("- "))
     json.loads(report.to_json(result))
     with pytest.raises(ValueError, match="two distinct labels"):
         verdict.compare(a, b, ["x", "x"])
