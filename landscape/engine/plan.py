@@ -116,11 +116,11 @@ class ForwardPlan:
     fused: bool = False                  # conv+ReLU fused for oneDNN, weights packed per point
 
 
-# A grid too small to probe runs the forward the probes rated best without compiling
-# (benchmarks/grid_speed.py's `probe` records, CIFAR ResNets on 2-core CPUs): the fused
-# forward (conv, add and ReLU in one oneDNN call) at batch 64 in fp32, 3-9% faster than eager
-# at 64 in two runs of three and 3% slower in the third, and batch 128 never faster; at
-# batch 128 in bf16, 10-15% faster than eager. Where oneDNN refuses it, eager.
+# A grid too small to probe runs what the probes rated best without compiling
+# (benchmarks/grid_speed.py's `probe` records, CIFAR ResNets on 2-core CPUs): batch 64 in
+# fp32, never slower than 128 there, with the fused forward (conv, add and ReLU in one oneDNN
+# call; within 3% of eager either way in fp32); the fused forward at batch 128 in bf16, 7-15%
+# faster than eager. Where oneDNN refuses it, eager.
 SMALL_GRID_FORWARD: dict[str, tuple[int, bool]] = {"fp32": (64, True), "tf32": (64, False),
                                                    "bf16": (128, True), "fp16": (128, False)}
 PROBE_BATCH_SIZES = (32, 64, 128, 256)
@@ -258,15 +258,12 @@ def _largest_activation(model: nn.Module, tensors: Params, x: torch.Tensor) -> i
             largest[0] = max(largest[0], output.numel())
 
     hooks = [m.register_forward_hook(record) for m in model.modules()]
-    was_training = model.training
     try:
-        model.eval()
-        with torch.inference_mode():
+        with eval_mode(model), torch.inference_mode():
             torch.func.functional_call(model, tensors, (x,))
     except Exception:  # noqa: BLE001 - a model that cannot run this sample: no estimate
         return None
     finally:
-        model.train(was_training)
         for hook in hooks:
             hook.remove()
     return largest[0] or None

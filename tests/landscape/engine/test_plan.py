@@ -290,3 +290,31 @@ def test_a_small_grid_runs_the_fused_forward_where_asked_and_eager_where_onednn_
     assert not eager.meta["fused"] and eager.meta["batch_size"] == 16
     assert np.isfinite(eager.loss).all()
     np.testing.assert_allclose(fused.loss, eager.loss, rtol=1e-5)
+
+
+def test_the_pass_memory_check_measures_one_sample_and_leaves_the_modes_as_they_were():
+    from landscape.engine.plan import _largest_activation, check_pass_memory
+
+    model = make_tiny(dtype=torch.float32).train()
+    model.bn1.eval()  # mixed flags, as a user's model may have them
+    flags = [m.training for m in model.modules()]
+    tensors = {**dict(model.named_parameters()), **dict(model.named_buffers())}
+    x = torch.randn(1, 3, 8, 8)
+    largest = [0]
+    hooks = [m.register_forward_hook(lambda _m, _i, out: largest.__setitem__(
+        0, max(largest[0], out.numel()) if isinstance(out, torch.Tensor) else largest[0]))
+        for m in model.modules()]
+    with torch.no_grad():
+        model.eval()(x)
+    for hook in hooks:
+        hook.remove()
+    model.train()
+    model.bn1.eval()
+    assert _largest_activation(model, tensors, x) == largest[0] > 0
+    assert [m.training for m in model.modules()] == flags
+    data = (torch.randn(37, 3, 8, 8), torch.zeros(37, dtype=torch.long))
+    weights = sum(t.numel() * t.element_size() for t in tensors.values())
+    need = 2 * weights + 3 * 37 * largest[0] * 4  # one point, the batch of all 37 samples
+    check_pass_memory(model, tensors, data, 64, 1, torch.device("cpu"), available=2 * need + 2)
+    with pytest.raises(ValueError, match="pass a smaller --batch-size"):
+        check_pass_memory(model, tensors, data, 64, 1, torch.device("cpu"), available=2 * need - 2)
