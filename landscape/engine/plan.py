@@ -138,13 +138,21 @@ def small_grid_forward(evaluator: Evaluator, data: Data, precision: Precision, *
     size, fused = SMALL_GRID_FORWARD.get(precision, (64, False))
     evaluator.configure(batch_size=batch_size or size)
     if fused and evaluator.fused is not None and not compile and sample_tensors(data):
-        evaluator.configure(fused=True)
-        try:
-            evaluator(np.zeros((1, evaluator.ndim)), head_samples(data, 1, evaluator.device))
-        except RuntimeError as err:
-            log.info("fused forward not available (%s); eager", err)
-            evaluator.configure(fused=False)
+        _fused_runs(evaluator, data, 1)
     return ForwardPlan(evaluator.batch_size, evaluator.k, compile, fused=evaluator.use_fused)
+
+
+def _fused_runs(evaluator: Evaluator, data: Data, samples: int) -> bool:
+    """Switch `evaluator` to its fused forward and run it at θ* on the first `samples`; where
+    it fails (oneDNN without this dtype or op), switch back to eager and say False."""
+    evaluator.configure(fused=True)
+    try:
+        evaluator(np.zeros((1, evaluator.ndim)), head_samples(data, samples, evaluator.device))
+    except RuntimeError as err:
+        log.info("fused forward not available (%s); eager", err)
+        evaluator.configure(fused=False)
+        return False
+    return True
 
 
 def should_probe(opts: RunOptions, dev: torch.device, data: Data, k: int, bn_data: Any,
@@ -198,14 +206,9 @@ def probe_forward(evaluator: Evaluator, data: Data, *, images: int,
     # timed. The rate of the smallest size (the faster of two calls) drops the sizes whose one
     # batch would take half the budget (a big model on a small CPU).
     smallest = min(sizes)
-    for mode in list(modes):
-        try:
-            run(mode, smallest, smallest)
-        except RuntimeError as err:  # oneDNN without this dtype or op: not a candidate
-            if mode != "fused":
-                raise
-            log.info("fused forward not available (%s); not probed", err)
-            modes.remove("fused")
+    run("eager", smallest, smallest)
+    if "fused" in modes and not _fused_runs(evaluator, data, smallest):
+        modes.remove("fused")  # not a candidate
     rate = smallest / min(run("eager", smallest, smallest) for _ in range(2))
     kept = [bs for bs in sorted(sizes) if bs == smallest or bs / rate <= seconds / 2]
     for bs in kept[1:]:

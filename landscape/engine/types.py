@@ -125,14 +125,21 @@ class Surface:
     def origin_index(self) -> tuple[int, ...] | None:
         """Index of the grid point at the origin (α, β) = (0, 0), i.e. at θ*; None when no
         grid point lies there (to within a millionth of the grid step)."""
-        index = self.center_index
-        axes = [self.x] if self.y is None else [self.x, self.y]
-        for axis, i in zip(axes, index, strict=True):
+        return self.index_of(0.0, None if self.y is None else 0.0)
+
+    def index_of(self, alpha: float, beta: float | None = None) -> tuple[int, ...] | None:
+        """Index of the grid point at (α, β) (α alone on a line); None when no grid point
+        lies there (to within a millionth of the grid step)."""
+        axes = [(self.x, alpha)] if self.y is None else [(self.x, alpha), (self.y, beta)]
+        index = []
+        for axis, at in axes:
             values = np.asarray(axis, dtype=np.float64)
+            i = int(np.argmin(np.abs(values - at)))
             step = float(np.min(np.abs(np.diff(values)))) if values.size > 1 else 1.0
-            if abs(values[i]) > 1e-6 * (step if step > 0 else 1.0):
+            if abs(values[i] - at) > 1e-6 * (step if step > 0 else 1.0):
                 return None
-        return index
+            index.append(i)
+        return tuple(index)
 
     @property
     def star_alpha(self) -> float | None:

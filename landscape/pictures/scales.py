@@ -101,19 +101,21 @@ class Anchor:
     beta: float
     label: str
     star: bool  # drawn as the θ* star; a checkpoint that is not θ* gets a plain marker
+    index: tuple[int, ...] | None = field(default=None, compare=False)  # its grid point
 
 
 def surface_anchors(surface: Surface) -> list[Anchor]:
-    """The points of a 2-D surface to mark: θ* at the origin of a slice around one
+    """The points of a 2-D surface to mark (with their grid points, where they are on the
+    grid): θ* at the origin of a slice around one
     checkpoint; the three checkpoints A (0, 0), B (1, 0) and C (0, 1) of a plane that
     `landscape interp` spans through three, each by its file name. None of the three is
     starred as θ*: a plane through three trained checkpoints has no one centre."""
     if surface.y is None:
         return []
     if surface.meta.get("kind") != "interpolation":
-        return [Anchor(0.0, 0.0, "θ*", True)]
+        return [Anchor(0.0, 0.0, "θ*", True, surface.origin_index)]
     meta = surface.meta
-    return [Anchor(a, b, file_label(meta.get(key)) or name, False)
+    return [Anchor(a, b, file_label(meta.get(key)) or name, False, surface.index_of(a, b))
             for a, b, key, name in ((0.0, 0.0, "checkpoint", "A"), (1.0, 0.0, "checkpoint_b", "B"),
                                     (0.0, 1.0, "checkpoint_c", "C"))]
 

@@ -192,14 +192,11 @@ def _mark_anchors(ax: Any, p: Prepared, zz: np.ndarray, floor: float,
     nothing for a point that is not a grid point with a value in the scale."""
     if p.y is None:
         raise ValueError("this picture needs a 2-D surface; use line() for a 1-D one")
-    steps = [float(np.min(np.abs(np.diff(v)))) if v.size > 1 else 1.0 for v in (p.x, p.y)]
     entries: list[tuple[Any, str]] = []
     for anchor in p.anchors:
-        i, j = int(np.argmin(np.abs(p.x - anchor.alpha))), int(np.argmin(np.abs(p.y - anchor.beta)))
-        if abs(p.x[i] - anchor.alpha) > 1e-6 * steps[0] or \
-                abs(p.y[j] - anchor.beta) > 1e-6 * steps[1]:
+        if anchor.index is None:
             continue
-        height = float(zz[i, j])
+        height = float(zz[anchor.index])
         if not np.isfinite(height) or height > top:
             continue
         a, b = anchor.alpha, anchor.beta

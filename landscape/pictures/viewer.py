@@ -12,7 +12,6 @@ functions so that `import landscape` stays light.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -146,15 +145,11 @@ def _anchor_notes(surface: Surface, z: np.ndarray) -> list[dict[str, Any]]:
     value."""
     notes = []
     for anchor in surface_anchors(surface):
-        i, j = int(np.argmin(np.abs(surface.x - anchor.alpha))), \
-            int(np.argmin(np.abs(surface.y - anchor.beta)))  # type: ignore[operator]
-        steps = [float(np.min(np.abs(np.diff(v)))) if len(v) > 1 else 1.0
-                 for v in (surface.x, surface.y)]  # type: ignore[arg-type]
-        on_grid = abs(surface.x[i] - anchor.alpha) <= 1e-6 * steps[0] and \
-            abs(surface.y[j] - anchor.beta) <= 1e-6 * steps[1]  # type: ignore[index]
-        height = float(z[j][i]) if on_grid else math.nan
-        if np.isfinite(height):
-            notes.append(_note(anchor.alpha, anchor.beta, height, anchor.label))
+        if anchor.index is None:
+            continue
+        i, j = anchor.index
+        if np.isfinite(z[j][i]):
+            notes.append(_note(anchor.alpha, anchor.beta, float(z[j][i]), anchor.label))
     return notes
 
 
