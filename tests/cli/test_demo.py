@@ -170,8 +170,11 @@ def test_ctrl_c_stops_both_processes(tmp_path):
             "--width", "0.125", "--epochs", "200", "--train-samples", "256", "--eval-samples",
             "16", "--grid", "3"]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    # Ctrl-C reaches a program in the foreground of a terminal; a test run started as a
+    # background job of a shell inherits SIGINT ignored, which the demo rightly keeps
     proc = subprocess.Popen(args, cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+                            stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     workers: list[int] = []
     while time.monotonic() < deadline:  # both models at work (past their start)
